@@ -1,0 +1,58 @@
+"""Types shared by the drivers and the agent: device health, what a ticket says."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class Health(StrEnum):
+    """Health of one device, as the local API and ``A/device/{device}`` report it."""
+
+    OK = "ok"
+    DEGRADED = "degraded"  # works, but staff should act (paper near end)
+    FAULT = "fault"  # does not work (paper end, cover open, no reply, unplugged)
+    ABSENT = "absent"  # not configured, or not present at all
+
+    @property
+    def rank(self) -> int:
+        return {"ok": 0, "absent": 0, "degraded": 1, "fault": 2}[self.value]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceHealth:
+    status: Health
+    detail: str = ""
+
+    @staticmethod
+    def worst(items: list[DeviceHealth]) -> Health:
+        ranked = [h.status for h in items if h.status is not Health.ABSENT]
+        if not ranked:
+            return Health.OK
+        return max(ranked, key=lambda h: h.rank)
+
+
+@dataclass(frozen=True, slots=True)
+class TicketPrint:
+    """Everything printed on one queue ticket (PRINTER.md, "A ticket")."""
+
+    hall_name: str
+    service_name: str
+    number: str  # "A023"
+    waiting_ahead: int
+    est_wait_s: int
+    issued_at: datetime  # aware, in the hall's time zone
+    qr_url: str
+    notice: str
+    offline: bool = False  # numbered from a lease: say so in small print
+    priority: bool = False
+    masked_name: str | None = None  # "张*" on real-name tickets, never the full name
+
+
+@dataclass(frozen=True, slots=True)
+class PrintResult:
+    printed: bool
+    detail: str  # for people: "paper end — load a roll" / "" when fine
+    health: DeviceHealth
+    wire_bytes: int = 0

@@ -1,0 +1,282 @@
+"""The ★ local API: loopback HTTP/JSON + SSE, OpenAPI derived from api_models.
+
+Every 4xx/5xx body is an :class:`ErrorBody` naming the field at fault. Writes
+accept an ``Idempotency-Key`` header; a repeat returns the first answer.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from hall_agent.api_models import (
+    CallIn,
+    CallOut,
+    ErrorBody,
+    EvaluationIn,
+    EvaluationOut,
+    HealthOut,
+    PrinterStatusOut,
+    PrintOut,
+    QueueOut,
+    ServiceOut,
+    ServiceQueue,
+    ServicesOut,
+    TicketIn,
+    TicketInfo,
+    TicketOut,
+    TicketsOut,
+    TransferIn,
+    WindowActionIn,
+    WindowOut,
+    WindowQueue,
+)
+from hall_agent.app import Agent, request_hash
+from hall_agent.errors import QueueError
+from hall_agent.queue import Ticket
+
+log = logging.getLogger("hall_agent.api")
+
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
+                                       pattern=r"^[\x21-\x7e]{1,200}$",
+                                       description="repeat-safe key, e.g. a uuid4 per flow")]
+ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody} for code in (404, 409, 422)}
+
+
+def _err(status: int, code: str, message: str, field: str | None = None,
+         message_en: str = "") -> JSONResponse:
+    return JSONResponse(status_code=status, content=ErrorBody(
+        error=code, message=message, message_en=message_en or message, field=field
+    ).model_dump())
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def create_app(agent: Agent) -> FastAPI:
+    app = FastAPI(title="hall-edge agent", version=agent.version,
+                  description="Local API of the hall-edge agent (loopback only).")
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        errs = exc.errors()
+        first = errs[0] if errs else {"loc": ("body",), "msg": "invalid request",
+                                      "type": "value_error"}
+        field = _field(tuple(first.get("loc", ())))
+        kind = first.get("type", "")
+        if kind == "json_invalid":
+            msg, field = "请求体不是有效的 JSON", "body"
+        elif kind == "extra_forbidden":
+            msg = f"未知字段 {field}：请删除它或检查拼写"
+        elif kind == "missing":
+            msg = f"缺少必填字段 {field}"
+        else:
+            msg = f"字段 {field} 不正确：{first.get('msg', '')}"
+        en = f"{field}: {first.get('msg', 'invalid')}"
+        return _err(422, "invalid_request", msg, field, en)
+
+    @app.exception_handler(QueueError)
+    async def _queue_error(_: Request, exc: QueueError) -> JSONResponse:
+        return _err(exc.status, exc.code, str(exc), exc.field)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return _err(exc.status_code, code, str(exc.detail))
+
+    @app.exception_handler(Exception)
+    async def _crash(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error in the API")
+        return _err(500, "internal_error", "系统内部错误，请稍后重试或联系工作人员",
+                    message_en=f"internal error: {type(exc).__name__}")
+
+    # ------------------------------------------------------------------ health
+
+    @app.get("/v1/health", response_model=HealthOut)
+    def health() -> HealthOut:
+        devices = agent.devices()
+        return HealthOut(
+            status=agent.overall().value,  # type: ignore[arg-type]
+            mode=agent.mode,  # type: ignore[arg-type]
+            devices={k: {"status": v.status.value, "detail": v.detail}  # type: ignore[misc]
+                     for k, v in devices.items()},
+            hall=agent.cfg.hall.id, hall_name=agent.cfg.hall.name, agent=agent.cfg.agent.id,
+            version=agent.version, time=datetime.now(agent.cfg.hall.tz).isoformat())
+
+    # ------------------------------------------------------------------ services
+
+    @app.get("/v1/services", response_model=ServicesOut)
+    def services() -> ServicesOut:
+        out = []
+        for s in agent.catalog.services:
+            st = agent.queue.service_state(s.id)
+            out.append(ServiceOut(
+                id=s.id, name=s.name, name_en=s.name_en, category=s.category,
+                category_en=s.category_en, guide=s.guide.strip(), hours=s.hours,
+                promise=s.promise, open_now=st.open_now, closed_reason=st.reason,
+                closed_reason_en=st.reason_en,
+                opens_at=st.opens_at.isoformat() if st.opens_at else None,
+                waiting=st.waiting, est_wait_s=st.est_wait_s, daily_limit=s.daily_limit,
+                issued_today=st.issued_today))
+        return ServicesOut(hall=agent.cfg.hall.id, hall_name=agent.cfg.hall.name, services=out)
+
+    # ------------------------------------------------------------------ tickets
+
+    @app.post("/v1/tickets", status_code=201, response_model=TicketOut, responses=ERRORS)
+    def issue(body: TicketIn, idempotency_key: IdemKey = None) -> JSONResponse:
+        status, out = agent.issue_ticket(body.service, priority=body.priority,
+                                         priority_reason=body.priority_reason,
+                                         channel=body.channel, key=idempotency_key)
+        return JSONResponse(status_code=status, content=TicketOut(**out).model_dump())
+
+    def _info(t: Ticket) -> TicketInfo:
+        iso = agent.queue.iso
+        return TicketInfo(
+            ticket_id=t.ticket_id, number=t.number, service=t.service,
+            status=t.status,  # type: ignore[arg-type]
+            priority=t.priority, channel=t.channel, issued_at=iso(t.issued_at),
+            called_at=iso(t.called_at) if t.called_at else None,
+            finished_at=iso(t.finished_at) if t.finished_at else None,
+            window=t.window, calls=t.calls, printed=t.print_state == "printed",
+            offline=t.offline,
+            waiting_ahead=agent.queue.waiting_ahead(t) if t.status == "waiting" else None)
+
+    @app.get("/v1/tickets", response_model=TicketsOut)
+    def tickets(
+        day: Annotated[str | None, Query(pattern=r"^\d{4}-\d{2}-\d{2}$")] = None,
+        status: Annotated[str | None, Query(
+            pattern=r"^(waiting|called|done|no_show|cancelled)$")] = None,
+        limit: Annotated[int, Query(ge=1, le=10000)] = 200,
+    ) -> TicketsOut:
+        return TicketsOut(tickets=[_info(t) for t in
+                                   agent.queue.tickets(day=day, status=status, limit=limit)])
+
+    @app.get("/v1/tickets/{ticket_id}", response_model=TicketInfo, responses=ERRORS)
+    def ticket(ticket_id: str) -> TicketInfo:
+        return _info(agent.queue.ticket(ticket_id))
+
+    @app.post("/v1/tickets/{ticket_id}/reprint", response_model=PrintOut, responses=ERRORS)
+    def reprint(ticket_id: str, idempotency_key: IdemKey = None) -> JSONResponse:
+        route, rh = f"POST /v1/tickets/{ticket_id}/reprint", request_hash({})
+        prior = agent.replay(idempotency_key, route, rh)
+        if prior:
+            return JSONResponse(status_code=prior.status, content=prior.body)
+        r = agent.reprint(ticket_id)
+        body = PrintOut(printed=r.printed, detail=r.detail).model_dump()
+        agent.remember(idempotency_key, route, rh, 200, body)
+        return JSONResponse(content=body)
+
+    @app.post("/v1/tickets/{ticket_id}/transfer", response_model=TicketInfo, responses=ERRORS)
+    def transfer(ticket_id: str, body: TransferIn, idempotency_key: IdemKey = None
+                 ) -> JSONResponse:
+        route, rh = f"POST /v1/tickets/{ticket_id}/transfer", request_hash(body.model_dump())
+        with agent.store.tx():
+            prior = agent.replay(idempotency_key, route, rh)
+            if prior:
+                return JSONResponse(status_code=prior.status, content=prior.body)
+            out = _info(agent.queue.transfer(ticket_id, body.service)).model_dump()
+            agent.remember(idempotency_key, route, rh, 200, out)
+        return JSONResponse(content=out)
+
+    # ------------------------------------------------------------------ queue & calls
+
+    @app.get("/v1/queue", response_model=QueueOut)
+    def queue() -> QueueOut:
+        services, windows, calls = agent.queue.snapshot()
+        cat = agent.catalog
+        return QueueOut(
+            ts=datetime.now(agent.cfg.hall.tz).isoformat(),
+            services={sid: ServiceQueue(name=cat.service(sid).name,  # type: ignore[union-attr]
+                                        name_en=cat.service(sid).name_en,  # type: ignore[union-attr]
+                                        waiting=st.waiting, est_wait_s=st.est_wait_s)
+                      for sid, st in services.items()},
+            windows={wid: WindowQueue(open=not w.paused, paused=w.paused,
+                                      serving=w.serving.number if w.serving else None,
+                                      services=w.services)
+                     for wid, w in windows.items()},
+            recent_calls=[CallOut(**agent.call_body(c)) for c in calls])
+
+    @app.post("/v1/calls", status_code=201, response_model=CallOut, responses=ERRORS)
+    def call(body: CallIn, idempotency_key: IdemKey = None) -> JSONResponse:
+        if agent.mode != "standalone":
+            return _err(409, "not_standalone", "中心排队模式下由中心系统叫号，本机不能直接叫号",
+                        "window", "calls come from the central queue in central mode")
+        route, rh = "POST /v1/calls", request_hash(body.model_dump())
+        with agent.store.tx():
+            prior = agent.replay(idempotency_key, route, rh)
+            if prior:
+                return JSONResponse(status_code=prior.status, content=prior.body)
+            out = agent.call(body.window, body.kind)
+            agent.remember(idempotency_key, route, rh, 201, out)
+        return JSONResponse(status_code=201, content=out)
+
+    @app.post("/v1/windows/{window}", response_model=WindowOut, responses=ERRORS)
+    def window_action(window: str, body: WindowActionIn, idempotency_key: IdemKey = None
+                      ) -> JSONResponse:
+        route, rh = f"POST /v1/windows/{window}", request_hash(body.model_dump())
+        q = agent.queue
+        with agent.store.tx():
+            prior = agent.replay(idempotency_key, route, rh)
+            if prior:
+                return JSONResponse(status_code=prior.status, content=prior.body)
+            if body.action in ("pause", "resume"):
+                q.set_paused(window, body.action == "pause")
+            elif body.action == "no_show":
+                q.no_show(window)
+            else:
+                q.finish(window)
+            w = q.window_state(window)
+            out = WindowOut(window=window, paused=w.paused,
+                            serving=w.serving.number if w.serving else None).model_dump()
+            agent.remember(idempotency_key, route, rh, 200, out)
+        return JSONResponse(content=out)
+
+    # ------------------------------------------------------------------ evaluations
+
+    @app.post("/v1/evaluations", status_code=201, response_model=EvaluationOut,
+              responses=ERRORS)
+    def evaluate(body: EvaluationIn, idempotency_key: IdemKey = None) -> JSONResponse:
+        route, rh = "POST /v1/evaluations", request_hash(body.model_dump())
+        with agent.store.tx():
+            prior = agent.replay(idempotency_key, route, rh)
+            if prior:
+                return JSONResponse(status_code=prior.status, content=prior.body)
+            e = agent.queue.evaluate(body.window, body.level, number=body.ticket,
+                                     reason=body.reason, channel="kiosk")
+            out = EvaluationOut(evaluation_id=e.evaluation_id, window=e.window,
+                                ticket=e.ticket, level=e.level,  # type: ignore[arg-type]
+                                follow_up=e.follow_up).model_dump()
+            agent.remember(idempotency_key, route, rh, 201, out)
+        return JSONResponse(status_code=201, content=out)
+
+    # ------------------------------------------------------------------ printer
+
+    @app.get("/v1/printer/status", response_model=PrinterStatusOut)
+    def printer_status() -> PrinterStatusOut:
+        h = agent.printer_status()
+        return PrinterStatusOut(status=h.status.value, detail=h.detail)  # type: ignore[arg-type]
+
+    @app.post("/v1/printer/test", response_model=PrintOut)
+    def printer_test() -> PrintOut:
+        r = agent.test_print()
+        return PrintOut(printed=r.printed, detail=r.detail)
+
+    # ------------------------------------------------------------------ events
+
+    @app.get("/v1/events", response_class=StreamingResponse,
+             responses={200: {"content": {"text/event-stream": {}}}})
+    async def events() -> StreamingResponse:
+        return StreamingResponse(agent.bus.stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store",
+                                          "X-Accel-Buffering": "no"})
+
+    return app

@@ -1,0 +1,205 @@
+"""Request and response bodies of the ★ local API; FastAPI derives /openapi.json from them.
+
+The kiosk and hallctl import these same models, so a field renamed here is
+renamed for every client at once.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+HealthStatus = Literal["ok", "degraded", "fault", "absent"]
+Mode = Literal["standalone", "central", "offline"]
+Level = Literal["very_satisfied", "satisfied", "basic", "unsatisfied", "very_unsatisfied", "none"]
+Channel = Literal["kiosk", "button", "wechat", "appointment", "staff", "api"]
+PriorityReason = Literal["elderly", "disabled", "pregnant", "military", "other"]
+
+ServiceId = Annotated[str, Field(pattern=r"^[A-Z]{1,2}$", examples=["A"],
+                                 description="service id = ticket prefix")]
+WindowId = Annotated[str, Field(pattern=r"^[0-9A-Za-z]{1,4}$", examples=["5"])]
+
+
+class _Req(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class _Resp(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ErrorBody(_Resp):
+    """Every 4xx/5xx answer: what was wrong, with which field, and what to do."""
+
+    error: str = Field(description="stable machine-readable code, e.g. service_closed")
+    message: str = Field(description="for people, in Chinese, says what to do")
+    message_en: str = ""
+    field: str | None = Field(default=None, description="the request field at fault")
+
+
+class DeviceState(_Resp):
+    status: HealthStatus
+    detail: str = ""
+
+
+class HealthOut(_Resp):
+    status: Literal["ok", "degraded", "fault"]
+    mode: Mode
+    devices: dict[str, DeviceState]
+    hall: str = ""
+    hall_name: str = ""
+    agent: str = ""
+    version: str = ""
+    time: str = Field(default="", description="agent's local time, ISO 8601")
+
+
+class ServiceOut(_Resp):
+    id: str
+    name: str
+    name_en: str
+    category: str
+    category_en: str
+    guide: str
+    hours: str
+    promise: str = ""
+    open_now: bool
+    closed_reason: str | None = Field(default=None, description="why no tickets now, Chinese")
+    closed_reason_en: str | None = None
+    opens_at: str | None = Field(default=None, description="next opening, ISO 8601, if closed")
+    waiting: int = 0
+    est_wait_s: int = 0
+    daily_limit: int | None = None
+    issued_today: int = 0
+
+
+class ServicesOut(_Resp):
+    hall: str
+    hall_name: str
+    services: list[ServiceOut]
+
+
+class TicketIn(_Req):
+    service: ServiceId
+    priority: bool = False
+    priority_reason: PriorityReason | None = None
+    channel: Channel = "kiosk"
+
+
+class TicketOut(_Resp):
+    ticket_id: str
+    number: str
+    service: str
+    waiting_ahead: int
+    est_wait_s: int
+    offline: bool
+    printed: bool
+    service_name: str = ""
+    service_name_en: str = ""
+    priority: bool = False
+    issued_at: str = ""
+    status_url: str = ""
+    print_detail: str = Field(default="", description="why it was not printed, for people")
+
+
+class TicketInfo(_Resp):
+    """A ticket as hallctl and the status page see it."""
+
+    ticket_id: str
+    number: str
+    service: str
+    status: Literal["waiting", "called", "done", "no_show", "cancelled"]
+    priority: bool
+    channel: str
+    issued_at: str
+    called_at: str | None = None
+    finished_at: str | None = None
+    window: str | None = None
+    calls: int = 0
+    printed: bool = False
+    offline: bool = False
+    waiting_ahead: int | None = None
+
+
+class TicketsOut(_Resp):
+    tickets: list[TicketInfo]
+
+
+class ServiceQueue(_Resp):
+    name: str
+    name_en: str
+    waiting: int
+    est_wait_s: int
+
+
+class WindowQueue(_Resp):
+    open: bool
+    paused: bool
+    serving: str | None = None
+    services: list[str] = []
+
+
+class QueueOut(_Resp):
+    ts: str
+    services: dict[str, ServiceQueue]
+    windows: dict[str, WindowQueue]
+    recent_calls: list[CallOut] = []
+
+
+class CallIn(_Req):
+    window: WindowId
+    kind: Literal["call", "recall"] = "call"
+
+
+class CallOut(_Resp):
+    call_id: str
+    ticket: str | None = Field(description="ticket number called, null when none waiting")
+    ticket_id: str | None = None
+    window: str
+    service: str | None = None
+    kind: Literal["call", "recall"]
+    ts: str
+
+
+class WindowActionIn(_Req):
+    action: Literal["pause", "resume", "no_show", "finish"]
+
+
+class WindowOut(_Resp):
+    window: str
+    paused: bool
+    serving: str | None = None
+
+
+class TransferIn(_Req):
+    service: ServiceId
+
+
+class EvaluationIn(_Req):
+    window: WindowId
+    level: Level
+    ticket: str | None = Field(default=None, pattern=r"^[A-Z]{1,2}\d{3,4}$",
+                               description="the rated ticket; default: the window's last one")
+    reason: Annotated[str, Field(max_length=200)] = ""
+
+
+class EvaluationOut(_Resp):
+    evaluation_id: str
+    window: str
+    ticket: str | None
+    level: Level
+    follow_up: bool
+
+
+class PrinterStatusOut(_Resp):
+    status: HealthStatus
+    detail: str
+    flags: dict[str, bool] = {}
+
+
+class PrintOut(_Resp):
+    printed: bool
+    detail: str
+
+
+QueueOut.model_rebuild()

@@ -1,0 +1,323 @@
+"""The agent's core, independent of HTTP: store + queue engine + devices + live events.
+
+The API (api.py) is a thin layer over :class:`Agent`; tests and the central
+stand-in can drive the same object directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from drivers.types import DeviceHealth, Health, PrintResult, TicketPrint
+from hall_agent import __version__
+from hall_agent.config import Catalog, Config, PrinterConfig, load_catalog
+from hall_agent.errors import QueueError
+from hall_agent.events import EventBus
+from hall_agent.queue import Call, Issued, QueueEngine, Ticket
+from hall_agent.store import Store
+
+log = logging.getLogger("hall_agent")
+
+# How long a repeated request (same Idempotency-Key) waits for the first one's
+# print to finish before answering with what is known.
+REPLAY_PRINT_WAIT_S = 15.0
+
+
+class Printer(Protocol):
+    """What the agent needs of a ticket printer (drivers.printer.TicketPrinter)."""
+
+    @property
+    def health(self) -> DeviceHealth: ...
+    def print_ticket(self, t: TicketPrint) -> PrintResult: ...
+    def test_print(self) -> PrintResult: ...
+    def refresh(self) -> DeviceHealth: ...
+    def close(self) -> None: ...
+
+
+def make_printer(cfg: PrinterConfig) -> Printer:
+    from drivers.printer import TicketPrinter
+
+    return TicketPrinter(cfg)
+
+
+@dataclass(frozen=True, slots=True)
+class Replay:
+    status: int
+    body: dict[str, Any]
+
+
+def request_hash(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False)
+                          .encode()).hexdigest()
+
+
+class Agent:
+    def __init__(self, cfg: Config, *, catalog: Catalog | None = None,
+                 printer: Printer | None = None, clock: Any = time.time) -> None:
+        self.cfg = cfg
+        self.catalog = catalog or load_catalog(cfg.catalog_path)
+        self.store = Store(Path(cfg.agent.data_dir))
+        self.boot = self.store.next_boot()
+        self.queue = QueueEngine(self.store, self.catalog, cfg.hall.tz, clock=clock)
+        self.bus = EventBus()
+        self.printer = printer if printer is not None else (
+            make_printer(cfg.printer) if cfg.printer else None)
+        self._health: dict[str, DeviceHealth] = {}
+        self._health_lock = threading.Lock()
+        self._printing: dict[str, threading.Event] = {}
+        self._printing_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._monitor: threading.Thread | None = None
+        pending = self.store.one("SELECT COUNT(*) FROM tickets WHERE print_state = 'pending'")
+        if pending and pending[0]:
+            log.warning("%d ticket(s) were issued but not printed before the last stop; they "
+                        "stay in the queue and print if the kiosk asks again", pending[0])
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self._monitor = threading.Thread(target=self._watch_devices, name="device-monitor",
+                                         daemon=True)
+        self._monitor.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._monitor is not None:
+            self._monitor.join(timeout=5)
+        if self.printer is not None:
+            self.printer.close()
+        self.store.close()
+
+    @property
+    def mode(self) -> str:
+        return "standalone" if self.cfg.mqtt is None else "central"
+
+    @property
+    def version(self) -> str:
+        return __version__
+
+    # ------------------------------------------------------------------ devices
+
+    def _set_health(self, device: str, h: DeviceHealth) -> None:
+        with self._health_lock:
+            old = self._health.get(device)
+            self._health[device] = h
+        if old != h:
+            # Reported once per change, not at every poll.
+            level = logging.INFO if h.status in (Health.OK, Health.ABSENT) else logging.WARNING
+            log.log(level, "device %s: %s%s", device, h.status.value,
+                    f" — {h.detail}" if h.detail else "")
+            self.bus.publish("device", {"device": device, "status": h.status.value,
+                                        "detail": h.detail})
+
+    def devices(self) -> dict[str, DeviceHealth]:
+        with self._health_lock:
+            out = dict(self._health)
+        if self.printer is not None and "printer" not in out:
+            out["printer"] = self.printer.health
+        return out
+
+    def overall(self) -> Health:
+        return DeviceHealth.worst(list(self.devices().values()))
+
+    def _watch_devices(self) -> None:
+        interval = self.cfg.agent.health_interval_ms / 1000
+        while not self._stop.is_set():
+            if self.printer is not None:
+                try:
+                    self._set_health("printer", self.printer.refresh())
+                except Exception:  # a driver bug must not stop the monitor
+                    log.exception("printer health check failed")
+            self._stop.wait(interval)
+
+    # ------------------------------------------------------------------ idempotency
+
+    def replay(self, key: str | None, route: str, req_hash: str) -> Replay | None:
+        if not key:
+            return None
+        row = self.store.one("SELECT request_hash, status, body FROM idempotency "
+                             "WHERE key = ? AND route = ?", (key, route))
+        if row is None:
+            return None
+        if row["request_hash"] != req_hash:
+            raise QueueError("Idempotency-Key 已用于另一项不同的请求；请为新操作生成新的键",
+                             code="idempotency_key_reused", field="Idempotency-Key",
+                             status=409)
+        return Replay(int(row["status"]), json.loads(row["body"]))
+
+    def remember(self, key: str | None, route: str, req_hash: str, status: int,
+                 body: dict[str, Any]) -> None:
+        if not key:
+            return
+        with self.store.tx() as db:
+            db.execute("INSERT INTO idempotency (key, route, request_hash, status, body, ts) "
+                       "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key, route) DO UPDATE SET "
+                       "body = excluded.body",
+                       (key, route, req_hash, status, json.dumps(body, ensure_ascii=False),
+                        time.time()))
+
+    # ------------------------------------------------------------------ tickets
+
+    def status_url(self, t: Ticket) -> str:
+        return (self.cfg.hall.status_url.replace("{hall}", self.cfg.hall.id)
+                .replace("{ticket_id}", t.ticket_id).replace("{number}", t.number))
+
+    def ticket_body(self, issued: Issued, printed: bool, detail: str) -> dict[str, Any]:
+        t = issued.ticket
+        svc = self.catalog.service(t.service)
+        assert svc is not None
+        return {"ticket_id": t.ticket_id, "number": t.number, "service": t.service,
+                "waiting_ahead": issued.waiting_ahead, "est_wait_s": issued.est_wait_s,
+                "offline": t.offline, "printed": printed, "service_name": svc.name,
+                "service_name_en": svc.name_en, "priority": t.priority,
+                "issued_at": self.queue.iso(t.issued_at), "status_url": self.status_url(t),
+                "print_detail": detail}
+
+    def issue_ticket(self, service: str, *, priority: bool = False,
+                     priority_reason: str | None = None, channel: str = "kiosk",
+                     key: str | None = None) -> tuple[int, dict[str, Any]]:
+        """Issue, commit, then print. Returns (HTTP status, body)."""
+        route = "POST /v1/tickets"
+        rh = request_hash({"service": service, "priority": priority,
+                           "priority_reason": priority_reason, "channel": channel})
+        with self.store.tx():
+            prior = self.replay(key, route, rh)
+            if prior is None:
+                issued = self.queue.issue(service, priority=priority,
+                                          priority_reason=priority_reason, channel=channel)
+                body = self.ticket_body(issued, False, "")
+                self.remember(key, route, rh, 201, body)
+                ev = threading.Event()
+                with self._printing_lock:
+                    self._printing[issued.ticket.ticket_id] = ev
+        if prior is not None:
+            return prior.status, self._settle_replayed_ticket(key, route, rh, prior)
+        # Committed: from here a crash loses no ticket and reuses no number.
+        self.bus.publish("ticket", {"ticket_id": issued.ticket.ticket_id,
+                                    "number": issued.ticket.number, "service": service,
+                                    "status": "waiting", "printed": False})
+        return 201, self._print_and_settle(issued, body, key, route, rh, ev)
+
+    def _print_and_settle(self, issued: Issued, body: dict[str, Any], key: str | None,
+                          route: str, rh: str, ev: threading.Event) -> dict[str, Any]:
+        t = issued.ticket
+        try:
+            result = self._print(issued)
+            body = {**body, "printed": result.printed, "print_detail": result.detail}
+            with self.store.tx() as db:
+                self.queue.set_print_state(t.ticket_id, result.printed, result.detail, db)
+                self.remember(key, route, rh, 201, body)
+        finally:
+            with self._printing_lock:
+                self._printing.pop(t.ticket_id, None)
+            ev.set()
+        if result.printed:
+            self.bus.publish("ticket", {"ticket_id": t.ticket_id, "number": t.number,
+                                        "service": t.service, "status": "waiting",
+                                        "printed": True})
+        return body
+
+    def _settle_replayed_ticket(self, key: str | None, route: str, rh: str,
+                                prior: Replay) -> dict[str, Any]:
+        tid = str(prior.body["ticket_id"])
+        with self._printing_lock:
+            ev = self._printing.get(tid)
+        if ev is not None:  # the first request is still printing: answer as it will
+            ev.wait(REPLAY_PRINT_WAIT_S)
+            again = self.replay(key, route, rh)
+            return again.body if again else prior.body
+        t = self.queue.ticket(tid)
+        if t.print_state != "pending":
+            return prior.body
+        # The agent stopped between the commit and the print: print it now.
+        ev = threading.Event()
+        with self._printing_lock:
+            if tid in self._printing:
+                ev = self._printing[tid]
+                ev.wait(REPLAY_PRINT_WAIT_S)
+                again = self.replay(key, route, rh)
+                return again.body if again else prior.body
+            self._printing[tid] = ev
+        issued = Issued(t, int(prior.body["waiting_ahead"]), int(prior.body["est_wait_s"]))
+        return self._print_and_settle(issued, prior.body, key, route, rh, ev)
+
+    def _print(self, issued: Issued) -> PrintResult:
+        t = issued.ticket
+        if self.printer is None:
+            return PrintResult(False, "本机未配置打印机 (no printer configured)",
+                               DeviceHealth(Health.ABSENT, "not configured"))
+        svc = self.catalog.service(t.service)
+        assert svc is not None
+        tp = TicketPrint(hall_name=self.cfg.hall.name, service_name=svc.name, number=t.number,
+                         waiting_ahead=issued.waiting_ahead, est_wait_s=issued.est_wait_s,
+                         issued_at=self.queue.local(t.issued_at), qr_url=self.status_url(t),
+                         notice=self.cfg.hall.notice, offline=t.offline, priority=t.priority)
+        try:
+            result = self.printer.print_ticket(tp)
+        except Exception as e:  # the ticket exists: a driver bug must not lose it
+            log.exception("printer driver failed on ticket %s", t.number)
+            result = PrintResult(False, f"printer driver error: {e}",
+                                 DeviceHealth(Health.FAULT, f"driver error: {e}"))
+        self._set_health("printer", result.health)
+        if not result.printed:
+            log.warning("ticket %s issued but not printed: %s — it is shown on screen",
+                        t.number, result.detail)
+        return result
+
+    def reprint(self, ticket_id: str) -> PrintResult:
+        t = self.queue.ticket(ticket_id)
+        if t.status not in ("waiting", "called"):
+            raise QueueError(f"{t.number} 已结束，不再补打", code="ticket_closed",
+                             field="ticket_id", status=409)
+        ahead = self.queue.waiting_ahead(t)
+        issued = Issued(t, ahead, self.queue.estimate_wait(t.service, ahead))
+        result = self._print(issued)
+        with self.store.tx() as db:
+            self.queue.set_print_state(ticket_id, result.printed, result.detail, db)
+            self.store.add_event(db, "ticket.reprinted",
+                                 {"ticket_id": ticket_id, "number": t.number,
+                                  "printed": result.printed},
+                                 ts_iso=self.queue.iso(time.time()), offline=t.offline)
+        return result
+
+    def test_print(self) -> PrintResult:
+        if self.printer is None:
+            return PrintResult(False, "本机未配置打印机 (no printer configured)",
+                               DeviceHealth(Health.ABSENT, "not configured"))
+        result = self.printer.test_print()
+        self._set_health("printer", result.health)
+        return result
+
+    def printer_status(self) -> DeviceHealth:
+        if self.printer is None:
+            return DeviceHealth(Health.ABSENT, "not configured")
+        h = self.printer.refresh()
+        self._set_health("printer", h)
+        return h
+
+    # ------------------------------------------------------------------ calls
+
+    def call_body(self, c: Call) -> dict[str, Any]:
+        t = c.ticket
+        return {"call_id": c.call_id, "ticket": t.number if t else None,
+                "ticket_id": t.ticket_id if t else None, "window": c.window,
+                "service": t.service if t else None, "kind": c.kind,
+                "ts": self.queue.iso(c.ts)}
+
+    def call(self, window: str, kind: str) -> dict[str, Any]:
+        c = self.queue.recall(window) if kind == "recall" else self.queue.call_next(window)
+        body = self.call_body(c)
+        if c.ticket is not None:
+            self.bus.publish("call", body)
+            self.bus.publish("ticket", {"ticket_id": c.ticket.ticket_id,
+                                        "number": c.ticket.number, "service": c.ticket.service,
+                                        "status": "called", "printed":
+                                        c.ticket.print_state == "printed"})
+        return body

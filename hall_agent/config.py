@@ -1,0 +1,405 @@
+"""Configuration (★ keys of DESIGN.md) and the service catalogue, as pydantic models.
+
+Every model forbids unknown keys, so a typo (``baudrat = 9600``) stops the agent
+with a message naming the file and the key instead of being silently ignored.
+``load_config`` is the only entry point; it raises :class:`ConfigError` whose
+text is meant to be printed as is, without a traceback.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import tomllib
+from datetime import datetime, time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from hall_agent.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/hall-edge/agent.toml")
+ENV_CONFIG = "HALL_EDGE_CONFIG"
+DEFAULTS_DIR = Path(__file__).parent / "defaults"
+
+# A serial port is a device path or one of pyserial's URL handlers.
+_PORT_RE = re.compile(r"^(/dev/\S+|/\S+|(socket|rfc2217|loop|spy|alt|hwgrep)://\S*)$")
+_HOST_PORT_RE = re.compile(r"^(?P<host>[0-9A-Za-z.\-:\[\]]+):(?P<port>\d{1,5})$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_port(value: str) -> str:
+    if not _PORT_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a serial port: give a device path such as /dev/ttyUSB0 "
+            "(or /dev/serial/by-id/…), or a pyserial URL such as socket://host:port"
+        )
+    return value
+
+
+SerialPort = Annotated[str, Field(description="serial device path or pyserial URL")]
+Baudrate = Annotated[int, Field(ge=1200, le=921600, description="line speed, in bit/s")]
+
+
+class HallConfig(_Model):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+                             description="hall id; appears in MQTT topics")]
+    name: Annotated[str, Field(min_length=1, max_length=64)]
+    catalog: Annotated[str, Field(description="path of the service catalogue (TOML); "
+                                              "relative paths are resolved from the config "
+                                              "file; empty = the catalogue built in")] = ""
+    timezone: str = "Asia/Shanghai"
+    status_url: Annotated[str, Field(
+        description="URL printed as the ticket's QR code; {hall}, {ticket_id} and {number} "
+                    "are replaced")] = "https://qms.example.gov.cn/t/{hall}/{ticket_id}"
+    notice: Annotated[str, Field(max_length=40, description="short notice printed on each ticket")
+                      ] = "请留意叫号，过号请重新取号"
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as Asia/Shanghai"
+                             ) from e
+        return v
+
+    @field_validator("status_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if "{ticket_id}" not in v and "{number}" not in v:
+            raise ValueError("status_url must contain {ticket_id} (or {number}) so each "
+                             "ticket gets its own QR code")
+        return v
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class AgentConfig(_Model):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
+                             description="agent id; MQTT client id and topic segment")] = "kiosk-01"
+    api: Annotated[str, Field(description="local API listen address, host:port")
+                   ] = "127.0.0.1:8765"
+    data_dir: Annotated[str, Field(description="directory of the SQLite store")
+                        ] = "/var/lib/hall-edge"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    health_interval_ms: Annotated[int, Field(ge=500, le=600_000,
+                                             description="device health poll, in milliseconds")
+                                  ] = 10_000
+
+    @field_validator("api")
+    @classmethod
+    def _api(cls, v: str) -> str:
+        m = _HOST_PORT_RE.match(v)
+        if not m or not 0 < int(m["port"]) < 65536:
+            raise ValueError(f"{v!r} is not host:port, e.g. 127.0.0.1:8765")
+        return v
+
+    @property
+    def api_host(self) -> str:
+        return self.api.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def api_port(self) -> int:
+        return int(self.api.rsplit(":", 1)[1])
+
+
+class MqttConfig(_Model):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65535)] = 1883
+    username: str | None = None
+    password_file: str | None = None
+    tls_ca: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    keepalive_s: Annotated[int, Field(ge=5, le=600, description="keepalive, in seconds")] = 30
+    request_timeout_ms: Annotated[int, Field(ge=50, le=30_000,
+                                             description="wait for a central number, in ms")] = 800
+
+
+class PrinterConfig(_Model):
+    transport: Literal["serial", "usb", "network", "file"] = "serial"
+    port: str | None = Field(default=None, description="serial port (transport serial) or "
+                                                       "file path (transport file)")
+    baudrate: Baudrate = 115200
+    host: str | None = Field(default=None, description="printer address (transport network)")
+    tcp_port: Annotated[int, Field(ge=1, le=65535)] = 9100
+    usb_vendor: Annotated[int | None, Field(ge=0, le=0xFFFF)] = None
+    usb_product: Annotated[int | None, Field(ge=0, le=0xFFFF)] = None
+    status_timeout_ms: Annotated[int, Field(ge=50, le=5000,
+                                            description="wait for a DLE EOT answer, in ms")] = 500
+    qr_module: Annotated[int, Field(ge=1, le=16, description="QR module size, in dots")] = 6
+    feed_dots: Annotated[int, Field(ge=0, le=255, description="feed before the cut, in dots")
+                         ] = 80
+
+    @model_validator(mode="after")
+    def _transport_needs(self) -> PrinterConfig:
+        if self.transport in ("serial", "file"):
+            if not self.port:
+                raise ValueError(f"transport {self.transport!r} needs port = \"/dev/…\"")
+            if self.transport == "serial":
+                _check_port(self.port)
+        if self.transport == "network" and not self.host:
+            raise ValueError("transport 'network' needs host = \"192.0.2.10\"")
+        if self.transport == "usb" and (self.usb_vendor is None or self.usb_product is None):
+            raise ValueError("transport 'usb' needs usb_vendor and usb_product (see lsusb)")
+        return self
+
+
+class BoardConfig(_Model):
+    port: str
+    baudrate: Baudrate = 9600
+    address: Annotated[int, Field(ge=1, le=247)]
+    role: Literal["hall", "window"]
+    window: str | None = None
+
+    _port = field_validator("port")(classmethod(lambda cls, v: _check_port(v)))
+
+    @model_validator(mode="after")
+    def _window(self) -> BoardConfig:
+        if self.role == "window" and not self.window:
+            raise ValueError("a board with role = \"window\" needs window = \"5\"")
+        return self
+
+
+class IdReaderConfig(_Model):
+    port: str
+    baudrate: Baudrate = 115200
+
+    _port = field_validator("port")(classmethod(lambda cls, v: _check_port(v)))
+
+
+class EvaluatorConfig(_Model):
+    port: str
+    baudrate: Baudrate = 9600
+    address: Annotated[int, Field(ge=1, le=247)]
+    window: str
+
+    _port = field_validator("port")(classmethod(lambda cls, v: _check_port(v)))
+
+
+class Config(_Model):
+    hall: HallConfig
+    agent: AgentConfig = AgentConfig()
+    mqtt: MqttConfig | None = None
+    printer: PrinterConfig | None = None
+    boards: list[BoardConfig] = []
+    id_reader: IdReaderConfig | None = None
+    evaluators: list[EvaluatorConfig] = []
+
+    # Filled by load_config, not by the file.
+    source: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _bus_addresses(self) -> Config:
+        seen: dict[tuple[str, int], str] = {}
+        devices: list[tuple[str, BoardConfig | EvaluatorConfig]] = [
+            *((f"[[boards]] #{i + 1}", b) for i, b in enumerate(self.boards)),
+            *((f"[[evaluators]] #{i + 1}", e) for i, e in enumerate(self.evaluators))]
+        for here, d in devices:
+            key = (d.port, d.address)
+            if key in seen:
+                raise ValueError(f"{here} and {seen[key]} share address {d.address} on "
+                                 f"{d.port}; give each device on a bus its own address")
+            seen[key] = here
+        return self
+
+    @property
+    def catalog_path(self) -> Path:
+        if not self.hall.catalog:
+            return DEFAULTS_DIR / "services.toml"
+        p = Path(self.hall.catalog)
+        if not p.is_absolute() and self.source is not None:
+            p = self.source.parent / p
+        return p
+
+
+# --------------------------------------------------------------------------- catalogue
+
+_HOURS_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+def parse_hours(spec: str) -> list[tuple[time, time]] | None:
+    """``"08:30-12:00,13:30-17:30"`` → spans; ``"24h"`` → None (always open)."""
+    if spec.strip() == "24h":
+        return None
+    spans: list[tuple[time, time]] = []
+    for part in spec.split(","):
+        m = _HOURS_RE.match(part.strip())
+        if not m:
+            raise ValueError(f"{part.strip()!r} is not HH:MM-HH:MM; write e.g. "
+                             "\"08:30-12:00,13:30-17:30\" or \"24h\"")
+        h1, m1, h2, m2 = (int(g) for g in m.groups())
+        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+            raise ValueError(f"{part.strip()!r} is not a time of day")
+        start = time(h1, m1)
+        end = time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2)
+        if end <= start:
+            raise ValueError(f"{part.strip()!r} ends before it starts")
+        spans.append((start, end))
+    spans.sort()
+    for (_, e1), (s2, _) in itertools.pairwise(spans):
+        if s2 < e1:
+            raise ValueError(f"hours {spec!r} overlap")
+    return spans
+
+
+class Service(_Model):
+    id: Annotated[str, Field(pattern=r"^[A-Z]{1,2}$", description="ticket prefix")]
+    name: Annotated[str, Field(min_length=1, max_length=20)]
+    name_en: Annotated[str, Field(min_length=1, max_length=40)]
+    category: Annotated[str, Field(max_length=12)] = "综合服务"
+    category_en: Annotated[str, Field(max_length=30)] = "General"
+    hours: str = "08:30-12:00,13:30-17:30"
+    daily_limit: Annotated[int | None, Field(ge=1, le=9999)] = None
+    avg_service_s: Annotated[int, Field(ge=10, le=7200, description=(
+        "expected service time, in seconds, used for the wait estimate until the "
+        "day has measured service times"))] = 300
+    promise: Annotated[str, Field(max_length=20, description="time promise, e.g. 60分钟办结")
+                       ] = ""
+    guide: str = ""
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, v: str) -> str:
+        parse_hours(v)
+        return v
+
+    @property
+    def spans(self) -> list[tuple[time, time]] | None:
+        return parse_hours(self.hours)
+
+
+class Window(_Model):
+    id: Annotated[str, Field(pattern=r"^[0-9A-Za-z]{1,4}$")]
+    name: str = ""
+    services: Annotated[list[str], Field(min_length=1)]
+
+
+class Catalog(_Model):
+    services: Annotated[list[Service], Field(min_length=1)]
+    windows: list[Window] = []
+
+    @model_validator(mode="after")
+    def _refs(self) -> Catalog:
+        ids = [s.id for s in self.services]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"service id {sorted(dup)[0]!r} is used twice; each ticket "
+                             "prefix must be unique")
+        wids = [w.id for w in self.windows]
+        wdup = {i for i in wids if wids.count(i) > 1}
+        if wdup:
+            raise ValueError(f"window id {sorted(wdup)[0]!r} is used twice")
+        for w in self.windows:
+            for s in w.services:
+                if s not in ids:
+                    raise ValueError(f"window {w.id!r} lists service {s!r}, which is not in "
+                                     f"[[services]] (known: {', '.join(ids)})")
+        return self
+
+    def service(self, sid: str) -> Service | None:
+        return next((s for s in self.services if s.id == sid), None)
+
+    def window(self, wid: str) -> Window | None:
+        return next((w for w in self.windows if w.id == wid), None)
+
+
+# --------------------------------------------------------------------------- loading
+
+def _loc(loc: tuple[int | str, ...], data: Any) -> str:
+    """``("boards", 0, "baudrate")`` → ``[[boards]] #1 baudrate``; TOML-shaped."""
+    parts: list[str] = []
+    i = 0
+    while i < len(loc):
+        item = loc[i]
+        if isinstance(item, str) and i + 1 < len(loc) and isinstance(loc[i + 1], int):
+            parts.append(f"[[{item}]] #{int(loc[i + 1]) + 1}")
+            i += 2
+            continue
+        if isinstance(item, str) and i == 0 and i + 1 < len(loc):
+            parts.append(f"[{item}]")
+        else:
+            parts.append(str(item))
+        i += 1
+    return " ".join(parts) if parts else "(top level)"
+
+
+def _format(path: Path, err: ValidationError, data: Any) -> str:
+    lines = [f"{path}: the configuration is not valid, so nothing was started:"]
+    for e in err.errors():
+        loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+        where = _loc(loc, data)
+        kind = e["type"]
+        msg = e["msg"].removeprefix("Value error, ")
+        if kind == "extra_forbidden":
+            msg = "unknown key: remove it or check its spelling"
+        elif kind == "missing":
+            msg = "missing: this key is required"
+        elif ("input" in e and kind.endswith("_type")) or kind.endswith("_parsing"):
+            msg = f"{msg} (got {e['input']!r})"
+        lines.append(f"  {where}: {msg}")
+    return "\n".join(lines)
+
+
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found; give --config PATH or set "
+                          f"{ENV_CONFIG}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the {what}: {e.strerror}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+
+def resolve_config_path(cli_value: str | None) -> Path:
+    """``--config`` wins, then ``HALL_EDGE_CONFIG``, then /etc/hall-edge/agent.toml."""
+    if cli_value:
+        return Path(cli_value)
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return Path(env)
+    return DEFAULT_CONFIG_PATH
+
+
+def load_config(path: Path) -> Config:
+    data = _read_toml(path, "configuration file")
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format(path, e, data)) from None
+    return cfg.model_copy(update={"source": path.resolve()})
+
+
+def load_catalog(path: Path) -> Catalog:
+    data = _read_toml(path, "service catalogue")
+    try:
+        return Catalog.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format(path, e, data)) from None
+
+
+def local_now(cfg: Config) -> datetime:
+    return datetime.now(cfg.hall.tz)

@@ -1,0 +1,80 @@
+"""``hall-agent``: start the agent (store, devices, local API) from a config file."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from hall_agent import __version__
+from hall_agent.config import ENV_CONFIG, load_catalog, load_config, resolve_config_path
+from hall_agent.errors import HallEdgeError
+
+EXIT_OK, EXIT_CONFIG, EXIT_RUNTIME = 0, 2, 3
+
+
+def setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level.upper(), stream=sys.stderr,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    # uvicorn's access log would log every poll of the kiosk; keep it for debugging.
+    logging.getLogger("uvicorn.access").setLevel(
+        logging.INFO if level == "debug" else logging.WARNING)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(
+        prog="hall-agent", description="hall-edge agent: queue, devices and local API.",
+        epilog=f"Config: --config, else ${ENV_CONFIG}, else /etc/hall-edge/agent.toml. "
+               "Exit codes: 0 stopped cleanly, 2 configuration error, 3 runtime error.")
+    p.add_argument("--config", help="path of agent.toml")
+    p.add_argument("--check", action="store_true",
+                   help="validate the config and the catalogue, then exit")
+    p.add_argument("--version", action="version", version=f"hall-agent {__version__}")
+    args = p.parse_args(argv)
+
+    try:
+        cfg = load_config(resolve_config_path(args.config))
+        catalog = load_catalog(cfg.catalog_path)
+    except HallEdgeError as e:
+        print(f"hall-agent: {e}", file=sys.stderr)
+        return EXIT_CONFIG
+    if args.check:
+        print(f"{cfg.source}: ok ({len(catalog.services)} services, "
+              f"{len(catalog.windows)} windows)")
+        return EXIT_OK
+
+    setup_logging(cfg.agent.log_level)
+    log = logging.getLogger("hall_agent")
+
+    import uvicorn
+
+    from hall_agent.api import create_app
+    from hall_agent.app import Agent
+
+    try:
+        agent = Agent(cfg, catalog=catalog)
+    except HallEdgeError as e:
+        print(f"hall-agent: {e}", file=sys.stderr)
+        return EXIT_RUNTIME
+    agent.start()
+    log.info("hall-agent %s: hall %s, agent %s, %s mode, API on http://%s, boot %d",
+             __version__, cfg.hall.id, cfg.agent.id, agent.mode, cfg.agent.api, agent.boot)
+    server = uvicorn.Server(uvicorn.Config(
+        create_app(agent), host=cfg.agent.api_host, port=cfg.agent.api_port,
+        log_level=cfg.agent.log_level, access_log=False, lifespan="off",
+        timeout_graceful_shutdown=5))
+    try:
+        server.run()
+    finally:
+        agent.close()
+    if not server.started:
+        log.error("the local API could not listen on %s (in use by another agent?)",
+                  cfg.agent.api)
+        return EXIT_RUNTIME
+    log.info("hall-agent stopped")
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

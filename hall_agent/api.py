@@ -75,6 +75,8 @@ def create_app(agent: Agent) -> FastAPI:
         kind = first.get("type", "")
         if kind == "json_invalid":
             msg, field = "请求体不是有效的 JSON", "body"
+        elif field == "body" and kind in ("model_attributes_type", "dict_type"):
+            msg = "请求体必须是 JSON 对象，并带 Content-Type: application/json"
         elif kind == "extra_forbidden":
             msg = f"未知字段 {field}：请删除它或检查拼写"
         elif kind == "missing":
@@ -86,7 +88,7 @@ def create_app(agent: Agent) -> FastAPI:
 
     @app.exception_handler(QueueError)
     async def _queue_error(_: Request, exc: QueueError) -> JSONResponse:
-        return _err(exc.status, exc.code, str(exc), exc.field)
+        return _err(exc.status, exc.code, str(exc), exc.field, exc.en)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -333,7 +333,7 @@ def _loc(loc: tuple[int | str, ...], data: Any) -> str:
             parts.append(f"[[{item}]] #{int(loc[i + 1]) + 1}")
             i += 2
             continue
-        if isinstance(item, str) and i == 0 and i + 1 < len(loc):
+        if isinstance(item, str) and i == 0 and item in Config.model_fields:
             parts.append(f"[{item}]")
         else:
             parts.append(str(item))

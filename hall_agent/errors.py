@@ -27,8 +27,9 @@ class QueueError(HallEdgeError, ValueError):
     """
 
     def __init__(self, message: str, *, code: str, field: str | None = None,
-                 status: int = 409) -> None:
+                 status: int = 409, en: str = "") -> None:
         super().__init__(message)
+        self.en = en or message
         self.code = code
         self.field = field
         self.status = status

@@ -145,7 +145,8 @@ class QueueEngine:
         if svc is None:
             known = ", ".join(s.id for s in self.catalog.services)
             raise QueueError(f"没有编号为 {sid} 的业务（可选：{known}）",
-                             code="unknown_service", field=field, status=422)
+                             code="unknown_service", field=field, status=422,
+                             en=f"no service {sid!r} (known: {known})")
         return svc
 
     def _next_opening(self, svc: Service, now: datetime, *, from_tomorrow: bool) -> datetime:
@@ -245,7 +246,7 @@ class QueueEngine:
             state = self.service_state(service, db)
             if not state.open_now:
                 raise QueueError(state.reason or "closed", code="service_closed",
-                                 field="service", status=409)
+                                 field="service", status=409, en=state.reason_en or "")
             now = self.clock()
             day = self.local(now).date().isoformat()
             row = db.execute("SELECT last FROM counters WHERE day = ? AND service = ?",
@@ -319,7 +320,8 @@ class QueueEngine:
         if w is None:
             known = ", ".join(x.id for x in self.catalog.windows) or "无"
             raise QueueError(f"没有 {wid} 号窗口（已配置：{known}）", code="unknown_window",
-                             field="window", status=422)
+                             field="window", status=422,
+                             en=f"no window {wid!r} (configured: {known})")
         return w.services
 
     def window_state(self, wid: str, db: sqlite3.Connection | None = None) -> WindowState:
@@ -355,7 +357,8 @@ class QueueEngine:
         with self.store.tx() as db:
             if self.window_state(wid, db).paused:
                 raise QueueError(f"{wid} 号窗口已暂停服务，请先恢复", code="window_paused",
-                                 field="window", status=409)
+                                 field="window", status=409,
+                                 en=f"window {wid} is paused; resume it first")
             now = self.clock()
             self._finish_serving(db, wid, "done", now)
             rank = " ".join(f"WHEN ? THEN {i}" for i in range(len(services)))
@@ -379,7 +382,8 @@ class QueueEngine:
             serving = self.window_state(wid, db).serving
             if serving is None:
                 raise QueueError(f"{wid} 号窗口当前没有在办理的号，无法重呼",
-                                 code="nothing_to_recall", field="window", status=409)
+                                 code="nothing_to_recall", field="window", status=409,
+                                 en=f"window {wid} is serving nobody: nothing to recall")
             now = self.clock()
             db.execute("UPDATE tickets SET calls = calls + 1 WHERE ticket_id = ?",
                        (serving.ticket_id,))

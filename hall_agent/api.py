@@ -265,7 +265,7 @@ def create_app(agent: Agent) -> FastAPI:
     @app.get("/v1/printer/status", response_model=PrinterStatusOut)
     def printer_status() -> PrinterStatusOut:
         h = agent.printer_status()
-        return PrinterStatusOut(status=h.status.value, detail=h.detail)  # type: ignore[arg-type]
+        return PrinterStatusOut(status=h.status.value, detail=h.detail)
 
     @app.post("/v1/printer/test", response_model=PrintOut)
     def printer_test() -> PrintOut:

@@ -105,7 +105,8 @@ class Agent:
 
     # ------------------------------------------------------------------ devices
 
-    def _set_health(self, device: str, h: DeviceHealth) -> None:
+    def set_health(self, device: str, h: DeviceHealth) -> None:
+        """Record a device's health; a change is logged and published once."""
         with self._health_lock:
             old = self._health.get(device)
             self._health[device] = h
@@ -132,7 +133,7 @@ class Agent:
         while not self._stop.is_set():
             if self.printer is not None:
                 try:
-                    self._set_health("printer", self.printer.refresh())
+                    self.set_health("printer", self.printer.refresh())
                 except Exception:  # a driver bug must not stop the monitor
                     log.exception("printer health check failed")
             self._stop.wait(interval)
@@ -265,7 +266,7 @@ class Agent:
             log.exception("printer driver failed on ticket %s", t.number)
             result = PrintResult(False, f"printer driver error: {e}",
                                  DeviceHealth(Health.FAULT, f"driver error: {e}"))
-        self._set_health("printer", result.health)
+        self.set_health("printer", result.health)
         if not result.printed:
             log.warning("ticket %s issued but not printed: %s — it is shown on screen",
                         t.number, result.detail)
@@ -292,14 +293,14 @@ class Agent:
             return PrintResult(False, "本机未配置打印机 (no printer configured)",
                                DeviceHealth(Health.ABSENT, "not configured"))
         result = self.printer.test_print()
-        self._set_health("printer", result.health)
+        self.set_health("printer", result.health)
         return result
 
     def printer_status(self) -> DeviceHealth:
         if self.printer is None:
             return DeviceHealth(Health.ABSENT, "not configured")
         h = self.printer.refresh()
-        self._set_health("printer", h)
+        self.set_health("printer", h)
         return h
 
     # ------------------------------------------------------------------ calls

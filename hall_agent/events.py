@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
+
+log = logging.getLogger("hall_agent.events")
 
 KINDS = frozenset({"call", "device", "card", "scan", "ticket", "resync"})
 SUBSCRIBER_BUFFER = 256
@@ -41,10 +44,24 @@ class _Subscriber:
         self.queue.put_nowait(ev)
 
 
+Listener = Callable[[Event], None]
+
+
 class EventBus:
     def __init__(self) -> None:
         self._subs: set[_Subscriber] = set()
+        self._listeners: list[Listener] = []
         self._lock = threading.Lock()
+
+    def listen(self, fn: Listener) -> None:
+        """Call ``fn(event)`` for every event, in the publisher's thread, in order.
+
+        For in-process services (boards, voice, evaluators): ``fn`` must return
+        quickly (hand the work to its own thread); an exception in it is logged and
+        does not reach the publisher.
+        """
+        with self._lock:
+            self._listeners.append(fn)
 
     def publish(self, kind: str, data: dict[str, Any]) -> None:
         if kind not in KINDS:
@@ -52,6 +69,12 @@ class EventBus:
         ev = Event(kind, data)
         with self._lock:
             subs = list(self._subs)
+            listeners = list(self._listeners)
+        for fn in listeners:
+            try:
+                fn(ev)
+            except Exception:
+                log.exception("event listener %r failed on %s", fn, kind)
         for s in subs:
             try:
                 s.loop.call_soon_threadsafe(s.put, ev)

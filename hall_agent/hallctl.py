@@ -85,8 +85,8 @@ def _hhmm(iso: str | None) -> str:
 
 # ---------------------------------------------------------------------------- commands
 
-def cmd_status(ctl: Ctl, _: argparse.Namespace) -> int:
-    code, h = ctl.request("GET", "/v1/health")
+def cmd_status(ctl: Ctl, a: argparse.Namespace) -> int:
+    _, h = ctl.request("GET", "/v1/health")
     _, q = ctl.request("GET", "/v1/queue")
 
     def human() -> None:
@@ -103,7 +103,7 @@ def cmd_status(ctl: Ctl, _: argparse.Namespace) -> int:
     return EXIT_OK if h["status"] == "ok" else EXIT_DEVICE
 
 
-def cmd_devices(ctl: Ctl, _: argparse.Namespace) -> int:
+def cmd_devices(ctl: Ctl, a: argparse.Namespace) -> int:
     _, h = ctl.request("GET", "/v1/health")
 
     def human() -> None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import logging
+import os
 import sys
+from pathlib import Path
+from typing import IO
 
 from hall_agent import __version__
 from hall_agent.config import ENV_CONFIG, load_catalog, load_config, resolve_config_path
@@ -20,6 +24,25 @@ def setup_logging(level: str) -> None:
     # uvicorn's access log would log every poll of the kiosk; keep it for debugging.
     logging.getLogger("uvicorn.access").setLevel(
         logging.INFO if level == "debug" else logging.WARNING)
+
+
+def lock_data_dir(data_dir: Path) -> IO[str]:
+    """One agent per data_dir: a second one would fight the first over every device."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    f = (data_dir / "agent.lock").open("a+")
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        pid = f.read().strip() or "?"
+        f.close()
+        raise HallEdgeError(f"another hall-agent (pid {pid}) is already running with data_dir "
+                            f"{data_dir}; stop it first (systemctl stop hall-agent)") from None
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()))
+    f.flush()
+    return f
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,8 +76,9 @@ def main(argv: list[str] | None = None) -> int:
     from hall_agent.app import Agent
 
     try:
+        lock = lock_data_dir(Path(cfg.agent.data_dir))
         agent = Agent(cfg, catalog=catalog)
-    except HallEdgeError as e:
+    except (HallEdgeError, OSError) as e:
         print(f"hall-agent: {e}", file=sys.stderr)
         return EXIT_RUNTIME
     agent.start()
@@ -68,6 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         server.run()
     finally:
         agent.close()
+        lock.close()
     if not server.started:
         log.error("the local API could not listen on %s (in use by another agent?)",
                   cfg.agent.api)

@@ -1,0 +1,412 @@
+"""The ticket printer: our ESC/POS bytes over python-escpos' transports.
+
+python-escpos' printer classes (``Serial``, ``Usb``, ``Network``, ``File``)
+only move bytes here (``_raw`` and their underlying device for reading); every
+byte comes from :mod:`drivers.escpos_codec`. We do not use ``paper_status()``:
+python-escpos 3.1 says "paper OK" when nothing answers (PRINTER.md, "Status").
+
+Device problems never raise: every call returns a health. A port that vanished
+(USB cable pulled, printer switched off) turns into a FAULT with a sentence for
+people, and the next call tries to open it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import termios
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import serial
+from escpos.exceptions import Error as EscposError
+
+from drivers.escpos_codec import (
+    PrinterStatus,
+    build_test_page,
+    build_ticket,
+    is_status_reply,
+    status_query,
+)
+from drivers.types import DeviceHealth, Health, PrintResult, TicketPrint
+from hall_agent.config import PrinterConfig
+
+log = logging.getLogger(__name__)
+
+#: PRINTER.md "Status (DLE EOT)": the agent asks 04 (paper sensors) and 02
+#: (cover, paper end, error) before each ticket; 01 adds "offline", which
+#: printers report when a button or the firmware took them offline.
+STATUS_QUERIES: tuple[int, ...] = (4, 2, 1)
+
+# How often a read loop wakes to check its deadline, in seconds.
+_POLL_S = 0.02
+
+# Everything a transport throws when the device misbehaves or goes away.
+# termios.error is not an OSError; pyserial lets it out of tcflush on a dead tty.
+_DEVICE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError, termios.error, serial.SerialException, EscposError, EOFError,
+)
+
+
+class Link(Protocol):
+    """A printer connection: bytes out, status bytes in."""
+
+    has_status: bool
+
+    def write(self, data: bytes, timeout_s: float) -> None: ...
+
+    def read(self, timeout_s: float) -> bytes:
+        """Whatever arrives within ``timeout_s`` (b"" if nothing)."""
+        ...
+
+    def flush_input(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class _SerialLink:
+    has_status = True
+
+    def __init__(self, cfg: PrinterConfig, write_timeout_s: float) -> None:
+        from escpos.printer import Serial
+
+        port = cfg.port or ""
+        self._p: Any = Serial(devfile=port, baudrate=cfg.baudrate, timeout=_POLL_S)
+        if "://" in port:
+            # pyserial URL handlers (socket://, spy://) need serial_for_url,
+            # which python-escpos does not call; it still moves the bytes.
+            self._p.device = serial.serial_for_url(port, baudrate=cfg.baudrate,
+                                                   timeout=_POLL_S)
+        else:
+            self._p.open(raise_not_found=True)
+        self._dev: serial.Serial = self._p.device
+        self._dev.write_timeout = write_timeout_s
+
+    def write(self, data: bytes, timeout_s: float) -> None:
+        self._dev.write_timeout = timeout_s
+        self._p._raw(data)
+        self._dev.flush()
+
+    def read(self, timeout_s: float) -> bytes:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            got: bytes = self._dev.read(max(1, self._dev.in_waiting))
+            if got or time.monotonic() >= deadline:
+                return got
+
+    def flush_input(self) -> None:
+        self._dev.reset_input_buffer()
+
+    def close(self) -> None:
+        try:
+            self._dev.close()
+        finally:
+            self._p._device = False
+
+
+class _NetworkLink:
+    has_status = True
+
+    def __init__(self, cfg: PrinterConfig, write_timeout_s: float) -> None:
+        from escpos.printer import Network
+
+        self._p: Any = Network(host=cfg.host or "", port=cfg.tcp_port,
+                               timeout=write_timeout_s)
+        self._p.open(raise_not_found=True)
+        self._sock: socket.socket = self._p.device
+
+    def write(self, data: bytes, timeout_s: float) -> None:
+        self._sock.settimeout(timeout_s)
+        self._p._raw(data)
+
+    def read(self, timeout_s: float) -> bytes:
+        self._sock.settimeout(max(timeout_s, 0.001))
+        try:
+            got = self._sock.recv(16)
+        except TimeoutError:
+            return b""
+        if not got:
+            raise ConnectionResetError("the printer closed the connection")
+        return got
+
+    def flush_input(self) -> None:
+        self._sock.setblocking(False)
+        try:
+            while self._sock.recv(256):
+                pass
+            raise ConnectionResetError("the printer closed the connection")
+        except BlockingIOError:
+            pass
+        finally:
+            self._sock.setblocking(True)
+
+    def close(self) -> None:
+        self._p.close()
+
+
+class _UsbLink:
+    has_status = True
+
+    def __init__(self, cfg: PrinterConfig, write_timeout_s: float) -> None:
+        from escpos.printer import Usb
+
+        if not Usb.is_usable():
+            # Checked first: a half-built Usb object complains again from __del__.
+            raise ImportError("pyusb is not installed")
+        self._p: Any = Usb(idVendor=cfg.usb_vendor, idProduct=cfg.usb_product,
+                           timeout=int(write_timeout_s * 1000))
+        self._p.open(raise_not_found=True)
+
+    def write(self, data: bytes, timeout_s: float) -> None:
+        self._p.timeout = max(1, int(timeout_s * 1000))
+        self._p._raw(data)
+
+    def read(self, timeout_s: float) -> bytes:
+        import usb.core
+
+        try:
+            return bytes(self._p.device.read(self._p.in_ep, 16, max(1, int(timeout_s * 1000))))
+        except usb.core.USBTimeoutError:
+            return b""
+
+    def flush_input(self) -> None:
+        while self.read(0.001):
+            pass
+
+    def close(self) -> None:
+        self._p.close()
+
+
+class _FileLink:
+    """A spool or debug file: write-only, so there is no status to ask."""
+
+    has_status = False
+
+    def __init__(self, cfg: PrinterConfig, write_timeout_s: float) -> None:
+        from escpos.printer import File
+
+        self._p: Any = File(devfile=cfg.port or "", auto_flush=True)
+        # python-escpos opens with "wb", which would wipe the spool each time
+        # the driver reopens it; append instead.
+        self._p.device = open(cfg.port or "", "ab")  # noqa: SIM115 - closed in close()
+
+    def write(self, data: bytes, timeout_s: float) -> None:
+        self._p._raw(data)
+
+    def read(self, timeout_s: float) -> bytes:
+        return b""
+
+    def flush_input(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self._p.close()
+
+
+LinkFactory = Callable[[PrinterConfig, float], Link]
+
+_LINKS: dict[str, LinkFactory] = {
+    "serial": _SerialLink, "network": _NetworkLink, "usb": _UsbLink, "file": _FileLink,
+}
+
+
+def describe(cfg: PrinterConfig) -> str:
+    """Where the printer is, as people say it: ``printer on /dev/ttyUSB0``."""
+    if cfg.transport == "network":
+        return f"printer at {cfg.host}:{cfg.tcp_port}"
+    if cfg.transport == "usb":
+        return f"printer on USB {cfg.usb_vendor or 0:04x}:{cfg.usb_product or 0:04x}"
+    if cfg.transport == "file":
+        return f"printer file {cfg.port}"
+    return f"printer on {cfg.port}"
+
+
+def _reason(e: BaseException) -> str:
+    if isinstance(e, OSError) and isinstance(e.errno, int) and e.errno > 0:
+        return os.strerror(e.errno).lower()
+    text = str(e).strip().splitlines()
+    return text[-1] if text else type(e).__name__
+
+
+class TicketPrinter:
+    """One ticket printer. Thread-safe; never raises for device problems.
+
+    ``link_factory`` swaps the transport (tests, other backends), in the way
+    gpiozero swaps pin factories.
+    """
+
+    def __init__(self, cfg: PrinterConfig, *, link_factory: LinkFactory | None = None) -> None:
+        self.cfg = cfg
+        self.where = describe(cfg)
+        self._factory = link_factory or _LINKS[cfg.transport]
+        self._link: Link | None = None
+        self._lock = threading.Lock()
+        self._health = DeviceHealth(Health.FAULT, f"{self.where}: not checked yet")
+
+    # -- public
+
+    @property
+    def health(self) -> DeviceHealth:
+        """The last known health; does not touch the device."""
+        return self._health
+
+    @property
+    def is_open(self) -> bool:
+        return self._link is not None
+
+    def open(self) -> DeviceHealth:
+        """Open the port and ask for the status; returns the health it found."""
+        return self.status().health(timeout_ms=self.cfg.status_timeout_ms)
+
+    def refresh(self) -> DeviceHealth:
+        """Ask the printer now (the agent's health poll); reopens a lost port."""
+        return self.status().health(timeout_ms=self.cfg.status_timeout_ms)
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def status(self) -> PrinterStatus:
+        """Ask the printer (PRINTER.md "Status"); opens the port first if needed."""
+        with self._lock:
+            st = self._status_locked()
+            self._health = st.health(timeout_ms=self.cfg.status_timeout_ms)
+            return st
+
+    def print_ticket(self, t: TicketPrint) -> PrintResult:
+        """Print one ticket unless the printer reports a fault (then it is not sent)."""
+        data = build_ticket(t, qr_module=self.cfg.qr_module, feed_dots=self.cfg.feed_dots)
+        return self._print(data, f"ticket {t.number}")
+
+    def test_print(self) -> PrintResult:
+        data = build_test_page(where=self.where, qr_module=self.cfg.qr_module,
+                               feed_dots=self.cfg.feed_dots)
+        return self._print(data, "test page")
+
+    # -- inside the lock
+
+    def _open_locked(self) -> Link | str:
+        """The open link, or a sentence saying why the port cannot be opened."""
+        if self._link is not None:
+            return self._link
+        cfg = self.cfg
+        if cfg.transport in ("serial", "file") and cfg.port and "://" not in cfg.port:
+            path = cfg.port
+            if cfg.transport == "serial" and not os.path.exists(path):
+                return f"{self.where}: not found — check the USB cable"
+            if cfg.transport == "file" and not os.path.isdir(os.path.dirname(path) or "."):
+                return f"{self.where}: its directory does not exist — check printer.port"
+        try:
+            self._link = self._factory(cfg, self._write_timeout(600))
+        except Exception as e:  # any failure to open is a device problem, not a crash
+            return self._open_failure(e)
+        log.info("%s: opened", self.where)
+        return self._link
+
+    def _open_failure(self, e: BaseException) -> str:
+        cause = e.__cause__ or e.__context__ or e
+        if isinstance(cause, PermissionError) or "ermission denied" in str(e):
+            if self.cfg.transport == "usb":
+                return f"{self.where}: permission denied — install the udev rule for the printer"
+            return (f"{self.where}: permission denied — add the agent's user to the "
+                    "dialout group")
+        if self.cfg.transport == "network":
+            return (f"{self.where}: cannot connect ({_reason(cause)}) — check the network "
+                    "cable and the printer's address")
+        if self.cfg.transport == "usb":
+            if isinstance(e, RuntimeError | ImportError):
+                return f"{self.where}: USB support (pyusb) is not installed"
+            return f"{self.where}: not found — check the USB cable"
+        if self.cfg.transport == "file":
+            return f"{self.where}: cannot open ({_reason(cause)})"
+        if not os.path.exists(self.cfg.port or ""):
+            return f"{self.where}: not found — check the USB cable"
+        return f"{self.where}: cannot open ({_reason(e)}) — check the USB cable"
+
+    def _lost(self, e: BaseException) -> str:
+        """Close a link that failed in use; the next call reopens it."""
+        self._drop()
+        msg = f"{self.where}: connection lost ({_reason(e)}) — check the USB cable"
+        if self.cfg.transport == "network":
+            msg = (f"{self.where}: connection lost ({_reason(e)}) — check the network cable "
+                   "and the printer's power")
+        log.warning("%s", msg)
+        return msg
+
+    def _drop(self) -> None:
+        link, self._link = self._link, None
+        if link is not None:
+            try:
+                link.close()
+            except _DEVICE_ERRORS as e:
+                log.debug("%s: closing: %s", self.where, e)
+
+    def _write_timeout(self, nbytes: int) -> float:
+        # Twice the time the bytes take on the wire (10 bits a byte), at least
+        # the status timeout: a printer holding flow control forever is a fault.
+        wire = nbytes * 10 / self.cfg.baudrate if self.cfg.transport == "serial" else 0.0
+        return max(self.cfg.status_timeout_ms / 1000, 2 * wire)
+
+    def _status_locked(self) -> PrinterStatus:
+        link = self._open_locked()
+        if isinstance(link, str):
+            return PrinterStatus(problem=link)
+        if not link.has_status:
+            return PrinterStatus(no_status_channel=True)
+        timeout = self.cfg.status_timeout_ms / 1000
+        # All queries together get at most twice the timeout, so a printer that
+        # answers slowly cannot hold the kiosk for long.
+        deadline = time.monotonic() + 2 * timeout
+        replies: dict[int, int | None] = {}
+        try:
+            for n in STATUS_QUERIES:
+                wait = min(timeout, deadline - time.monotonic())
+                replies[n] = self._ask(link, n, wait) if wait > 0 else None
+                if replies[n] is None:
+                    break
+        except _DEVICE_ERRORS as e:
+            return PrinterStatus(problem=self._lost(e))
+        return PrinterStatus.from_replies(replies)
+
+    def _ask(self, link: Link, n: int, timeout_s: float) -> int | None:
+        """Send ``10 04 n``; the first byte shaped like an answer, or None on timeout."""
+        # Stale bytes (an answer that came too late, line noise) would be read
+        # as this answer. (pyserial also flushes once when it opens a port.)
+        link.flush_input()
+        link.write(status_query(n), self._write_timeout(3))
+        deadline = time.monotonic() + timeout_s
+        ignored = 0
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            for byte in link.read(min(left, 0.1)):
+                if is_status_reply(byte):
+                    if ignored:
+                        log.debug("%s: ignored %d byte(s) of noise before the answer",
+                                  self.where, ignored)
+                    return byte
+                ignored += 1  # PRINTER.md: an answer always matches 0xx1xx10
+        log.info("%s: no answer to DLE EOT %d within %.0f ms", self.where, n, timeout_s * 1000)
+        return None
+
+    def _print(self, data: bytes, what: str) -> PrintResult:
+        with self._lock:
+            st = self._status_locked()
+            health = st.health(timeout_ms=self.cfg.status_timeout_ms)
+            self._health = health
+            link = self._link
+            if health.status is Health.FAULT or link is None:
+                log.warning("%s: %s not printed: %s", self.where, what, health.detail)
+                return PrintResult(False, health.detail, health)
+            try:
+                link.write(data, self._write_timeout(len(data)))
+            except _DEVICE_ERRORS as e:
+                health = DeviceHealth(Health.FAULT, self._lost(e))
+                self._health = health
+                return PrintResult(False, health.detail, health)
+            detail = health.detail if health.status is not Health.OK else ""
+            return PrintResult(True, detail, health, wire_bytes=len(data))

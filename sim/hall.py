@@ -1,0 +1,147 @@
+"""A simulated hall: every device on a pseudo-terminal, and an agent config pointing at them.
+
+Used by ``hall-sim``, by the demo and by the tests, so all three exercise the
+agent's real serial code the same way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sim.printer import SETTINGS_HELP, SimPrinter, apply_setting
+
+DEMO_HALL = "福州市市民服务中心"
+
+CONTROL_HELP = """commands (one per line; also over the control socket):
+  printer SETTING VALUE    e.g. `printer paper end`, `printer cover open`, `printer reply off`
+  printer tickets          how many tickets were cut, and the last one
+  status                   every device and its state
+  help                     this list
+printer settings:
+""" + "\n".join(f"  {k:<14} {v}" for k, v in SETTINGS_HELP.items()) + "\n"
+
+
+@dataclass
+class SimHall:
+    """The simulated devices of one kiosk, and the config that points the agent at them."""
+
+    root: Path
+    api: str = "127.0.0.1:8765"
+    catalog: str = ""
+    hall_id: str = "fz-citizen"
+    hall_name: str = DEMO_HALL
+    health_interval_ms: int = 2000
+    printer: SimPrinter = field(init=False)
+    _ctl_sock: socket.socket | None = field(init=False, default=None)
+    _ctl_thread: threading.Thread | None = field(init=False, default=None)
+
+    def __post_init__(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.tickets_dir.mkdir(exist_ok=True)
+        self.printer = SimPrinter(out_dir=self.tickets_dir,
+                                  traffic_log=self.root / "printer-traffic.log")
+
+    @property
+    def tickets_dir(self) -> Path:
+        return self.root / "tickets"
+
+    @property
+    def config_path(self) -> Path:
+        return self.root / "agent.toml"
+
+    @property
+    def control_path(self) -> Path:
+        return self.root / "sim.sock"
+
+    def write_config(self) -> Path:
+        catalog = f'catalog = "{self.catalog}"\n' if self.catalog else ""
+        self.config_path.write_text(
+            "# Written by hall-sim: the agent's devices are simulated on these ptys.\n"
+            f'[hall]\nid = "{self.hall_id}"\nname = "{self.hall_name}"\n{catalog}\n'
+            f'[agent]\napi = "{self.api}"\ndata_dir = "{self.root / "data"}"\n'
+            f"health_interval_ms = {self.health_interval_ms}\n\n"
+            f'[printer]\ntransport = "serial"\nport = "{self.printer.port}"\n'
+            "baudrate = 115200\n", encoding="utf-8")
+        return self.config_path
+
+    # ------------------------------------------------------------------ control
+
+    def command(self, line: str) -> str:
+        """Run one control command; returns the answer line(s)."""
+        words = line.split()
+        if not words or words[0] == "help":
+            return CONTROL_HELP
+        if words[0] == "status":
+            return json.dumps({"printer": self.printer.describe()}, ensure_ascii=False)
+        if words[0] == "printer" and len(words) >= 2:
+            return self._printer_command(words[1:])
+        return f"error: unknown command {line.strip()!r}; try help"
+
+    def _printer_command(self, w: list[str]) -> str:
+        if w[0] == "tickets":
+            last = self.printer.tickets[-1] if self.printer.tickets else None
+            return json.dumps({"count": len(self.printer.tickets),
+                               "last_text": last.text if last else None,
+                               "last_qr": last.qr_data if last else None}, ensure_ascii=False)
+        if len(w) != 2:
+            return f"error: say `printer SETTING VALUE`, not {' '.join(w)!r}; try help"
+        key, value = w
+        # Friendly spellings for people at the console.
+        if key == "cover":
+            key, value = "cover_open", {"open": "true", "closed": "false"}.get(value, value)
+        key = {"delay": "delay_ms"}.get(key, key)
+        try:
+            apply_setting(self.printer, key, value)
+        except ValueError as e:
+            return f"error: {e}"
+        return "ok " + json.dumps(self.printer.describe(), ensure_ascii=False)
+
+    def serve_control(self) -> None:
+        """Accept control commands on a Unix socket (one line in, one answer out)."""
+        if self.control_path.exists():
+            self.control_path.unlink()
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(str(self.control_path))
+        os.chmod(self.control_path, 0o600)
+        s.listen(4)
+        self._ctl_sock = s
+
+        def loop() -> None:
+            while True:
+                try:
+                    conn, _ = s.accept()
+                except OSError:
+                    return
+                with conn, conn.makefile("rw", encoding="utf-8") as f:
+                    for line in f:
+                        f.write(self.command(line).rstrip("\n") + "\n.\n")
+                        f.flush()
+
+        self._ctl_thread = threading.Thread(target=loop, name="sim-control", daemon=True)
+        self._ctl_thread.start()
+
+    def close(self) -> None:
+        if self._ctl_sock is not None:
+            self._ctl_sock.close()
+            self.control_path.unlink(missing_ok=True)
+        self.printer.close()
+
+
+def control(path: Path, line: str, timeout: float = 5.0) -> str:
+    """Send one command to a running hall-sim's control socket."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(timeout)
+        s.connect(str(path))
+        s.sendall(line.encode() + b"\n")
+        buf = b""
+        while not buf.endswith(b"\n.\n"):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    return buf.decode().removesuffix("\n.\n")

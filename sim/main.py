@@ -1,0 +1,205 @@
+"""``hall-sim``: simulated hall hardware on ptys, and the one-command demo.
+
+  hall-sim [--dir DIR]            start the devices, write DIR/agent.toml, wait
+  hall-sim demo [--dir DIR]       devices + agent + a scripted morning, tickets to PNG
+  hall-sim ctl [--dir DIR] CMD…   change a running simulator (paper out, cover open…)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import tomllib
+import uuid
+from pathlib import Path
+
+import httpx
+
+from sim.hall import CONTROL_HELP, SimHall, control
+
+DEFAULT_DIR = Path("demo-out")
+
+
+def _print_where(hall: SimHall) -> None:
+    print(f"simulated printer   {hall.printer.port}  (115200 8N1, ESC/POS)")
+    print(f"printed tickets     {hall.tickets_dir}/ (one PNG per cut ticket)")
+    print(f"printer traffic     {hall.root / 'printer-traffic.log'}")
+    print(f"agent config        {hall.config_path}")
+    print(f"control socket      {hall.control_path}  (hall-sim ctl --dir {hall.root} help)")
+
+
+def _wait_forever(hall: SimHall) -> None:
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    if sys.stdin.isatty():
+        print("type a command (help), or Ctrl-C to stop")
+        while not stop:
+            try:
+                line = input("hall-sim> ")
+            except (EOFError, KeyboardInterrupt):
+                break
+            if line.strip():
+                print(hall.command(line))
+    else:
+        while not stop:
+            time.sleep(0.2)
+
+
+def cmd_run(a: argparse.Namespace) -> int:
+    hall = SimHall(Path(a.dir).resolve(), api=a.api, catalog=a.catalog or "")
+    try:
+        hall.write_config()
+        hall.serve_control()
+        _print_where(hall)
+        print(f"start the agent:    hall-agent --config {hall.config_path}", flush=True)
+        _wait_forever(hall)
+    finally:
+        hall.close()
+    return 0
+
+
+def cmd_ctl(a: argparse.Namespace) -> int:
+    path = Path(a.dir) / "sim.sock"
+    try:
+        print(control(path, " ".join(a.words) or "help"))
+    except OSError as e:
+        print(f"hall-sim ctl: no simulator at {path} ({e.strerror}); start `hall-sim` first",
+              file=sys.stderr)
+        return 3
+    return 0
+
+
+def _demo_catalog(root: Path) -> Path:
+    """The built-in catalogue with every service open around the clock, so the demo
+    issues tickets whatever the time of day; the real hours are in the guide."""
+    from hall_agent.config import DEFAULTS_DIR
+
+    text = (DEFAULTS_DIR / "services.toml").read_text(encoding="utf-8")
+    data = tomllib.loads(text)
+    lines = []
+    for line in text.splitlines():
+        if line.startswith("hours = "):
+            line = 'hours = "24h"   # demo: open around the clock'
+        lines.append(line)
+    out = root / "services.toml"
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert len(tomllib.loads(out.read_text(encoding="utf-8"))["services"]) == len(
+        data["services"])
+    return out
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the agent exited with code {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{base}/v1/health", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("the agent did not answer within 30 s")
+
+
+def cmd_demo(a: argparse.Namespace) -> int:
+    root = Path(a.dir).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    hall = SimHall(root, api=a.api, catalog=str(_demo_catalog(root)))
+    hall.write_config()
+    hall.serve_control()
+    base = f"http://{a.api}"
+    log = (root / "agent.log").open("ab")
+    agent = subprocess.Popen([sys.executable, "-m", "hall_agent.main", "--config",
+                              str(hall.config_path)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_healthy(base, agent)
+        print(f"hall-edge demo — {hall.hall_name}, agent on {base}")
+        _print_where(hall)
+        print(f"agent log           {root / 'agent.log'}\n")
+        http = httpx.Client(base_url=base, timeout=10)
+        script = [("A", False), ("A", False), ("B", False), ("A", True), ("C", False),
+                  ("M", False)]
+        for service, prio in script:
+            r = http.post("/v1/tickets", json={"service": service, "priority": prio,
+                                               **({"priority_reason": "elderly"} if prio
+                                                  else {})},
+                          headers={"Idempotency-Key": str(uuid.uuid4())})
+            t = r.json()
+            mark = " 优先(elderly)" if prio else ""
+            print(f"  取号 {t['number']} {t['service_name']}{mark}: "
+                  f"前面 {t['waiting_ahead']} 人, 约 {t['est_wait_s'] // 60} 分钟, "
+                  f"{'printed' if t['printed'] else 'NOT printed: ' + t['print_detail']}")
+        for window in ("5", "8", "1"):
+            c = http.post("/v1/calls", json={"window": window}).json()
+            if c["ticket"]:
+                print(f"  叫号 请 {c['ticket']} 号到 {window} 号窗口")
+        hall.printer.set_state(paper="end")
+        r = http.post("/v1/tickets", json={"service": "B"}).json()
+        print(f"  paper out → {r['number']} issued anyway, printed={r['printed']}: "
+              f"{r['print_detail']}")
+        hall.printer.set_state(paper="ok")
+        status = http.get("/v1/printer/status").json()
+        print(f"  paper loaded → printer {status['status']}")
+        r = http.post(f"/v1/tickets/{r['ticket_id']}/reprint").json()
+        print(f"  reprint → printed={r['printed']}")
+        hall.printer.wait_for_tickets(len(script) + 1, timeout=5)
+        time.sleep(0.3)  # the simulator renders PNGs in its own thread
+        pngs = sorted(hall.tickets_dir.glob("*.png"))
+        print(f"\n{len(pngs)} ticket PNGs in {hall.tickets_dir}/, e.g. {pngs[0].name}"
+              if pngs else "\nno ticket PNGs were written")
+        health = http.get("/v1/health").json()
+        print(f"health: {health['status']} · printer "
+              f"{health['devices'].get('printer', {}).get('status')}")
+        if not a.once and sys.stdin.isatty():
+            print(f"\nthe hall keeps running: try `hallctl --config {hall.config_path} status`"
+                  f", or type simulator commands (help). Ctrl-C stops.")
+            _wait_forever(hall)
+        return 0 if pngs else 1
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        try:
+            agent.wait(10)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+        hall.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="hall-sim", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog=CONTROL_HELP)
+    p.add_argument("--dir", default=os.environ.get("HALL_SIM_DIR", str(DEFAULT_DIR)),
+                   help="where the config, tickets and logs go (default ./demo-out)")
+    p.add_argument("--api", default="127.0.0.1:8765", help="agent API address to configure")
+    p.add_argument("--config", help="accepted for symmetry with the other tools; "
+                                    "hall-sim writes its own config into --dir")
+    sub = p.add_subparsers(dest="cmd")
+    r = sub.add_parser("run", help="start the simulated devices (the default)")
+    r.add_argument("--catalog", help="service catalogue for the written config")
+    d = sub.add_parser("demo", help="devices + agent + a scripted morning")
+    d.add_argument("--once", action="store_true", help="exit after the script")
+    c = sub.add_parser("ctl", help="send a command to a running simulator")
+    c.add_argument("words", nargs="*")
+    a = p.parse_args(argv)
+    if a.cmd == "demo":
+        return cmd_demo(a)
+    if a.cmd == "ctl":
+        return cmd_ctl(a)
+    if a.cmd is None:
+        a.catalog = None
+    return cmd_run(a)
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(BrokenPipeError):
+        sys.exit(main())

@@ -1,0 +1,382 @@
+"""A virtual ticket printer on a pseudo-terminal: the device's side of PRINTER.md.
+
+Point the driver's ``printer.port`` at :attr:`SimPrinter.port` (``/dev/pts/N``)
+and it cannot tell the difference: the simulator reads ESC/POS with the same
+command table as the driver (:class:`~drivers.escpos_codec.EscPosDecoder`),
+answers DLE EOT from its state, swallows print data when it has no paper or its
+cover is open, and on each cut renders the ticket to a PNG.
+
+Every quirk is a setting (:data:`SETTINGS_HELP`), changed at runtime with
+:meth:`SimPrinter.set_state`. Raw traffic goes to its own log: ``<<<`` for bytes
+the printer received, ``>>>`` for bytes it sent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import errno
+import logging
+import os
+import queue
+import re
+import select
+import sys
+import threading
+import time
+import tty
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Literal
+
+from drivers.escpos_codec import (
+    STATUS_FIXED_BITS,
+    DecodedTicket,
+    EscPosDecoder,
+    Op,
+    TicketAssembler,
+)
+from sim.render import FONT_PATH, render_ticket
+
+log = logging.getLogger(__name__)
+
+Paper = Literal["ok", "near_end", "end"]
+
+
+@dataclass(frozen=True, slots=True)
+class SimState:
+    paper: Paper = "ok"
+    cover_open: bool = False
+    offline: bool = False
+    error: bool = False
+    cutter_error: bool = False
+    unrecoverable: bool = False
+    reply: bool = True
+    delay_ms: int = 0
+    garbage: bytes = b""
+
+    @property
+    def can_print(self) -> bool:
+        return (self.paper != "end" and not self.cover_open and not self.offline
+                and not self.error and not self.unrecoverable)
+
+
+SETTINGS_HELP: dict[str, str] = {
+    "paper": "ok | near_end | end — the paper sensors; at end, print data is discarded",
+    "cover_open": "true/false — cover open; print data is discarded",
+    "offline": "true/false — answers DLE EOT 1 with the offline bit; print data is discarded",
+    "error": "true/false — answers DLE EOT 2 with the error bit; print data is discarded",
+    "cutter_error": "true/false — answers DLE EOT 3 with the auto-cutter error bit",
+    "unrecoverable": "true/false — answers DLE EOT 3 with the unrecoverable error bit",
+    "reply": "true/false — false: never answer DLE EOT (a printer switched off)",
+    "delay_ms": "integer — wait this long before each DLE EOT answer",
+    "garbage": "hex bytes — sent before each DLE EOT answer (line noise)",
+}
+
+
+def status_byte(n: int, state: SimState) -> int | None:
+    """The answer to ``10 04 n`` in ``state`` (PRINTER.md "Status (DLE EOT)").
+
+    None means the printer stays silent: no reply configured, or an ``n`` it
+    does not know.
+    """
+    if not state.reply:
+        return None
+    b = STATUS_FIXED_BITS  # 0xx1xx10
+    if n == 1:
+        b |= 0x08 if state.offline else 0
+    elif n == 2:
+        b |= 0x04 if state.cover_open else 0
+        b |= 0x20 if state.paper == "end" else 0
+        b |= 0x40 if state.error else 0
+    elif n == 3:
+        b |= 0x08 if state.cutter_error else 0
+        b |= 0x20 if state.unrecoverable else 0
+    elif n == 4:
+        # With the roll gone, the near-end sensor is uncovered too.
+        b |= 0x0C if state.paper in ("near_end", "end") else 0
+        b |= 0x60 if state.paper == "end" else 0
+    else:
+        return None
+    return b
+
+
+_SAFE_RE = re.compile(r"[^0-9A-Za-z]")
+
+
+class SimPrinter:
+    """A thermal ticket printer played on a pty, in background threads."""
+
+    def __init__(self, out_dir: Path | str | None = None, *,
+                 on_ticket: Callable[[DecodedTicket], None] | None = None,
+                 traffic_log: Path | str | None = None,
+                 font_path: Path = FONT_PATH,
+                 state: SimState | None = None) -> None:
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        if self.out_dir is not None:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.on_ticket = on_ticket
+        self._font_path = font_path
+        self._state = state or SimState()
+        self._state_lock = threading.Lock()
+        self.tickets: list[DecodedTicket] = []
+        self.pngs: list[Path] = []
+        self.received_bytes = 0
+        self.discarded_bytes = 0  # print data swallowed for lack of paper etc.
+        self.queries: list[int] = []  # every DLE EOT n asked, in order
+        self._done = threading.Condition()
+        self._decoder = EscPosDecoder()
+        self._assembler = TicketAssembler()
+        self._log: IO[str] | None = (open(traffic_log, "a", encoding="ascii")  # noqa: SIM115
+                                     if traffic_log is not None else None)
+        self._log_lock = threading.Lock()
+
+        self._master, self._slave = os.openpty()
+        # Raw: no echo, no CR/LF translation, no signals from 0x03 — bytes are bytes.
+        tty.setraw(self._slave)
+        # Keeping our own slave fd open means a host that closes and reopens the
+        # port does not make the master read EIO in between.
+        self.port = os.ttyname(self._slave)
+        self._wake_r, self._wake_w = os.pipe()
+        self._stop = threading.Event()
+        self._render_q: queue.Queue[DecodedTicket | None] = queue.Queue()
+        self._reader = threading.Thread(target=self._read_loop, name="sim-printer-line",
+                                        daemon=True)
+        self._renderer = threading.Thread(target=self._render_loop, name="sim-printer-render",
+                                          daemon=True)
+        self._reader.start()
+        self._renderer.start()
+        self._closed = False
+
+    # -- control
+
+    @property
+    def state(self) -> SimState:
+        return self._state
+
+    def set_state(self, *, paper: Paper | None = None, cover_open: bool | None = None,
+                  offline: bool | None = None, error: bool | None = None,
+                  cutter_error: bool | None = None, unrecoverable: bool | None = None,
+                  reply: bool | None = None, delay_ms: int | None = None,
+                  garbage: bytes | None = None) -> SimState:
+        """Change some settings (see :data:`SETTINGS_HELP`); returns the new state."""
+        if paper is not None and paper not in ("ok", "near_end", "end"):
+            raise ValueError(f"paper must be ok, near_end or end, not {paper!r}")
+        with self._state_lock:
+            s = self._state
+            self._state = SimState(
+                paper=s.paper if paper is None else paper,
+                cover_open=s.cover_open if cover_open is None else cover_open,
+                offline=s.offline if offline is None else offline,
+                error=s.error if error is None else error,
+                cutter_error=s.cutter_error if cutter_error is None else cutter_error,
+                unrecoverable=s.unrecoverable if unrecoverable is None else unrecoverable,
+                reply=s.reply if reply is None else reply,
+                delay_ms=s.delay_ms if delay_ms is None else delay_ms,
+                garbage=s.garbage if garbage is None else garbage,
+            )
+            return self._state
+
+    def describe(self) -> dict[str, object]:
+        """The state and counters as plain JSON-able values (for control sockets)."""
+        st = self._state
+        return {
+            "port": self.port, "paper": st.paper, "cover_open": st.cover_open,
+            "offline": st.offline, "error": st.error, "cutter_error": st.cutter_error,
+            "unrecoverable": st.unrecoverable, "reply": st.reply, "delay_ms": st.delay_ms,
+            "garbage": st.garbage.hex(), "tickets": len(self.tickets),
+            "received_bytes": self.received_bytes, "discarded_bytes": self.discarded_bytes,
+        }
+
+    def status_byte(self, n: int) -> int | None:
+        return status_byte(n, self._state)
+
+    def inject(self, data: bytes) -> None:
+        """Put bytes on the line to the host, unasked (noise, a late answer)."""
+        self._send(data)
+
+    def wait_for_tickets(self, count: int, timeout: float = 5.0) -> bool:
+        """Wait until ``count`` tickets have been cut (and rendered, with ``out_dir``)."""
+        with self._done:
+            return self._done.wait_for(lambda: len(self.tickets) >= count, timeout)
+
+    def close(self) -> None:
+        """Stop the threads and close the pty: the port disappears, like a pulled cable."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        os.write(self._wake_w, b"x")
+        self._reader.join(timeout=2)
+        self._render_q.put(None)
+        self._renderer.join(timeout=10)
+        for fd in (self._master, self._slave, self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if self._log is not None:
+            self._log.close()
+
+    def __enter__(self) -> SimPrinter:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- the line
+
+    def _traffic(self, arrow: str, data: bytes) -> None:
+        if self._log is None or not data:
+            return
+        now = time.time()
+        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
+        with self._log_lock:
+            self._log.write(f"{stamp} {arrow} {data.hex(' ')}\n")
+            self._log.flush()
+
+    def _send(self, data: bytes) -> None:
+        self._traffic(">>>", data)
+        try:
+            os.write(self._master, data)
+        except OSError as e:
+            log.debug("sim printer %s: write: %s", self.port, e)
+
+    def _read_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ready, _, _ = select.select([self._master, self._wake_r], [], [], 0.5)
+            except (OSError, ValueError):
+                return
+            if self._master not in ready:
+                continue
+            try:
+                data = os.read(self._master, 4096)
+            except OSError as e:
+                if e.errno == errno.EIO:  # no one holds the slave: cannot happen, we do
+                    time.sleep(0.05)
+                    continue
+                return
+            if not data:
+                continue
+            self._traffic("<<<", data)
+            self.received_bytes += len(data)
+            self._handle(self._decoder.feed(data))
+
+    def _handle(self, ops: list[Op]) -> None:
+        printable: list[Op] = []
+        for op in ops:
+            if op.kind == "status_query":
+                # Real-time: answered as soon as it is read, before queued printing.
+                self.queries.append(op.value)
+                self._answer(op.value)
+                continue
+            if self._state.can_print:
+                printable.append(op)
+            else:
+                self.discarded_bytes += op.nbytes
+        for t in self._assembler.feed(printable):
+            self._render_q.put(t)
+
+    def _answer(self, n: int) -> None:
+        st = self._state
+        byte = status_byte(n, st)
+        if byte is None:
+            return
+        if st.delay_ms:
+            time.sleep(st.delay_ms / 1000)
+        self._send(st.garbage + bytes([byte]))
+
+    # -- paper
+
+    def _render_loop(self) -> None:
+        while True:
+            t = self._render_q.get()
+            if t is None:
+                return
+            png: Path | None = None
+            if self.out_dir is not None:
+                png = self.out_dir / self._png_name(len(self.tickets) + 1, t)
+                try:
+                    render_ticket(t, font_path=self._font_path).save(png)
+                except Exception:  # a drawing bug must not stop the printer
+                    log.exception("sim printer: cannot render ticket to %s", png)
+                    png = None
+            with self._done:
+                self.tickets.append(t)
+                if png is not None:
+                    self.pngs.append(png)
+                self._done.notify_all()
+            if self.on_ticket is not None:
+                try:
+                    self.on_ticket(t)
+                except Exception:
+                    log.exception("sim printer: on_ticket callback failed")
+
+    @staticmethod
+    def _png_name(seq: int, t: DecodedTicket) -> str:
+        number = _SAFE_RE.sub("", t.number or "")
+        return f"ticket-{seq:04d}-{number}.png" if number else f"ticket-{seq:04d}.png"
+
+
+def apply_setting(sim: SimPrinter, key: str, value: str) -> SimState:
+    """``paper=end``, ``reply=false``, ``garbage=ff00``: a setting from text (the CLI)."""
+    v = value.strip().lower()
+    flag = {"1": True, "true": True, "yes": True, "on": True,
+            "0": False, "false": False, "no": False, "off": False}.get(v)
+    if key == "paper":
+        if v not in ("ok", "near_end", "end"):
+            raise ValueError(f"paper must be ok, near_end or end, not {value!r}")
+        return sim.set_state(paper="ok" if v == "ok" else "near_end" if v == "near_end"
+                             else "end")
+    if key == "delay_ms":
+        return sim.set_state(delay_ms=int(v))
+    if key == "garbage":
+        return sim.set_state(garbage=bytes.fromhex(v))
+    if key not in SETTINGS_HELP:
+        raise ValueError(f"unknown setting {key!r}; type help")
+    if flag is None:
+        raise ValueError(f"{key} takes true or false, not {value!r}")
+    setters: dict[str, Callable[[bool], SimState]] = {
+        "cover_open": lambda f: sim.set_state(cover_open=f),
+        "offline": lambda f: sim.set_state(offline=f),
+        "error": lambda f: sim.set_state(error=f),
+        "cutter_error": lambda f: sim.set_state(cutter_error=f),
+        "unrecoverable": lambda f: sim.set_state(unrecoverable=f),
+        "reply": lambda f: sim.set_state(reply=f),
+    }
+    return setters[key](flag)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run a virtual printer until stdin closes; ``key=value`` lines change its state."""
+    ap = argparse.ArgumentParser(prog="python -m sim.printer", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default="sim-tickets", help="directory for ticket PNGs")
+    ap.add_argument("--traffic-log", help="file for the <<< / >>> hex log")
+    args = ap.parse_args(argv)
+    with SimPrinter(args.out, traffic_log=args.traffic_log,
+                    on_ticket=lambda t: print(f"cut: {t.number or '?'} "
+                                              f"({t.raw_bytes} bytes)", flush=True)) as sim:
+        print(f"printer on {sim.port}; type key=value, 'help', or Ctrl-D to stop", flush=True)
+        for raw in sys.stdin:
+            line = raw.strip()
+            if not line:
+                continue
+            if line == "help" or "=" not in line:
+                for k, v in SETTINGS_HELP.items():
+                    print(f"  {k}: {v}")
+                continue
+            key, _, value = line.partition("=")
+            try:
+                st = apply_setting(sim, key.strip(), value)
+            except ValueError as e:
+                print(e)
+                continue
+            print(st)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

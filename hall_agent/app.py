@@ -9,8 +9,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sqlite3
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,8 +20,18 @@ from typing import Any, Protocol
 from drivers.types import DeviceHealth, Health, PrintResult, TicketPrint
 from hall_agent import __version__
 from hall_agent.config import Catalog, Config, PrinterConfig, load_catalog
-from hall_agent.errors import QueueError
+from hall_agent.errors import HallEdgeError, QueueError
 from hall_agent.events import EventBus
+from hall_agent.mqtt_link import LinkHandlers, MqttLink
+from hall_agent.mqtt_models import (
+    CentralCall,
+    CentralQueue,
+    Command,
+    Lease,
+    NumberReply,
+    NumberRequest,
+    Satisfaction,
+)
 from hall_agent.queue import Call, Issued, QueueEngine, Ticket
 from hall_agent.store import Store
 
@@ -75,6 +87,29 @@ class Agent:
         self._printing_lock = threading.Lock()
         self._stop = threading.Event()
         self._monitor: threading.Thread | None = None
+        self.central_queue: CentralQueue | None = None
+        self.central_satisfaction: Satisfaction | None = None
+        self.link: MqttLink | None = None
+        if cfg.mqtt is not None:
+            handlers = LinkHandlers()
+            handlers.on_call = self.on_central_call
+            handlers.on_lease = self.on_lease
+            handlers.on_queue = self.on_central_queue
+            handlers.on_satisfaction = self.on_central_satisfaction
+            handlers.on_command = self.on_command
+            handlers.on_mode = self.on_mode
+            self.link = MqttLink(cfg, self.store, self.boot, __version__, handlers,
+                                 lambda: self.mode)
+            self.store.on_events.append(self.link.wake)
+        # RS-485 bus (one master per port, shared by boards and evaluators) and voice.
+        from drivers.bus import BusPool
+        from hall_agent.boards import BoardService
+        from hall_agent.evaluators import EvaluatorService
+        from hall_agent.voice import make_announcer
+        self.buses = BusPool(Path(cfg.agent.data_dir) / "bus-traffic.log")
+        self.boards = BoardService(self, self.buses)
+        self.evaluators = EvaluatorService(self, self.buses)
+        self.voice = make_announcer(self)
         pending = self.store.one("SELECT COUNT(*) FROM tickets WHERE print_state = 'pending'")
         if pending and pending[0]:
             log.warning("%d ticket(s) were issued but not printed before the last stop; they "
@@ -86,18 +121,41 @@ class Agent:
         self._monitor = threading.Thread(target=self._watch_devices, name="device-monitor",
                                          daemon=True)
         self._monitor.start()
+        self.boards.start()
+        self.evaluators.start()
+        if self.voice is not None:
+            self.voice.start()
+        if self.link is not None:
+            self.link.start()
 
     def close(self) -> None:
         self._stop.set()
+        if self.link is not None:
+            self.link.stop()
         if self._monitor is not None:
             self._monitor.join(timeout=5)
         if self.printer is not None:
             self.printer.close()
+        self.evaluators.close()
+        self.boards.close()
+        if self.voice is not None:
+            self.voice.close()
+        self.buses.close()
         self.store.close()
 
     @property
+    def numbering(self) -> str:
+        """Who numbers tickets: ``central`` (with [mqtt]) unless the central itself
+        switched this agent to ``standalone`` (``set_mode``); persisted."""
+        if self.cfg.mqtt is None:
+            return "standalone"
+        return self.store.meta_get("numbering") or "central"
+
+    @property
     def mode(self) -> str:
-        return "standalone" if self.cfg.mqtt is None else "central"
+        if self.numbering == "standalone" or self.link is None:
+            return "standalone"
+        return "central" if self.link.central_available else "offline"
 
     @property
     def version(self) -> str:
@@ -117,12 +175,16 @@ class Agent:
                     f" — {h.detail}" if h.detail else "")
             self.bus.publish("device", {"device": device, "status": h.status.value,
                                         "detail": h.detail})
+            if self.link is not None:
+                self.link.set_device(device, h)
 
     def devices(self) -> dict[str, DeviceHealth]:
         with self._health_lock:
             out = dict(self._health)
         if self.printer is not None and "printer" not in out:
             out["printer"] = self.printer.health
+        if self.link is not None:
+            out["mqtt"] = self.link.describe()
         return out
 
     def overall(self) -> Health:
@@ -184,15 +246,34 @@ class Agent:
     def issue_ticket(self, service: str, *, priority: bool = False,
                      priority_reason: str | None = None, channel: str = "kiosk",
                      key: str | None = None) -> tuple[int, dict[str, Any]]:
-        """Issue, commit, then print. Returns (HTTP status, body)."""
+        """Number, commit, then print. Returns (HTTP status, body).
+
+        In central mode the number comes from the central; with no answer in time,
+        from the lease, marked offline (MQTT.md, Numbering)."""
         route = "POST /v1/tickets"
         rh = request_hash({"service": service, "priority": priority,
                            "priority_reason": priority_reason, "channel": channel})
-        with self.store.tx():
-            prior = self.replay(key, route, rh)
+        prior = self.replay(key, route, rh)
+        if prior is not None:
+            return prior.status, self._settle_replayed_ticket(key, route, rh, prior)
+        svc = self.queue.service(service)  # an unknown service is a 422 before anything
+        tid = str(uuid.uuid4())
+        reply: NumberReply | None = None
+        if self.mode == "central":
+            assert self.link is not None and self.cfg.mqtt is not None
+            reply = self.link.request_number(
+                NumberRequest(req_id=str(uuid.uuid4()), ticket_id=tid, service=svc.id,
+                              priority=priority, ts=self.queue.iso(time.time())),
+                self.cfg.mqtt.request_timeout_ms / 1000)
+            if reply is not None and not reply.ok:
+                msg = reply.error or "中心系统暂不受理该业务"
+                raise QueueError(f"{svc.name}：{msg}", code="central_refused",
+                                 field="service", status=409, en=msg)
+        with self.store.tx() as db:
+            prior = self.replay(key, route, rh)  # a double tap that raced this one
             if prior is None:
-                issued = self.queue.issue(service, priority=priority,
-                                          priority_reason=priority_reason, channel=channel)
+                issued = self._number(db, svc.id, tid, reply, priority, priority_reason,
+                                      channel)
                 body = self.ticket_body(issued, False, "")
                 self.remember(key, route, rh, 201, body)
                 ev = threading.Event()
@@ -205,6 +286,41 @@ class Agent:
                                     "number": issued.ticket.number, "service": service,
                                     "status": "waiting", "printed": False})
         return 201, self._print_and_settle(issued, body, key, route, rh, ev)
+
+    def _number(self, db: sqlite3.Connection, service: str, tid: str,
+                reply: NumberReply | None, priority: bool, priority_reason: str | None,
+                channel: str) -> Issued:
+        kw: dict[str, Any] = {"priority": priority, "priority_reason": priority_reason,
+                              "channel": channel, "ticket_id": tid}
+        if self.numbering == "standalone":
+            return self.queue.issue(service, **kw)
+        if reply is not None and reply.number:
+            prefix, digits = reply.number.rstrip("0123456789"), reply.number.lstrip(
+                "ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+            if prefix == service:
+                try:
+                    issued = self.queue.issue(service, seq=int(digits), check_open=False, **kw)
+                except sqlite3.IntegrityError:
+                    log.error("central gave %s for %s, but that number was already issued "
+                              "here today; using the lease instead", reply.number, service)
+                else:
+                    return Issued(issued.ticket,
+                                  issued.waiting_ahead if reply.waiting_ahead is None
+                                  else reply.waiting_ahead,
+                                  issued.est_wait_s if reply.est_wait_s is None
+                                  else reply.est_wait_s)
+            else:
+                log.error("central answered %s for a %s ticket; using the lease instead",
+                          reply.number, service)
+        seq = self.queue.next_leased(service, db)
+        if seq is None:
+            raise QueueError(
+                "暂时无法取号：与中心排队系统的连接中断，本机也没有可用的备用号段。"
+                "请到咨询台人工取号；办事指南等其他功能可以照常使用。",
+                code="no_number", field="service", status=503,
+                en="No number can be issued right now: the central queue is unreachable and "
+                   "this kiosk has no leased numbers left. Please ask at the information desk.")
+        return self.queue.issue(service, seq=seq, offline=True, **kw)
 
     def _print_and_settle(self, issued: Issued, body: dict[str, Any], key: str | None,
                           route: str, rh: str, ev: threading.Event) -> dict[str, Any]:
@@ -322,3 +438,86 @@ class Agent:
                                         "status": "called", "printed":
                                         c.ticket.print_state == "printed"})
         return body
+
+    # ------------------------------------------------------------------ central (MQTT)
+
+    def on_central_call(self, c: CentralCall) -> None:
+        """A call from the central: shown once per call_id, even across restarts."""
+        now = time.time()
+        with self.store.tx() as db:
+            t = db.execute("SELECT ticket_id FROM tickets WHERE number = ? AND status IN "
+                           "('waiting', 'called') ORDER BY issued_at DESC LIMIT 1",
+                           (c.ticket,)).fetchone()
+            tid = t[0] if t else None
+            cur = db.execute("INSERT OR IGNORE INTO calls (call_id, ticket_id, number, window, "
+                             "service, kind, ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (c.call_id, tid, c.ticket, c.window, c.service, c.kind, now))
+            if cur.rowcount == 0:
+                log.info("central call %s (%s → window %s) already shown; ignored",
+                         c.call_id, c.ticket, c.window)
+                return
+            if tid is not None:  # one of ours: keep the local view in step
+                db.execute("UPDATE tickets SET status = 'called', window = ?, called_at = "
+                           "COALESCE(called_at, ?), calls = calls + 1 WHERE ticket_id = ?",
+                           (c.window, now, tid))
+            self.store.add_event(db, "call.shown", {
+                "call_id": c.call_id, "ticket": c.ticket, "window": c.window,
+                "service": c.service, "kind": c.kind}, ts_iso=self.queue.iso(now))
+        self.bus.publish("call", {"call_id": c.call_id, "ticket": c.ticket, "ticket_id": tid,
+                                  "window": c.window, "service": c.service, "kind": c.kind,
+                                  "ts": self.queue.iso(now)})
+
+    def on_lease(self, lease: Lease) -> None:
+        self.queue.set_lease(lease.day, [(b.service, b.from_, b.to) for b in lease.blocks])
+        log.info("lease for %s: %s", lease.day,
+                 ", ".join(f"{b.service}{b.from_}-{b.to}" for b in lease.blocks) or "none")
+
+    def on_central_queue(self, q: CentralQueue) -> None:
+        self.central_queue = q
+
+    def on_central_satisfaction(self, s: Satisfaction) -> None:
+        self.central_satisfaction = s
+
+    def on_mode(self, mode: str) -> None:
+        self.bus.publish("device", {"device": "mqtt", "status": self.link.describe().status.value
+                                    if self.link else "absent", "detail": f"mode {mode}"})
+
+    def on_command(self, cmd: Command) -> tuple[bool, str]:
+        """Remote commands (A/cmd), each at most once per cmd_id."""
+        route = "mqtt A/cmd"
+        rh = request_hash(cmd.model_dump())
+        prior = self.replay(cmd.cmd_id, route, rh)
+        if prior is not None:
+            return bool(prior.body["ok"]), str(prior.body["detail"])
+        ok, detail = self._run_command(cmd)
+        self.remember(cmd.cmd_id, route, rh, 200, {"ok": ok, "detail": detail})
+        return ok, detail
+
+    def _run_command(self, cmd: Command) -> tuple[bool, str]:
+        if cmd.name == "reprint":
+            tid = str(cmd.args.get("ticket_id", ""))
+            try:
+                r = self.reprint(tid)
+            except QueueError as e:
+                return False, str(e)
+            return r.printed, r.detail or "reprinted"
+        if cmd.name == "test_print":
+            r = self.test_print()
+            return r.printed, r.detail or "test page printed"
+        if cmd.name == "set_mode":
+            mode = cmd.args.get("mode")
+            if mode not in ("central", "standalone"):
+                return False, "args.mode must be \"central\" or \"standalone\""
+            self.store.meta_set("numbering", str(mode))
+            if self.link is not None:
+                self.link.publish_birth()
+            return True, f"numbering is now {mode}"
+        if cmd.name == "reload":
+            try:
+                catalog = load_catalog(self.cfg.catalog_path)
+            except HallEdgeError as e:
+                return False, str(e)
+            self.catalog = catalog
+            self.queue.catalog = catalog
+            return True, f"catalogue reloaded: {len(catalog.services)} services"
+        return False, f"unknown command {cmd.name}"

@@ -131,6 +131,16 @@ class MqttConfig(_Model):
     keepalive_s: Annotated[int, Field(ge=5, le=600, description="keepalive, in seconds")] = 30
     request_timeout_ms: Annotated[int, Field(ge=50, le=30_000,
                                              description="wait for a central number, in ms")] = 800
+    protocol: Annotated[Literal[5, 311], Field(
+        description="MQTT version: 5, or 311 for a broker that only speaks 3.1.1")] = 5
+
+    @model_validator(mode="after")
+    def _files(self) -> MqttConfig:
+        if self.password_file and not self.username:
+            raise ValueError("password_file is set but username is not")
+        if self.tls_key and not self.tls_cert:
+            raise ValueError("tls_key is set but tls_cert is not")
+        return self
 
 
 class PrinterConfig(_Model):

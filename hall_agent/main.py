@@ -6,6 +6,7 @@ import argparse
 import fcntl
 import logging
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import IO
@@ -88,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         create_app(agent), host=cfg.agent.api_host, port=cfg.agent.api_port,
         log_level=cfg.agent.log_level, access_log=False, lifespan="off",
         timeout_graceful_shutdown=5))
+    # uvicorn re-raises the signal that stopped it once it has shut down; with the
+    # default handler that would kill the process before the agent says offline on
+    # MQTT and closes its devices. A no-op handler keeps the clean stop clean.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     try:
         server.run()
     finally:

@@ -34,6 +34,9 @@ from hall_agent.store import Store
 # enough to follow the day's pace, enough to smooth out one long case.
 ESTIMATE_WINDOW = 20
 FOLLOW_UP_LEVELS = frozenset({"basic", "unsatisfied", "very_unsatisfied"})
+# Lease blocks handed out by the central start here (sim/central does so); local and
+# central numbering stay below, so the two ranges never meet.
+LEASE_FLOOR = 500
 LEVELS = ("very_satisfied", "satisfied", "basic", "unsatisfied", "very_unsatisfied", "none")
 
 
@@ -140,6 +143,10 @@ class QueueEngine:
 
     # ------------------------------------------------------------------ services
 
+    def service(self, sid: str) -> Service:
+        """The catalogue entry; an unknown id is a QueueError naming the field."""
+        return self._service(sid)
+
     def _service(self, sid: str, field: str = "service") -> Service:
         svc = self.catalog.service(sid)
         if svc is None:
@@ -237,24 +244,36 @@ class QueueEngine:
 
     def issue(self, service: str, *, priority: bool = False, priority_reason: str | None = None,
               channel: str = "kiosk", ticket_id: str | None = None, offline: bool = False,
-              id_hash: str | None = None,
-              extra: Callable[[sqlite3.Connection, Issued], None] | None = None) -> Issued:
-        """Number and store a ticket. ``extra`` runs inside the same transaction
-        (the API stores its idempotent answer there, so both commit together)."""
+              id_hash: str | None = None, seq: int | None = None,
+              check_open: bool = True) -> Issued:
+        """Number and store a ticket, with its ``ticket.issued`` event, in one commit.
+
+        ``seq`` is a number decided elsewhere (the central's answer, or the next
+        number of a lease); the store's UNIQUE (day, prefix, seq) still refuses a
+        number already taken today, so a duplicate can never be issued.
+        """
         svc = self._service(service)
         with self.store.tx() as db:
-            state = self.service_state(service, db)
-            if not state.open_now:
-                raise QueueError(state.reason or "closed", code="service_closed",
-                                 field="service", status=409, en=state.reason_en or "")
+            if check_open:
+                state = self.service_state(service, db)
+                if not state.open_now:
+                    raise QueueError(state.reason or "closed", code="service_closed",
+                                     field="service", status=409, en=state.reason_en or "")
             now = self.clock()
             day = self.local(now).date().isoformat()
-            row = db.execute("SELECT last FROM counters WHERE day = ? AND service = ?",
-                             (day, svc.id)).fetchone()
-            seq = (row[0] if row else 0) + 1
-            db.execute("INSERT INTO counters (day, service, last) VALUES (?, ?, ?) "
-                       "ON CONFLICT (day, service) DO UPDATE SET last = excluded.last",
-                       (day, svc.id, seq))
+            if seq is None:
+                row = db.execute("SELECT last FROM counters WHERE day = ? AND service = ?",
+                                 (day, svc.id)).fetchone()
+                seq = (row[0] if row else 0) + 1
+                # Never at or below a number the central gave out today (an agent
+                # switched to standalone mid-day continues after it); lease blocks
+                # sit far above and are left out.
+                used = db.execute("SELECT MAX(seq) FROM tickets WHERE day = ? AND prefix = ? "
+                                  "AND seq < ?", (day, svc.id, LEASE_FLOOR)).fetchone()[0]
+                seq = max(seq, (used or 0) + 1)
+                db.execute("INSERT INTO counters (day, service, last) VALUES (?, ?, ?) "
+                           "ON CONFLICT (day, service) DO UPDATE SET last = excluded.last",
+                           (day, svc.id, seq))
             tid = ticket_id or str(uuid.uuid4())
             number = format_number(svc.id, seq)
             db.execute(
@@ -268,14 +287,47 @@ class QueueEngine:
             ahead = self.waiting_ahead(t, db)
             issued = Issued(t, ahead, self.estimate_wait(svc.id, ahead, db))
             data: dict[str, Any] = {"ticket_id": tid, "number": number, "service": svc.id,
-                                    "channel": channel, "priority": priority}
+                                    "channel": channel, "priority": priority,
+                                    "issued_at": self.iso(now)}
             if id_hash:
                 data["id_hash"] = id_hash
             self.store.add_event(db, "ticket.issued", data, ts_iso=self.iso(now),
                                  offline=offline)
-            if extra is not None:
-                extra(db, issued)
             return issued
+
+    # ------------------------------------------------------------------ leases
+
+    def set_lease(self, day: str, blocks: list[tuple[str, int, int]]) -> None:
+        """Replace the day's leased number blocks (service, from, to)."""
+        with self.store.tx() as db:
+            db.execute("DELETE FROM leases WHERE day = ?", (day,))
+            for service, lo, hi in blocks:
+                db.execute("INSERT OR REPLACE INTO leases (day, service, from_n, to_n) "
+                           "VALUES (?, ?, ?, ?)", (day, service, lo, hi))
+
+    def next_leased(self, service: str, db: sqlite3.Connection) -> int | None:
+        """The lowest number of today's lease for ``service`` above any used today."""
+        day = self.today()
+        for lo, hi in db.execute("SELECT from_n, to_n FROM leases WHERE day = ? AND "
+                                 "service = ? ORDER BY from_n", (day, service)).fetchall():
+            used = db.execute("SELECT MAX(seq) FROM tickets WHERE day = ? AND prefix = ? AND "
+                              "seq BETWEEN ? AND ?", (day, service, lo, hi)).fetchone()[0]
+            n = lo if used is None else used + 1
+            if n <= hi:
+                return int(n)
+        return None
+
+    def lease_left(self) -> dict[str, int]:
+        """Numbers left in today's lease, per service."""
+        out: dict[str, int] = {}
+        day = self.today()
+        with self.store.tx() as db:
+            for sid, lo, hi in db.execute("SELECT service, from_n, to_n FROM leases "
+                                          "WHERE day = ?", (day,)).fetchall():
+                used = db.execute("SELECT COUNT(*) FROM tickets WHERE day = ? AND prefix = ? "
+                                  "AND seq BETWEEN ? AND ?", (day, sid, lo, hi)).fetchone()[0]
+                out[sid] = out.get(sid, 0) + hi - lo + 1 - used
+        return out
 
     def _ticket(self, db: sqlite3.Connection | None, ticket_id: str) -> Ticket:
         sql, args = "SELECT * FROM tickets WHERE ticket_id = ?", (ticket_id,)

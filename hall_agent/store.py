@@ -18,7 +18,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -101,6 +101,16 @@ MIGRATIONS: list[str] = [
         sent_at REAL
     );
     """,
+    # 2: central mode: number leases and the central's last word on things
+    """
+    CREATE TABLE leases (
+        day TEXT NOT NULL, service TEXT NOT NULL, from_n INTEGER NOT NULL,
+        to_n INTEGER NOT NULL, PRIMARY KEY (day, service, from_n)
+    );
+    CREATE TABLE central (key TEXT PRIMARY KEY, body TEXT NOT NULL, ts REAL NOT NULL);
+    ALTER TABLE outbox ADD COLUMN acked_at REAL;
+    CREATE INDEX outbox_unacked ON outbox (acked_at, seq);
+    """,
 ]
 
 
@@ -135,6 +145,10 @@ class Store:
                              "the directory exists and the agent's user may write it") from None
         self._lock = threading.RLock()
         self._depth = 0
+        self._new_events = False
+        # Called (outside the lock) after a commit that added outbox events: the MQTT
+        # relay listens here, so an event leaves as soon as it is durable.
+        self.on_events: list[Callable[[], None]] = []
         self._migrate()
 
     # ---------------------------------------------------------------- transactions
@@ -152,12 +166,17 @@ class Store:
             except BaseException:
                 self._depth -= 1
                 if outer:
+                    self._new_events = False
                     self._db.execute("ROLLBACK")
                 raise
             else:
                 self._depth -= 1
                 if outer:
                     self._db.execute("COMMIT")
+        if outer and self._new_events:
+            self._new_events = False
+            for fn in self.on_events:
+                fn()
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -225,4 +244,5 @@ class Store:
             "INSERT INTO outbox (msg_id, ts, type, offline, data) VALUES (?, ?, ?, ?, ?)",
             (uuid7(), ts_iso, type_, int(offline), json.dumps(data, ensure_ascii=False)))
         assert cur.lastrowid is not None
+        self._new_events = True
         return cur.lastrowid

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sim.bus import BUS_HELP, SimBus, bus_command, bus_config, catalog_windows, make_sim_bus
 from sim.printer import SETTINGS_HELP, SimPrinter, apply_setting
 
 DEMO_HALL = "福州市市民服务中心"
@@ -22,7 +23,8 @@ CONTROL_HELP = """commands (one per line; also over the control socket):
   printer tickets          how many tickets were cut, and the last one
   status                   every device and its state
   help                     this list
-printer settings:
+RS-485 bus (LED boards, evaluators):
+""" + BUS_HELP + """printer settings:
 """ + "\n".join(f"  {k:<14} {v}" for k, v in SETTINGS_HELP.items()) + "\n"
 
 
@@ -36,7 +38,10 @@ class SimHall:
     hall_id: str = "fz-citizen"
     hall_name: str = DEMO_HALL
     health_interval_ms: int = 2000
+    extra_toml: str = ""  # more config sections, e.g. [mqtt]
+    bus_devices: bool = True  # LED boards and evaluators on a simulated RS-485 bus
     printer: SimPrinter = field(init=False)
+    bus: SimBus | None = field(init=False, default=None)
     _ctl_sock: socket.socket | None = field(init=False, default=None)
     _ctl_thread: threading.Thread | None = field(init=False, default=None)
 
@@ -45,6 +50,8 @@ class SimHall:
         self.tickets_dir.mkdir(exist_ok=True)
         self.printer = SimPrinter(out_dir=self.tickets_dir,
                                   traffic_log=self.root / "printer-traffic.log")
+        if self.bus_devices:
+            self.bus = make_sim_bus(self.root, catalog_windows(self.catalog))
 
     @property
     def tickets_dir(self) -> Path:
@@ -66,7 +73,9 @@ class SimHall:
             f'[agent]\napi = "{self.api}"\ndata_dir = "{self.root / "data"}"\n'
             f"health_interval_ms = {self.health_interval_ms}\n\n"
             f'[printer]\ntransport = "serial"\nport = "{self.printer.port}"\n'
-            "baudrate = 115200\n", encoding="utf-8")
+            "baudrate = 115200\n" + (bus_config(self.bus) if self.bus else "")
+            + (f"\n{self.extra_toml}\n" if self.extra_toml else ""),
+            encoding="utf-8")
         return self.config_path
 
     # ------------------------------------------------------------------ control
@@ -77,9 +86,13 @@ class SimHall:
         if not words or words[0] == "help":
             return CONTROL_HELP
         if words[0] == "status":
-            return json.dumps({"printer": self.printer.describe()}, ensure_ascii=False)
+            return json.dumps({"printer": self.printer.describe(),
+                               **({"bus": self.bus.describe()} if self.bus else {})},
+                              ensure_ascii=False)
         if words[0] == "printer" and len(words) >= 2:
             return self._printer_command(words[1:])
+        if words[0] in ("board", "eval", "bus") and len(words) >= 2 and self.bus is not None:
+            return bus_command(self.bus, words)
         return f"error: unknown command {line.strip()!r}; try help"
 
     def _printer_command(self, w: list[str]) -> str:
@@ -130,6 +143,8 @@ class SimHall:
             self._ctl_sock.close()
             self.control_path.unlink(missing_ok=True)
         self.printer.close()
+        if self.bus is not None:
+            self.bus.close()
 
 
 def control(path: Path, line: str, timeout: float = 5.0) -> str:

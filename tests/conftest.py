@@ -40,9 +40,9 @@ def wait_until(pred: object, timeout: float = 10.0, step: float = 0.05) -> bool:
 class HallUnderTest:
     """An agent process (started by the test) driving a simulated printer in this process."""
 
-    def __init__(self, root: Path, catalog: Path = TEST_CATALOG) -> None:
+    def __init__(self, root: Path, catalog: Path = TEST_CATALOG, extra_toml: str = "") -> None:
         self.sim = SimHall(root, api=f"127.0.0.1:{free_port()}", catalog=str(catalog),
-                           health_interval_ms=1000)
+                           health_interval_ms=1000, extra_toml=extra_toml)
         self.sim.write_config()
         self.url = f"http://{self.sim.api}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -92,6 +92,9 @@ class HallUnderTest:
         if self.proc is not None and self.proc.poll() is None:
             os.kill(self.proc.pid, signal.SIGKILL)
             self.proc.wait(5)
+
+    def health(self) -> dict[str, object]:
+        return dict(httpx.get(f"{self.url}/v1/health", timeout=5).json())
 
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10)

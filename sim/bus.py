@@ -1,0 +1,593 @@
+"""A simulated RS-485 bus on one pty: LED boards and evaluators, the device side of
+protocols/RS485.md, with the same codec as the agent's master (drivers/rs485.py).
+
+Every device answers only when addressed. Faults are per address and settable
+at runtime (:data:`FAULTS_HELP`): silence, a bad CRC, a slow answer, an answer
+split by a gap; and :meth:`SimBus.inject` puts noise on the line. Boards render
+their lines to ``out_dir/board-ADDR.png`` (sim/led.py) whenever they change.
+Raw traffic goes to its own log: ``<<<`` bytes the devices received, ``>>>``
+bytes they sent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import select
+import threading
+import time
+import tty
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drivers.rs485 import (
+    BROADCAST,
+    POLL_MAX_EVENTS,
+    Cmd,
+    CodecError,
+    ErrorCode,
+    Frame,
+    FrameDecoder,
+    Info,
+    KeyEvent,
+    Kind,
+    TextNotEncodable,
+    crc16_modbus,
+    decode_text,
+    encode_poll_reply,
+    error_for,
+    next_event_number,
+    parse_prompt,
+    parse_text,
+    reply_for,
+    wire_time_s,
+)
+
+log = logging.getLogger(__name__)
+
+FAULTS_HELP = {
+    "reply": "on|off — off: the device never answers (switched off, cable cut)",
+    "bad_crc": "on|off — on: every answer carries a wrong CRC",
+    "slow_ms": "N — answer N ms late (over 150 ms the master times out)",
+    "split_ms": "N — send the first half of each answer, pause N ms, then the rest",
+}
+
+EVENT_BUFFER = 32  # events an evaluator holds before it drops the oldest
+
+
+@dataclass
+class Faults:
+    reply: bool = True
+    bad_crc: bool = False
+    slow_ms: int = 0
+    split_ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    ts: float  # time.monotonic() when the frame was decoded
+    frame: Frame
+    nbytes: int
+    reply_bytes: int
+
+
+@dataclass
+class SimDevice:
+    address: int
+    faults: Faults = field(default_factory=Faults)
+    received: list[Received] = field(default_factory=list)
+    firmware: str = "SIM-1.0"
+
+    kind = 0
+    lines = 0
+    columns = 0
+
+    def info(self) -> Info:
+        return Info(self.kind, self.lines, self.columns, self.firmware)
+
+    def handle(self, f: Frame) -> Frame | None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        return {"address": self.address, "faults": vars(self.faults).copy(),
+                "frames": len(self.received)}
+
+
+@dataclass
+class SimBoard(SimDevice):
+    lines: int = 4
+    columns: int = 32
+    role: str = "hall"
+    content: list[tuple[str, int, int]] = field(default_factory=list)
+    brightness: int = 15
+    chimes: int = 0
+    powered: bool = True
+
+    kind = Kind.BOARD
+
+    def __post_init__(self) -> None:
+        self.clear()
+
+    def clear(self, line: int | None = None) -> None:
+        if line is None:
+            self.content = [("", 0, 1)] * self.lines
+        elif 0 <= line < self.lines:
+            self.content[line] = ("", 0, 1)
+
+    def power_cycle(self) -> None:
+        """What a board does when its power comes back: blank, as the real ones are."""
+        self.clear()
+        self.chimes = 0
+
+    def text(self) -> list[str]:
+        return [t for t, _, _ in self.content]
+
+    def handle(self, f: Frame) -> Frame | None:
+        if f.cmd == Cmd.INFO:
+            return reply_for(f, self.info().encode())
+        if f.cmd == Cmd.TEXT:
+            try:
+                t = parse_text(f.payload)
+            except TextNotEncodable:
+                return error_for(f, ErrorCode.TEXT_NOT_ENCODABLE)
+            except CodecError:
+                return error_for(f, ErrorCode.BAD_LENGTH)
+            if t.line >= self.lines:
+                return error_for(f, ErrorCode.BAD_LENGTH)
+            self.content[t.line] = (t.text, t.effect, t.colour)
+            return reply_for(f)
+        if f.cmd == Cmd.CLEAR:
+            if len(f.payload) > 1:
+                return error_for(f, ErrorCode.BAD_LENGTH)
+            self.clear(f.payload[0] if f.payload else None)
+            return reply_for(f)
+        if f.cmd == Cmd.BRIGHTNESS:
+            if len(f.payload) != 1 or f.payload[0] > 15:
+                return error_for(f, ErrorCode.BAD_LENGTH)
+            self.brightness = f.payload[0]
+            return reply_for(f)
+        if f.cmd == Cmd.CHIME:
+            self.chimes += 1
+            return reply_for(f)
+        return error_for(f, ErrorCode.UNKNOWN_COMMAND)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "kind": "board", "role": self.role,
+                "lines": self.text(), "chimes": self.chimes, "brightness": self.brightness}
+
+
+@dataclass
+class SimEvaluator(SimDevice):
+    window: str = ""
+    lines: int = 2
+    columns: int = 16
+    events: deque[KeyEvent] = field(default_factory=deque)
+    last_event: int = 0
+    display: str = ""
+    prompt_text: str = ""
+    prompt_until: float = 0.0
+    prompts: list[tuple[int, str]] = field(default_factory=list)
+    acks: list[int] = field(default_factory=list)
+
+    kind = Kind.EVALUATOR
+
+    def press(self, key: int) -> int:
+        """A key press: buffered with the next event number until a POLL acknowledges it."""
+        self.last_event = next_event_number(self.last_event)
+        self.events.append(KeyEvent(self.last_event, key))
+        while len(self.events) > EVENT_BUFFER:
+            self.events.popleft()
+        if 1 <= key <= 5:
+            self.prompt_until = 0.0  # the rating closes the prompt
+        return self.last_event
+
+    def restart(self) -> None:
+        """Power cycle: the buffer is in RAM, the event counter starts again."""
+        self.events.clear()
+        self.last_event = 0
+        self.prompt_until = 0.0
+
+    @property
+    def prompt_open(self) -> bool:
+        return time.monotonic() < self.prompt_until
+
+    def handle(self, f: Frame) -> Frame | None:
+        if f.cmd == Cmd.INFO:
+            return reply_for(f, self.info().encode())
+        if f.cmd == Cmd.POLL:
+            if len(f.payload) != 1:
+                return error_for(f, ErrorCode.BAD_LENGTH)
+            ack = f.payload[0]
+            self.acks.append(ack)
+            # "the device forgets events up to ACK" — only if it holds that event.
+            numbers = [e.event for e in self.events]
+            if ack and ack in numbers:
+                for _ in range(numbers.index(ack) + 1):
+                    self.events.popleft()
+            return reply_for(f, encode_poll_reply(list(self.events)[:POLL_MAX_EVENTS]))
+        if f.cmd == Cmd.PROMPT:
+            try:
+                timeout, text = parse_prompt(f.payload)
+            except TextNotEncodable:
+                return error_for(f, ErrorCode.TEXT_NOT_ENCODABLE)
+            except CodecError:
+                return error_for(f, ErrorCode.BAD_LENGTH)
+            self.prompt_text = text
+            self.prompt_until = time.monotonic() + timeout
+            self.prompts.append((timeout, text))
+            return reply_for(f)
+        if f.cmd == Cmd.SHOW:
+            try:
+                self.display = decode_text(f.payload)
+            except TextNotEncodable:
+                return error_for(f, ErrorCode.TEXT_NOT_ENCODABLE)
+            return reply_for(f)
+        return error_for(f, ErrorCode.UNKNOWN_COMMAND)
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "kind": "evaluator", "window": self.window,
+                "display": self.display, "prompt": self.prompt_text if self.prompt_open
+                else "", "buffered": [(e.event, e.key) for e in self.events]}
+
+
+class SimBus:
+    """Boards and evaluators sharing one pty, answering the master like real ones."""
+
+    def __init__(self, *, baudrate: int = 9600, out_dir: Path | None = None,
+                 traffic_log: Path | None = None, emulate_line: bool = False) -> None:
+        self.baudrate = baudrate
+        self.out_dir = out_dir
+        if out_dir is not None:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        self.emulate_line = emulate_line
+        self.devices: dict[int, SimDevice] = {}
+        self.lock = threading.RLock()
+        self.changed = threading.Condition(self.lock)
+        self._decoder = FrameDecoder()
+        self._log = (open(traffic_log, "a", encoding="ascii")  # noqa: SIM115
+                     if traffic_log is not None else None)
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        self.port = os.ttyname(self._slave)
+        self._wake_r, self._wake_w = os.pipe()
+        self._stop = threading.Event()
+        self._dirty: set[int] = set()
+        self._render_wake = threading.Event()
+        self.crc_errors_seen = 0
+        self._reader = threading.Thread(target=self._read_loop, name="sim-bus", daemon=True)
+        self._renderer = threading.Thread(target=self._render_loop, name="sim-bus-render",
+                                          daemon=True)
+        self._reader.start()
+        self._renderer.start()
+        self._closed = False
+
+    # ------------------------------------------------------------------ devices
+
+    def add_board(self, address: int, *, lines: int = 4, columns: int = 32,
+                  role: str = "hall") -> SimBoard:
+        b = SimBoard(address, lines=lines, columns=columns, role=role)
+        with self.lock:
+            self.devices[address] = b
+        self._mark(address)
+        return b
+
+    def add_evaluator(self, address: int, window: str) -> SimEvaluator:
+        e = SimEvaluator(address, window=window)
+        with self.lock:
+            self.devices[address] = e
+        return e
+
+    def board(self, address: int) -> SimBoard:
+        d = self.devices[address]
+        assert isinstance(d, SimBoard)
+        return d
+
+    def evaluator(self, address: int) -> SimEvaluator:
+        d = self.devices[address]
+        assert isinstance(d, SimEvaluator)
+        return d
+
+    def evaluator_at(self, window: str) -> SimEvaluator:
+        for d in self.devices.values():
+            if isinstance(d, SimEvaluator) and d.window == window:
+                return d
+        raise KeyError(f"no simulated evaluator at window {window}")
+
+    def press(self, window: str, key: int) -> int:
+        with self.lock:
+            return self.evaluator_at(window).press(key)
+
+    def set_faults(self, address: int, **kw: Any) -> Faults:
+        with self.lock:
+            f = self.devices[address].faults
+            for k, v in kw.items():
+                if not hasattr(f, k):
+                    raise ValueError(f"unknown fault {k!r}; known: {', '.join(FAULTS_HELP)}")
+                setattr(f, k, type(getattr(f, k))(v))
+            return f
+
+    def power(self, address: int, on: bool) -> None:
+        """Switch a device off (silent) or on again (blank, as after a power cut)."""
+        with self.lock:
+            d = self.devices[address]
+            d.faults.reply = on
+            if on:
+                if isinstance(d, SimBoard):
+                    d.power_cycle()
+                elif isinstance(d, SimEvaluator):
+                    d.restart()
+        self._mark(address)
+
+    def inject(self, data: bytes) -> None:
+        """Put bytes on the line unasked (noise, a broken frame from elsewhere)."""
+        self._send(data)
+
+    def describe(self) -> dict[str, Any]:
+        with self.lock:
+            return {"port": self.port, "baudrate": self.baudrate,
+                    "devices": {str(a): d.describe() for a, d in sorted(self.devices.items())}}
+
+    def wait_for(self, pred: Callable[[], object], timeout: float = 5.0) -> bool:
+        with self.changed:
+            return bool(self.changed.wait_for(pred, timeout))
+
+    def png_path(self, address: int) -> Path | None:
+        return None if self.out_dir is None else self.out_dir / f"board-{address}.png"
+
+    # ------------------------------------------------------------------ line
+
+    def _traffic(self, arrow: str, data: bytes) -> None:
+        if self._log is None or not data:
+            return
+        now = time.time()
+        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
+        self._log.write(f"{stamp} {arrow} {data.hex(' ')}\n")
+        self._log.flush()
+
+    def _send(self, data: bytes) -> None:
+        self._traffic(">>>", data)
+        try:
+            os.write(self._master, data)
+        except OSError as e:
+            log.debug("sim bus %s: write: %s", self.port, e)
+
+    def _read_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                ready, _, _ = select.select([self._master, self._wake_r], [], [], 0.5)
+            except (OSError, ValueError):
+                return
+            if self._master not in ready:
+                continue
+            try:
+                data = os.read(self._master, 4096)
+            except OSError as e:
+                if e.errno == errno.EIO:
+                    time.sleep(0.05)
+                    continue
+                return
+            if not data:
+                continue
+            self._traffic("<<<", data)
+            before = len(self._decoder.dropped)
+            frames = self._decoder.feed(data, time.monotonic())
+            self.crc_errors_seen += sum(1 for d in self._decoder.dropped[before:]
+                                        if d.reason == "crc")
+            for f in frames:
+                self._on_frame(f, time.monotonic())
+
+    def _on_frame(self, f: Frame, ts: float) -> None:
+        if f.is_reply:
+            return  # another master's reply? there is none; ignore like a device would
+        with self.lock:
+            targets = (list(self.devices.values()) if f.addr == BROADCAST
+                       else [d for a, d in self.devices.items() if a == f.addr])
+            replies: list[tuple[SimDevice, Frame | None]] = []
+            for d in targets:
+                if not d.faults.reply:
+                    d.received.append(Received(ts, f, len(f.encode()), 0))
+                    continue
+                r = d.handle(f)
+                d.received.append(Received(ts, f, len(f.encode()),
+                                           len(r.encode()) if r else 0))
+                replies.append((d, r))
+                if isinstance(d, SimBoard):
+                    self._dirty.add(d.address)
+            self.changed.notify_all()
+        if self._dirty:
+            self._render_wake.set()
+        if f.addr == BROADCAST:
+            return
+        for d, r in replies:
+            if r is None:
+                continue
+            out = r.encode()
+            fl = d.faults
+            if self.emulate_line:
+                time.sleep(wire_time_s(len(f.encode()) + len(out), self.baudrate))
+            if fl.slow_ms:
+                time.sleep(fl.slow_ms / 1000)
+            if fl.bad_crc:
+                crc = crc16_modbus(out[2:-2]) ^ 0x5A5A
+                out = out[:-2] + crc.to_bytes(2, "little")
+            if fl.split_ms:
+                half = len(out) // 2
+                self._send(out[:half])
+                time.sleep(fl.split_ms / 1000)
+                self._send(out[half:])
+            else:
+                self._send(out)
+
+    # ------------------------------------------------------------------ PNGs
+
+    def _mark(self, address: int) -> None:
+        with self.lock:
+            self._dirty.add(address)
+            self.changed.notify_all()
+        self._render_wake.set()
+
+    def _render_loop(self) -> None:
+        while not self._stop.is_set():
+            self._render_wake.wait(0.5)
+            self._render_wake.clear()
+            if self.out_dir is None:
+                with self.lock:
+                    self._dirty.clear()
+                continue
+            time.sleep(0.1)  # a call rewrites several lines: draw once for all of them
+            with self.lock:
+                todo = [(a, list(d.content), d.columns, d.faults.reply, d.role)
+                        for a, d in self.devices.items()
+                        if a in self._dirty and isinstance(d, SimBoard)]
+                self._dirty.clear()
+            for addr, content, columns, on, role in todo:
+                self.render(addr, content, columns, on, role)
+
+    def render(self, addr: int, content: list[tuple[str, int, int]], columns: int, on: bool,
+               role: str) -> None:
+        from sim.led import render_board
+
+        path = self.png_path(addr)
+        if path is None:
+            return
+        try:
+            lines = content if on else [("", 0, 1)] * len(content)
+            title = f"board {addr} ({role}){'' if on else ' — OFF'}"
+            tmp = path.with_suffix(".tmp.png")
+            render_board(lines, columns, title=title).save(tmp)
+            os.replace(tmp, path)
+        except Exception:  # a drawing bug must not stop the bus
+            log.exception("sim bus: cannot render board %d", addr)
+
+    # ------------------------------------------------------------------ close
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        self._render_wake.set()
+        os.write(self._wake_w, b"x")
+        self._reader.join(timeout=2)
+        self._renderer.join(timeout=5)
+        for fd in (self._master, self._slave, self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        if self._log is not None:
+            self._log.close()
+
+
+# --------------------------------------------------------------------------- the hall's bus
+
+HALL_BOARD = 1
+WINDOW_BOARD_BASE = 10  # window boards at 11, 12, … for the first windows
+EVALUATOR_BASE = 20  # evaluators at 21, 22, … one per window
+WINDOW_BOARDS = 2
+MAX_EVALUATORS = 16
+
+BUS_HELP = """  board ADDR                         what board ADDR shows (boards/board-ADDR.png)
+  board ADDR power on|off            switch a board off (silent) or on (blank again)
+  eval press WINDOW KEY              press a key on WINDOW's evaluator: 1-5 ratings
+                                     (1 = 非常满意), 11 next, 12 recall, 13 pause,
+                                     14 ask for a rating, 15 no-show (hex, as on the wire)
+  eval WINDOW                        the evaluator's display, prompt and buffered events
+  bus fault ADDR reply on|off        the device at ADDR stops or resumes answering
+  bus fault ADDR bad_crc on|off      its answers carry a wrong CRC
+  bus fault ADDR slow_ms N           it answers N ms late
+  bus fault ADDR split_ms N          it pauses N ms in the middle of each answer
+  bus noise HEX                      put these bytes on the bus (e.g. aa55ff)
+"""
+
+
+def catalog_windows(catalog: str) -> list[str]:
+    import tomllib
+
+    from hall_agent.config import DEFAULTS_DIR
+
+    path = Path(catalog) if catalog else DEFAULTS_DIR / "services.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [str(w["id"]) for w in data.get("windows", [])]
+
+
+def make_sim_bus(root: Path, windows: list[str], *, window_boards: int = WINDOW_BOARDS,
+                 evaluators: int = MAX_EVALUATORS, emulate_line: bool = False) -> SimBus:
+    """A hall board, window boards for the first windows and an evaluator per window,
+    all on one bus (one pty), as a small hall wires them."""
+    bus = SimBus(out_dir=root / "boards", traffic_log=root / "sim-bus-traffic.log",
+                 emulate_line=emulate_line)
+    bus.add_board(HALL_BOARD, lines=4, columns=32, role="hall")
+    for i, w in enumerate(windows[:window_boards]):
+        bus.add_board(WINDOW_BOARD_BASE + 1 + i, lines=2, columns=16, role=f"window {w}")
+    for i, w in enumerate(windows[:evaluators]):
+        bus.add_evaluator(EVALUATOR_BASE + 1 + i, w)
+    return bus
+
+
+def bus_config(bus: SimBus) -> str:
+    """The agent config sections for ``bus``'s devices (★ keys of DESIGN.md)."""
+    out = []
+    for addr, d in sorted(bus.devices.items()):
+        if isinstance(d, SimBoard):
+            role = "hall" if d.role == "hall" else "window"
+            win = f'window = "{d.role.split()[1]}"\n' if role == "window" else ""
+            out.append(f'[[boards]]\nport = "{bus.port}"\nbaudrate = {bus.baudrate}\n'
+                       f'address = {addr}\nrole = "{role}"\n{win}')
+        elif isinstance(d, SimEvaluator):
+            out.append(f'[[evaluators]]\nport = "{bus.port}"\nbaudrate = {bus.baudrate}\n'
+                       f'address = {addr}\nwindow = "{d.window}"\n')
+    return "\n" + "\n".join(out)
+
+
+def parse_key(word: str) -> int:
+    """``1``…``5`` ratings, ``11``…``15`` staff keys (hex, as on the wire), or a name."""
+    from drivers.rs485 import Key
+
+    names = {k.name.lower(): int(k) for k in Key}
+    if word.lower() in names:
+        return names[word.lower()]
+    key = int(word, 16)
+    if key not in {int(k) for k in Key}:
+        raise ValueError(f"unknown key {word!r}: 1-5 ratings, 11-15 staff keys, or "
+                         f"{', '.join(names)}")
+    return key
+
+
+def bus_command(bus: SimBus, w: list[str]) -> str:
+    """One ``board``/``eval``/``bus`` control command (see :data:`BUS_HELP`)."""
+    import json
+
+    try:
+        if w[0] == "board":
+            addr = int(w[1])
+            d = bus.board(addr)
+            if len(w) == 4 and w[2] == "power" and w[3] in ("on", "off"):
+                bus.power(addr, w[3] == "on")
+            elif len(w) > 2:
+                return f"error: unknown board command {' '.join(w)!r}; try help"
+            return json.dumps(d.describe(), ensure_ascii=False)
+        if w[0] == "eval":
+            if w[1] == "press" and len(w) == 4:
+                key = parse_key(w[3])
+                event = bus.press(w[2], key)
+                return f"ok event {event} key {key:02X} on window {w[2]}"
+            if len(w) == 2:
+                return json.dumps(bus.evaluator_at(w[1]).describe(), ensure_ascii=False)
+        if w[0] == "bus":
+            if w[1] == "fault" and len(w) == 5:
+                value: bool | int = (w[4] == "on") if w[4] in ("on", "off") else int(w[4])
+                f = bus.set_faults(int(w[2]), **{w[3]: value})
+                return "ok " + json.dumps(vars(f))
+            if w[1] == "noise" and len(w) == 3:
+                bus.inject(bytes.fromhex(w[2]))
+                return "ok"
+    except (KeyError, IndexError, ValueError, AssertionError) as e:
+        return f"error: {' '.join(w)!r}: {e}; try help"
+    return f"error: unknown command {' '.join(w)!r}; try help"

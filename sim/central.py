@@ -1,0 +1,340 @@
+"""A stand-in for the hall's central queue server, speaking the ★ MQTT contract.
+
+It numbers tickets with the same queue engine as the standalone agent, leases
+number blocks to each agent, acknowledges events idempotently (a duplicate
+``msg_id`` is acknowledged again and stored once), publishes calls, queue
+snapshots and satisfaction figures, and can be told to misbehave — go silent,
+answer slowly, drop acks — so the agent's hard paths can be exercised.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+import ssl
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from pydantic import ValidationError
+
+from hall_agent.config import Catalog
+from hall_agent.errors import QueueError
+from hall_agent.mqtt_models import (
+    AgentState,
+    CentralCall,
+    EventEnvelope,
+    NumberRequest,
+    Topics,
+)
+from hall_agent.queue import LEASE_FLOOR, LEVELS, QueueEngine
+from hall_agent.store import Store
+
+log = logging.getLogger("sim.central")
+
+CENTRAL_SCHEMA = """
+CREATE TABLE IF NOT EXISTS received (
+    msg_id TEXT PRIMARY KEY, agent TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,
+    offline INTEGER NOT NULL, data TEXT NOT NULL, deliveries INTEGER NOT NULL DEFAULT 1,
+    ts REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS agents (agent TEXT PRIMARY KEY, idx INTEGER NOT NULL UNIQUE)
+"""
+
+CENTRAL_HELP = """central commands:
+  silent on|off        stop/resume answering number requests and acknowledging events
+  slow MS              answer number requests after MS milliseconds
+  drop_acks on|off     receive events but send no acknowledgements
+  call WINDOW          call the next ticket to a window
+  recall WINDOW        call the window's ticket again
+  stats                events received, unique, duplicates; tickets; requests answered
+  lease AGENT          publish the agent's lease again
+"""
+
+
+@dataclass
+class Faults:
+    silent: bool = False
+    delay_ms: int = 0
+    drop_acks: bool = False
+
+
+@dataclass
+class Central:
+    host: str
+    port: int
+    hall: str
+    catalog: Catalog
+    data_dir: Path
+    tz: Any
+    lease_size: int = 100
+    username: str | None = None
+    password: str | None = None
+    tls_ca: str | None = None
+    faults: Faults = field(default_factory=Faults)
+    requests_answered: int = 0
+    requests_ignored: int = 0
+    malformed: int = 0
+
+    def __post_init__(self) -> None:
+        self.store = Store(self.data_dir)
+        with self.store.tx() as db:
+            for stmt in CENTRAL_SCHEMA.split(";"):
+                if stmt.strip():
+                    db.execute(stmt)
+        self.engine = QueueEngine(self.store, self.catalog, self.tz)
+        self.p = f"qms/v1/{self.hall}"
+        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                                  client_id=f"central-{self.hall}", protocol=mqtt.MQTTv5)
+        self.client.will_set(f"{self.p}/central/state", json.dumps({"online": False}), qos=1,
+                             retain=True)
+        if self.username:
+            self.client.username_pw_set(self.username, self.password)
+        if self.tls_ca:
+            self.client.tls_set(ca_certs=self.tls_ca, cert_reqs=ssl.CERT_REQUIRED)
+        self.client.reconnect_delay_set(1, 5)
+        self.client.on_connect = self._on_connect
+        self.client.on_message = self._on_message
+        self.connected = threading.Event()
+        self._lock = threading.Lock()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        self.client.connect_async(self.host, self.port, keepalive=30, clean_start=True)
+        self.client.loop_start()
+
+    def stop(self, *, clean: bool = True) -> None:
+        if clean:
+            self.client.publish(f"{self.p}/central/state", json.dumps({"online": False}),
+                                qos=1, retain=True).wait_for_publish(2)
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.store.close()
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
+        if rc.is_failure:
+            log.warning("central: broker refused: %s", rc)
+            return
+        client.subscribe([(f"{self.p}/agent/+/request", 1), (f"{self.p}/agent/+/event", 1),
+                          (f"{self.p}/agent/+/state", 1)])
+        client.publish(f"{self.p}/central/state",
+                       json.dumps({"online": True, "ts": self._now()}), qos=1, retain=True)
+        self.connected.set()
+
+    def _now(self) -> str:
+        return datetime.now(self.tz).isoformat(timespec="milliseconds")
+
+    # ------------------------------------------------------------------ inbound
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
+        parsed = Topics.parse_agent_topic(msg.topic)
+        if parsed is None:
+            return
+        _, agent, kind = parsed
+        try:
+            if kind == "request":
+                self._request(agent, NumberRequest.model_validate_json(msg.payload))
+            elif kind == "event":
+                self._event(agent, EventEnvelope.model_validate_json(msg.payload))
+            elif kind == "state" and msg.payload:
+                st = AgentState.model_validate_json(msg.payload)
+                if st.online:
+                    self.publish_lease(agent)
+        except ValidationError as e:
+            self.malformed += 1
+            log.warning("central: malformed %s from %s: %s", kind, agent,
+                        e.errors()[0]["msg"])
+        except Exception:
+            log.exception("central: failed on %s", msg.topic)
+
+    def _request(self, agent: str, req: NumberRequest) -> None:
+        if self.faults.silent:
+            self.requests_ignored += 1
+            return
+        if self.faults.delay_ms:
+            threading.Timer(self.faults.delay_ms / 1000, self._answer, (agent, req)).start()
+        else:
+            self._answer(agent, req)
+
+    def _answer(self, agent: str, req: NumberRequest) -> None:
+        topic = f"{self.p}/agent/{agent}/reply"
+        with self._lock:
+            known = self.store.one("SELECT number, service FROM tickets WHERE ticket_id = ?",
+                                   (req.ticket_id,))
+            try:
+                if known is not None:  # numbering is keyed by ticket_id: a repeat
+                    number, ahead, est = known["number"], 0, 0
+                else:
+                    issued = self.engine.issue(req.service, priority=req.priority,
+                                               ticket_id=req.ticket_id, channel="kiosk")
+                    number = issued.ticket.number
+                    ahead, est = issued.waiting_ahead, issued.est_wait_s
+                body: dict[str, Any] = {"req_id": req.req_id, "ok": True, "number": number,
+                                        "waiting_ahead": ahead, "est_wait_s": est}
+            except QueueError as e:
+                body = {"req_id": req.req_id, "ok": False, "error": str(e)}
+            self.requests_answered += 1
+        self.client.publish(topic, json.dumps(body, ensure_ascii=False), qos=1)
+        self.publish_queue()
+
+    def _event(self, agent: str, env: EventEnvelope) -> None:
+        if self.faults.silent:
+            return
+        with self._lock, self.store.tx() as db:
+            cur = db.execute(
+                "INSERT OR IGNORE INTO received (msg_id, agent, seq, type, offline, data, ts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (env.msg_id, agent, env.seq, env.type, int(env.offline),
+                 json.dumps(env.data, ensure_ascii=False), time.time()))
+            first = cur.rowcount == 1
+            if not first:
+                db.execute("UPDATE received SET deliveries = deliveries + 1 WHERE msg_id = ?",
+                           (env.msg_id,))
+            elif env.type == "ticket.issued":
+                self._merge_ticket(db, env)
+        if not self.faults.drop_acks:
+            # A duplicate is acknowledged again (its first ack may have been lost).
+            self.client.publish(f"{self.p}/agent/{agent}/ack",
+                                json.dumps({"acks": [env.msg_id]}), qos=1)
+        if first and env.type == "evaluation.submitted":
+            self.publish_satisfaction()
+
+    def _merge_ticket(self, db: sqlite3.Connection, env: EventEnvelope) -> None:
+        """An offline ticket joins the central queue (ordered by its issue time)."""
+        d = env.data
+        tid = str(d.get("ticket_id"))
+        number = str(d.get("number", ""))
+        service = str(d.get("service", ""))
+        seq = int(number[len(service):]) if number[len(service):].isdigit() else None
+        if seq is None:
+            return
+        row = db.execute("SELECT number FROM tickets WHERE ticket_id = ?", (tid,)).fetchone()
+        if row is not None:
+            if row[0] != number:
+                # MQTT.md, Numbering: our answer came too late and the agent used its
+                # lease; the event settles the number. Ours becomes a gap.
+                log.info("central: ticket %s is %s, not %s (late answer)", tid, number, row[0])
+                db.execute("UPDATE tickets SET number = ?, seq = ?, offline = ? WHERE "
+                           "ticket_id = ?", (number, seq, int(env.offline), tid))
+            return
+        try:
+            self.engine.issue(service, ticket_id=tid, seq=seq, offline=True,
+                              check_open=False, priority=bool(d.get("priority")),
+                              channel=str(d.get("channel", "kiosk")))
+        except (QueueError, sqlite3.IntegrityError) as e:
+            log.error("central: could not merge offline ticket %s: %s", number, e)
+
+    # ------------------------------------------------------------------ outbound
+
+    def agent_index(self, agent: str) -> int:
+        with self.store.tx() as db:
+            row = db.execute("SELECT idx FROM agents WHERE agent = ?", (agent,)).fetchone()
+            if row:
+                return int(row[0])
+            idx = db.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM agents").fetchone()[0]
+            db.execute("INSERT INTO agents (agent, idx) VALUES (?, ?)", (agent, idx))
+            return int(idx)
+
+    def publish_lease(self, agent: str) -> None:
+        lo = LEASE_FLOOR + self.agent_index(agent) * self.lease_size
+        blocks = [{"service": s.id, "from": lo, "to": lo + self.lease_size - 1}
+                  for s in self.catalog.services]
+        self.client.publish(f"{self.p}/agent/{agent}/lease",
+                            json.dumps({"day": self.engine.today(), "blocks": blocks}),
+                            qos=1, retain=True)
+
+    def call(self, window: str, kind: str = "call") -> CentralCall | None:
+        with self._lock:
+            c = self.engine.recall(window) if kind == "recall" else self.engine.call_next(window)
+        if c.ticket is None:
+            return None
+        call = CentralCall(call_id=c.call_id, ticket=c.ticket.number, window=window,
+                           service=c.ticket.service, kind=kind,  # type: ignore[arg-type]
+                           ts=self._now())
+        self.client.publish(f"{self.p}/central/call", call.model_dump_json(), qos=1)
+        self.publish_queue()
+        return call
+
+    def publish_queue(self) -> None:
+        services, windows, _ = self.engine.snapshot()
+        body = {"ts": self._now(),
+                "services": {k: {"waiting": v.waiting, "est_wait_s": v.est_wait_s}
+                             for k, v in services.items()},
+                "windows": {k: {"open": not w.paused,
+                                "serving": w.serving.number if w.serving else None}
+                            for k, w in windows.items()}}
+        self.client.publish(f"{self.p}/central/queue", json.dumps(body), qos=1, retain=True)
+
+    def publish_satisfaction(self) -> None:
+        counts: dict[str, dict[str, int]] = {}
+        for (data,) in self.store.query("SELECT data FROM received WHERE type = "
+                                        "'evaluation.submitted'"):
+            d = json.loads(data)
+            w = counts.setdefault(str(d["window"]), dict.fromkeys(LEVELS, 0))
+            w[d["level"]] = w.get(d["level"], 0) + 1
+        self.client.publish(f"{self.p}/central/satisfaction", json.dumps(
+            {"day": self.engine.today(), "windows": counts}), qos=1, retain=True)
+
+    def command(self, agent: str, name: str, args: dict[str, Any] | None = None) -> str:
+        cmd_id = str(uuid.uuid4())
+        self.client.publish(f"{self.p}/agent/{agent}/cmd", json.dumps(
+            {"cmd_id": cmd_id, "name": name, "args": args or {}}), qos=1)
+        return cmd_id
+
+    # ------------------------------------------------------------------ inspection
+
+    def stats(self) -> dict[str, Any]:
+        row = self.store.one("SELECT COUNT(*), COALESCE(SUM(deliveries), 0) FROM received")
+        assert row is not None
+        by_type = {t: n for t, n in self.store.query(
+            "SELECT type, COUNT(*) FROM received GROUP BY type")}
+        tickets = self.store.one("SELECT COUNT(*) FROM tickets")
+        return {"unique_events": row[0], "deliveries": row[1],
+                "duplicates": row[1] - row[0], "by_type": by_type,
+                "tickets": tickets[0] if tickets else 0,
+                "requests_answered": self.requests_answered,
+                "requests_ignored": self.requests_ignored, "malformed": self.malformed}
+
+    def received(self, agent: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT msg_id, agent, seq, type, offline, data, deliveries FROM received"
+        args: tuple[Any, ...] = ()
+        if agent:
+            sql += " WHERE agent = ?"
+            args = (agent,)
+        return [dict(r) | {"data": json.loads(r["data"])}
+                for r in self.store.query(sql + " ORDER BY agent, seq", args)]
+
+    def control(self, line: str) -> str:
+        w = line.split()
+        if not w or w[0] == "help":
+            return CENTRAL_HELP
+        on = {"on": True, "off": False}
+        try:
+            if w[0] == "silent":
+                self.faults.silent = on[w[1]]
+            elif w[0] == "slow":
+                self.faults.delay_ms = int(w[1])
+            elif w[0] == "drop_acks":
+                self.faults.drop_acks = on[w[1]]
+            elif w[0] in ("call", "recall"):
+                c = self.call(w[1], w[0])
+                return json.dumps(c.model_dump() if c else {"ticket": None})
+            elif w[0] == "stats":
+                return json.dumps(self.stats(), ensure_ascii=False)
+            elif w[0] == "lease":
+                self.publish_lease(w[1])
+            else:
+                return f"error: unknown command {line.strip()!r}; try help"
+        except (IndexError, KeyError, ValueError) as e:
+            return f"error: {e}"
+        except QueueError as e:
+            return f"error: {e}"
+        return "ok " + json.dumps(vars(self.faults))

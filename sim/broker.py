@@ -34,6 +34,7 @@ class Broker:
     extra: str = ""
     root: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="hall-mqtt-")))
     anonymous: bool = True
+    listener_extra: str = ""  # lines for the listener itself: cafile, certfile, keyfile
     proc: subprocess.Popen[bytes] | None = None
 
     def __post_init__(self) -> None:
@@ -45,7 +46,8 @@ class Broker:
 
     def write_conf(self) -> None:
         self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\n"
+            "per_listener_settings false\n"
+            f"listener {self.port} 127.0.0.1\n{self.listener_extra}\n"
             f"allow_anonymous {'true' if self.anonymous else 'false'}\n"
             "persistence true\n"
             f"persistence_location {self.root / 'data'}/\n"

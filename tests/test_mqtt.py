@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import TEST_CATALOG, HallUnderTest, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
+from conftest import TEST_CATALOG, HallUnderTest, wait_until
 from hall_agent.config import load_catalog
 from sim.broker import Broker
 from sim.central import Central
@@ -292,3 +292,47 @@ def test_events_flow_while_tickets_are_taken_concurrently(
         th.join(60)
     assert len(got) == len(set(got)) == 30
     assert_all_delivered_once(agent, central)
+
+
+def test_everything_the_agent_publishes_matches_the_published_schemas(
+        broker: Broker, central: Central, tmp_path: Path) -> None:
+    import jsonschema
+
+    from hall_agent.mqtt_models import SCHEMA_DIR
+
+    seen: list[tuple[str, bytes]] = []
+    spy = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="spy")
+    spy.on_message = lambda c, u, m: seen.append((m.topic, bytes(m.payload)))
+    spy.connect("127.0.0.1", broker.port)
+    spy.subscribe(f"qms/v1/{HALL}/#", qos=1)
+    spy.loop_start()
+    h = HallUnderTest(tmp_path / "h", extra_toml=mqtt_toml(broker))
+    try:
+        h.start()
+        assert wait_until(lambda: h.health()["mode"] == "central", 15)
+        take(h)
+        central.call("5")
+        h.printer.set_state(paper="end")
+        take(h)
+        h.client().post("/v1/evaluations", json={"window": "5", "level": "satisfied"})
+        central.command(AGENT, "test_print")
+        assert wait_until(lambda: unacked(h) == 0, 20)
+        time.sleep(0.5)
+    finally:
+        h.close()
+        spy.loop_stop()
+    kinds = {"state": "agent-state", "event": "agent-event", "request": "agent-request",
+             "cmd_result": "agent-cmd_result", "reply": "central-reply",
+             "ack": "central-ack", "lease": "central-lease", "cmd": "central-cmd"}
+    checked: set[str] = set()
+    for topic, payload in seen:
+        parts = topic.split("/")
+        kind = (f"central-{parts[4]}" if parts[3] == "central" else
+                "agent-device" if parts[5] == "device" else kinds.get(parts[5], ""))
+        if not kind or not payload:
+            continue
+        schema = json.loads((SCHEMA_DIR / f"{kind}.schema.json").read_text())
+        jsonschema.validate(json.loads(payload), schema)
+        checked.add(kind)
+    assert {"agent-state", "agent-device", "agent-event", "agent-request",
+            "agent-cmd_result", "central-reply", "central-ack", "central-call"} <= checked

@@ -204,6 +204,21 @@ class EvaluatorConfig(_Model):
     _port = field_validator("port")(classmethod(lambda cls, v: _check_port(v)))
 
 
+class KioskConfig(_Model):
+    """The touch kiosk (hall-kiosk); its command-line flags override these."""
+
+    idle_timeout_s: Annotated[float, Field(ge=10, le=600, description=(
+        "back to the home screen after this many seconds untouched"))] = 60
+    ticket_hold_s: Annotated[float, Field(ge=5, le=600, description=(
+        "a printed ticket stays on screen this long, in seconds"))] = 30
+    unprinted_hold_s: Annotated[float, Field(ge=10, le=1800, description=(
+        "an unprinted ticket (to be photographed) stays this long, in seconds"))] = 120
+    lang: Literal["zh", "en"] = "zh"
+    dpi: Annotated[float | None, Field(ge=40, le=400, description=(
+        "screen density, dots per inch; default: what the screen reports"))] = None
+    fullscreen: bool = True
+
+
 class Config(_Model):
     hall: HallConfig
     agent: AgentConfig = AgentConfig()
@@ -212,6 +227,7 @@ class Config(_Model):
     boards: list[BoardConfig] = []
     id_reader: IdReaderConfig | None = None
     evaluators: list[EvaluatorConfig] = []
+    kiosk: KioskConfig = KioskConfig()
 
     # Filled by load_config, not by the file.
     source: Path | None = Field(default=None, exclude=True)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import socket
 import ssl
 import threading
 import time
@@ -85,6 +86,13 @@ def _read_secret(path: str, key: str) -> str:
                           "agent's user needs read access") from None
 
 
+def _no_delay(_c: mqtt.Client, _ud: Any, sock: Any) -> None:
+    """Small request/answer messages: without TCP_NODELAY, Nagle and delayed ACKs add
+    ~40 ms to each hop of a number request."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class MqttLink:
     def __init__(self, cfg: Config, store: Store, boot: int, version: str,
                  handlers: LinkHandlers, mode: Callable[[], str]) -> None:
@@ -129,6 +137,7 @@ class MqttLink:
                       keyfile=self.mc.tls_key, cert_reqs=ssl.CERT_REQUIRED,
                       tls_version=ssl.PROTOCOL_TLS_CLIENT)
         c.reconnect_delay_set(1, 60)  # MQTT.md, Session: back-off 1 s → 60 s
+        c.on_socket_open = _no_delay
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_subscribe = self._on_subscribe
@@ -258,7 +267,9 @@ class MqttLink:
         while not self._stop.is_set():
             self._wake.wait(1.0)
             self._wake.clear()
-            if not self.connected:
+            # Only while the central listens: an event published with nobody there is
+            # a wasted send that must be repeated anyway.
+            if not self.central_available:
                 continue
             try:
                 self._send_due()
@@ -267,7 +278,7 @@ class MqttLink:
                 time.sleep(1)
 
     def _send_due(self) -> None:
-        while self.connected and not self._stop.is_set():
+        while self.central_available and not self._stop.is_set():
             cutoff = time.time() - RESEND_AFTER_S
             rows = self.store.query(
                 "SELECT * FROM outbox WHERE acked_at IS NULL AND (sent_at IS NULL OR "

@@ -52,7 +52,7 @@ class Broker:
             "persistence true\n"
             f"persistence_location {self.root / 'data'}/\n"
             "log_dest stderr\nlog_type error\nlog_type warning\nlog_type notice\n"
-            "max_queued_messages 100000\n"
+            "max_queued_messages 100000\nset_tcp_nodelay true\n"
             f"{self.extra}\n", encoding="utf-8")
         self.own()
 

@@ -27,6 +27,7 @@ from pydantic import ValidationError
 
 from hall_agent.config import Catalog
 from hall_agent.errors import QueueError
+from hall_agent.mqtt_link import _no_delay
 from hall_agent.mqtt_models import (
     AgentState,
     CentralCall,
@@ -100,6 +101,7 @@ class Central:
         if self.tls_ca:
             self.client.tls_set(ca_certs=self.tls_ca, cert_reqs=ssl.CERT_REQUIRED)
         self.client.reconnect_delay_set(1, 5)
+        self.client.on_socket_open = _no_delay
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.connected = threading.Event()

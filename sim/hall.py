@@ -13,7 +13,9 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sim.broker import Broker
 from sim.bus import BUS_HELP, SimBus, bus_command, bus_config, catalog_windows, make_sim_bus
+from sim.central import CENTRAL_HELP, Central
 from sim.printer import SETTINGS_HELP, SimPrinter, apply_setting
 
 DEMO_HALL = "福州市市民服务中心"
@@ -24,7 +26,8 @@ CONTROL_HELP = """commands (one per line; also over the control socket):
   status                   every device and its state
   help                     this list
 RS-485 bus (LED boards, evaluators):
-""" + BUS_HELP + """printer settings:
+""" + BUS_HELP + """with --mqtt: `central COMMAND` (below), `broker stop|start|restart`
+""" + CENTRAL_HELP + """printer settings:
 """ + "\n".join(f"  {k:<14} {v}" for k, v in SETTINGS_HELP.items()) + "\n"
 
 
@@ -42,6 +45,8 @@ class SimHall:
     bus_devices: bool = True  # LED boards and evaluators on a simulated RS-485 bus
     printer: SimPrinter = field(init=False)
     bus: SimBus | None = field(init=False, default=None)
+    central: Central | None = field(init=False, default=None)
+    broker: Broker | None = field(init=False, default=None)
     _ctl_sock: socket.socket | None = field(init=False, default=None)
     _ctl_thread: threading.Thread | None = field(init=False, default=None)
 
@@ -64,6 +69,22 @@ class SimHall:
     @property
     def control_path(self) -> Path:
         return self.root / "sim.sock"
+
+    def start_central(self) -> None:
+        """A private Mosquitto and the central stand-in; the config gains [mqtt]."""
+        from zoneinfo import ZoneInfo
+
+        from hall_agent.config import DEFAULTS_DIR, load_catalog
+
+        self.broker = Broker()
+        self.broker.start()
+        catalog = load_catalog(Path(self.catalog) if self.catalog
+                               else DEFAULTS_DIR / "services.toml")
+        self.central = Central("127.0.0.1", self.broker.port, self.hall_id, catalog,
+                               self.root / "central", ZoneInfo("Asia/Shanghai"))
+        self.central.start()
+        self.central.connected.wait(10)
+        self.extra_toml += (f'[mqtt]\nhost = "127.0.0.1"\nport = {self.broker.port}\n')
 
     def write_config(self) -> Path:
         catalog = f'catalog = "{self.catalog}"\n' if self.catalog else ""
@@ -91,6 +112,14 @@ class SimHall:
                               ensure_ascii=False)
         if words[0] == "printer" and len(words) >= 2:
             return self._printer_command(words[1:])
+        if words[0] == "central":
+            if self.central is None:
+                return "error: no central here; start hall-sim with --mqtt"
+            return self.central.control(" ".join(words[1:]))
+        if words[0] == "broker" and len(words) == 2 and self.broker is not None:
+            {"stop": self.broker.stop, "start": self.broker.start,
+             "restart": self.broker.restart}[words[1]]()
+            return f"ok broker {words[1]}"
         if words[0] in ("board", "eval", "bus") and len(words) >= 2 and self.bus is not None:
             return bus_command(self.bus, words)
         return f"error: unknown command {line.strip()!r}; try help"
@@ -145,6 +174,10 @@ class SimHall:
         self.printer.close()
         if self.bus is not None:
             self.bus.close()
+        if self.central is not None:
+            self.central.stop()
+        if self.broker is not None:
+            self.broker.close()
 
 
 def control(path: Path, line: str, timeout: float = 5.0) -> str:

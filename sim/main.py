@@ -59,6 +59,11 @@ def _wait_forever(hall: SimHall) -> None:
 def cmd_run(a: argparse.Namespace) -> int:
     hall = SimHall(Path(a.dir).resolve(), api=a.api, catalog=a.catalog or "")
     try:
+        if a.mqtt:
+            hall.start_central()
+            assert hall.broker is not None
+            print(f"mosquitto           127.0.0.1:{hall.broker.port} (central stand-in "
+                  "connected)")
         hall.write_config()
         hall.serve_control()
         _print_where(hall)
@@ -115,6 +120,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
     root = Path(a.dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
     hall = SimHall(root, api=a.api, catalog=str(_demo_catalog(root)))
+    if a.mqtt:
+        hall.start_central()
     hall.write_config()
     hall.serve_control()
     base = f"http://{a.api}"
@@ -123,7 +130,13 @@ def cmd_demo(a: argparse.Namespace) -> int:
                               str(hall.config_path)], stdout=log, stderr=subprocess.STDOUT)
     try:
         _wait_healthy(base, agent)
-        print(f"hall-edge demo — {hall.hall_name}, agent on {base}")
+        if hall.central is not None:
+            deadline = time.monotonic() + 15
+            while (httpx.get(f"{base}/v1/health").json()["mode"] != "central"
+                   and time.monotonic() < deadline):
+                time.sleep(0.1)
+        mode = httpx.get(f"{base}/v1/health").json()["mode"]
+        print(f"hall-edge demo — {hall.hall_name}, agent on {base}, {mode} mode")
         _print_where(hall)
         print(f"agent log           {root / 'agent.log'}\n")
         http = httpx.Client(base_url=base, timeout=10)
@@ -140,9 +153,13 @@ def cmd_demo(a: argparse.Namespace) -> int:
                   f"前面 {t['waiting_ahead']} 人, 约 {t['est_wait_s'] // 60} 分钟, "
                   f"{'printed' if t['printed'] else 'NOT printed: ' + t['print_detail']}")
         for window in ("5", "8", "1"):
-            c = http.post("/v1/calls", json={"window": window}).json()
-            if c["ticket"]:
-                print(f"  叫号 请 {c['ticket']} 号到 {window} 号窗口")
+            if hall.central is not None:  # central mode: the central calls
+                cc = hall.central.call(window)
+                number = cc.ticket if cc else None
+            else:
+                number = http.post("/v1/calls", json={"window": window}).json()["ticket"]
+            if number:
+                print(f"  叫号 请 {number} 号到 {window} 号窗口")
         hall.printer.set_state(paper="end")
         r = http.post("/v1/tickets", json={"service": "B"}).json()
         print(f"  paper out → {r['number']} issued anyway, printed={r['printed']}: "
@@ -186,8 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     sub = p.add_subparsers(dest="cmd")
     r = sub.add_parser("run", help="start the simulated devices (the default)")
     r.add_argument("--catalog", help="service catalogue for the written config")
+    r.add_argument("--mqtt", action="store_true",
+                   help="also a private Mosquitto and the central stand-in (central mode)")
     d = sub.add_parser("demo", help="devices + agent + a scripted morning")
     d.add_argument("--once", action="store_true", help="exit after the script")
+    d.add_argument("--mqtt", action="store_true", help="central mode: Mosquitto + central")
     c = sub.add_parser("ctl", help="send a command to a running simulator")
     c.add_argument("words", nargs="*")
     a = p.parse_args(argv)
@@ -196,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "ctl":
         return cmd_ctl(a)
     if a.cmd is None:
-        a.catalog = None
+        a.catalog, a.mqtt = None, False
     return cmd_run(a)
 
 

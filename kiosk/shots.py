@@ -1,0 +1,120 @@
+"""``hall-kiosk --screenshot DIR``: every screen, in Chinese, English and elderly mode.
+
+With the agent up, the catalogue and the queue are the agent's own; nothing is
+ever written (no ticket is taken, no rating sent): the ticket screens use a
+sample ticket. With the agent down, built-in sample data stands in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QApplication
+
+from hall_agent.api_models import QueueOut, ServicesOut
+from kiosk import sample
+from kiosk.app import Kiosk, KioskSettings
+from kiosk.client import AgentClient, AgentUnavailable
+from kiosk.strings import Lang
+
+VARIANTS: tuple[tuple[str, Lang, bool], ...] = (
+    ("zh", "zh", False), ("en", "en", False), ("elderly", "zh", True), ("elderly_en", "en", True),
+)
+
+
+def live_data(client: AgentClient | None) -> tuple[ServicesOut, QueueOut, bool]:
+    """The agent's catalogue and queue, or the samples when it does not answer."""
+    if client is not None:
+        try:
+            return client.services(), client.queue(), True
+        except AgentUnavailable:
+            pass
+    return sample.SERVICES, sample.QUEUE, False
+
+
+Step = Callable[[], None]
+
+
+def _seq(*steps: Step) -> Step:
+    def run() -> None:
+        for step in steps:
+            step()
+    return run
+
+
+def _steps(k: Kiosk, services: ServicesOut) -> list[tuple[str, Step]]:
+    cats = k.categories()
+    closed = next((s for s in services.services if not s.open_now), None)
+    first = services.services[0]
+    guide = next((s for s in services.services if len(s.guide) > 80), first)
+    window = next(iter(sorted(k.queue_data.windows))) if k.queue_data else "1"
+    home = k.go_home
+    steps: list[tuple[str, Step]] = [
+        ("home", home),
+        ("categories", _seq(home, k.start_ticket)),
+        ("services", _seq(home, k.start_ticket,
+                          lambda: k._go(lambda: k._render_services(cats[0] if cats else "")))),
+        ("priority", _seq(home, k.start_ticket, lambda: k._go(k._render_priority))),
+        ("priority_services", _seq(home, k.start_ticket, lambda: k._choose_priority("elderly"),
+                                   lambda: k._render_services(first.category))),
+        ("ticket", lambda: k.show_ticket(sample.TICKET)),
+        ("ticket_unprinted", lambda: k.show_ticket(sample.TICKET_UNPRINTED)),
+        ("guides", _seq(home, k.open_guides)),
+        ("guides_search", _seq(home, k.open_guides, lambda: k.guides.search.setText("SB"))),
+        ("guide", _seq(home, k.open_guides, lambda: k._open_guide(guide))),
+        ("queue", _seq(home, k.open_queue)),
+        ("rate_window", _seq(home, k.start_rating)),
+        ("rate_level", _seq(home, k.start_rating, lambda: k._choose_window(window))),
+        ("rate_done", lambda: k.show_thanks(True)),
+        ("checkin", _seq(home, k.open_checkin)),
+        ("out_of_service", k.show_out_of_service),
+    ]
+    if closed is not None:
+        steps.insert(5, ("closed", _seq(home, lambda: k.take(closed))))
+    return steps
+
+
+def render_all(out_dir: Path, settings: KioskSettings, client: AgentClient | None, *,
+               size: tuple[int, int] = (1080, 1920), scale: float = 1.0,
+               variants: tuple[tuple[str, Lang, bool], ...] = VARIANTS) -> list[Path]:
+    app = QApplication.instance()
+    assert app is not None, "create the QApplication first"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    services, queue, live = live_data(client)
+    written: list[Path] = []
+    for tag, lang, elderly in variants:
+        s = replace(settings, lang=lang, elderly=elderly, events=False,
+                    compact=size[1] < 1400,
+                    hall_name=settings.hall_name or services.hall_name)
+        k = Kiosk(s, None)  # no client: screenshots never write to the agent
+        k.resize(*size)
+        k.set_services(services)
+        k.queue_data = queue
+        k.show()
+        for name, go in _steps(k, services):
+            go()
+            app.processEvents()
+            # tile grids pick their columns from their width, which changes their
+            # minimum height: settle the size again before taking the picture
+            k.resize(*size)
+            app.processEvents()
+            if k.height() > size[1]:
+                print(f"warning: {name}_{tag} needs {k.height()} px of height, "
+                      f"more than the screen's {size[1]}")
+            pix = k.grab()
+            if scale != 1.0:
+                pix = pix.scaledToWidth(round(pix.width() * scale),
+                                        Qt.TransformationMode.SmoothTransformation)
+            path = out_dir / f"{name}_{tag}.png"
+            pix.save(str(path), "PNG")
+            written.append(path)
+        k.stop()
+        k.close()
+        k.deleteLater()
+        app.processEvents()
+    source = "the agent" if live else "built-in sample data"
+    print(f"wrote {len(written)} screenshots to {out_dir} (catalogue and queue from {source})")
+    return written

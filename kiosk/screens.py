@@ -505,7 +505,9 @@ class QueueScreen(Screen):
             if wq.paused or not wq.open:
                 what, color = self.t("window_paused"), th.muted
             else:
-                what, color = wq.serving or self.t("window_idle"), th.accent
+                # A number being served stands out; an idle window is no alarm.
+                what = wq.serving or self.t("window_idle")
+                color = th.accent if wq.serving else th.muted
             cell = QHBoxLayout()
             cell.addWidget(label(self.t("window_n", w=wid), th, 32, wrap=False))
             v = label(what, th, 36, bold=True, wrap=False, align=Qt.AlignmentFlag.AlignRight)

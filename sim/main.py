@@ -116,6 +116,26 @@ def _wait_healthy(base: str, proc: subprocess.Popen[bytes], timeout: float = 30)
     raise RuntimeError("the agent did not answer within 30 s")
 
 
+def _show_kiosk(hall: SimHall, once: bool) -> subprocess.Popen[bytes] | None:
+    """The kiosk on this agent: a window where there is a display, else its screens as
+    PNGs (rendered offscreen against the live agent)."""
+    kiosk = [sys.executable, "-m", "kiosk.main", "--config", str(hall.config_path)]
+    has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    if has_display and not once and sys.stdin.isatty():
+        print("\nkiosk: opening the touch screen in a window (hall-kiosk --windowed)")
+        return subprocess.Popen([*kiosk, "--windowed"])
+    shots = hall.root / "screens"
+    r = subprocess.run([*kiosk, "--screenshot", str(shots), "--screenshot-scale", "0.5"],
+                       capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    n = len(list(shots.glob("*.png")))
+    if r.returncode == 0 and n:
+        print(f"\nkiosk: no display here, so its {n} screens were rendered to {shots}/")
+    else:
+        print(f"\nkiosk: could not render its screens ({r.stderr.strip()[-300:]})")
+    return None
+
+
 def cmd_demo(a: argparse.Namespace) -> int:
     root = Path(a.dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
@@ -177,10 +197,14 @@ def cmd_demo(a: argparse.Namespace) -> int:
         health = http.get("/v1/health").json()
         print(f"health: {health['status']} · printer "
               f"{health['devices'].get('printer', {}).get('status')}")
+        kiosk = _show_kiosk(hall, a.once)
         if not a.once and sys.stdin.isatty():
             print(f"\nthe hall keeps running: try `hallctl --config {hall.config_path} status`"
                   f", or type simulator commands (help). Ctrl-C stops.")
             _wait_forever(hall)
+        if kiosk is not None and kiosk.poll() is None:
+            kiosk.terminate()
+            kiosk.wait(10)
         return 0 if pngs else 1
     finally:
         agent.send_signal(signal.SIGTERM)

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hall_agent.api_models import (
@@ -91,9 +92,24 @@ def create_app(agent: Agent) -> FastAPI:
         return _err(exc.status, exc.code, str(exc), exc.field, exc.en)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        if exc.status_code == 400:
+            # FastAPI's "error parsing the body" (bytes that are not UTF-8 JSON): the same
+            # answer as any other unreadable body.
+            return _err(422, "invalid_request", "请求体不是有效的 JSON", "body",
+                        f"body: {exc.detail}")
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
-        return _err(exc.status_code, code, str(exc.detail))
+        r = _err(exc.status_code, code, str(exc.detail))
+        r.headers.update(exc.headers or {})
+        if exc.status_code == 405:
+            # RFC 9110: Allow lists every method of the resource, not only those of the
+            # first route that matched the path.
+            methods = sorted({m for route in app.routes
+                              if isinstance(route, APIRoute)
+                              and route.path_regex.match(request.url.path)
+                              for m in route.methods or ()})
+            r.headers["Allow"] = ", ".join(methods)
+        return r
 
     @app.exception_handler(Exception)
     async def _crash(_: Request, exc: Exception) -> JSONResponse:

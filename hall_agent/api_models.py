@@ -22,7 +22,9 @@ WindowId = Annotated[str, Field(pattern=r"^[0-9A-Za-z]{1,4}$", examples=["5"])]
 
 
 class _Req(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # strict: 0 is not false and "5" is not 5 — a client that sends the wrong type is
+    # told so instead of being guessed at.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class _Resp(BaseModel):

@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 
+from hall_agent import hallctl_bus
 from hall_agent.config import ENV_CONFIG, load_config, resolve_config_path
 from hall_agent.errors import ConfigError
 
@@ -211,12 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("action", choices=["pause", "resume", "no_show", "finish"])
     pr = sub.add_parser("printer", help="printer status or a test page")
     pr.add_argument("action", choices=["status", "test"])
+    hallctl_bus.add_parsers(sub)
     return p
 
 
 COMMANDS: dict[str, Callable[[Ctl, argparse.Namespace], int]] = {
     "status": cmd_status, "devices": cmd_devices, "tickets": cmd_tickets, "call": cmd_call,
     "window": cmd_window, "printer": cmd_printer,
+    **hallctl_bus.COMMANDS,
 }
 
 

@@ -17,6 +17,10 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hall_agent.api_models import (
+    BoardShowIn,
+    BoardsOut,
+    BoardTestIn,
+    BusOut,
     CallIn,
     CallOut,
     ErrorBody,
@@ -287,6 +291,33 @@ def create_app(agent: Agent) -> FastAPI:
     def printer_test() -> PrintOut:
         r = agent.test_print()
         return PrintOut(printed=r.printed, detail=r.detail)
+
+    # ------------------------------------------------------------------ boards and bus
+
+    @app.post("/v1/boards/test", response_model=BoardsOut)
+    def boards_test(body: BoardTestIn) -> BoardsOut:
+        """A test pattern on every LED board for ``seconds``; answers each board's state."""
+        return BoardsOut(boards=agent.boards.test_pattern(body.seconds))
+
+    @app.post("/v1/boards/show", response_model=BoardsOut, responses=ERRORS)
+    def boards_show(body: BoardShowIn) -> BoardsOut:
+        """Show a technician's text on the boards for ``seconds``."""
+        names = {b["name"] for b in agent.boards.describe()}
+        if body.board is not None and body.board not in names:
+            known = ", ".join(sorted(names))
+            raise QueueError(f"没有名为 {body.board} 的显示屏（已配置：{known}）",
+                             code="unknown_board", field="board", status=422,
+                             en=f"no board {body.board!r}")
+        agent.boards.show_text(body.text, body.seconds, board=body.board)
+        devices = agent.devices()
+        return BoardsOut(boards={n: devices[n].status.value if n in devices else "absent"
+                                 for n in sorted(names)
+                                 if body.board is None or n == body.board})
+
+    @app.get("/v1/bus", response_model=BusOut)
+    def bus() -> BusOut:
+        """Every board and evaluator on the RS-485 buses, with its state."""
+        return BusOut(boards=agent.boards.describe(), evaluators=agent.evaluators.describe())
 
     # ------------------------------------------------------------------ events
 

@@ -6,7 +6,7 @@ renamed for every client at once.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -197,6 +197,27 @@ class PrinterStatusOut(_Resp):
     status: HealthStatus
     detail: str
     flags: dict[str, bool] = {}
+
+
+class BoardTestIn(_Req):
+    seconds: Annotated[int, Field(ge=1, le=600, description="how long, in seconds")] = 15
+
+
+class BoardShowIn(_Req):
+    text: Annotated[str, Field(min_length=1, max_length=200,
+                               description="text for the boards; `|` separates lines")]
+    seconds: Annotated[int, Field(ge=1, le=3600, description="how long, in seconds")] = 15
+    board: str | None = Field(default=None, description="one board (e.g. board-hall); "
+                                                        "default every board")
+
+
+class BoardsOut(_Resp):
+    boards: dict[str, str] = {}
+
+
+class BusOut(_Resp):
+    boards: list[dict[str, Any]]
+    evaluators: list[dict[str, Any]]
 
 
 class PrintOut(_Resp):

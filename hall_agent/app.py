@@ -15,7 +15,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from drivers.types import DeviceHealth, Health, PrintResult, TicketPrint
 from hall_agent import __version__
@@ -107,9 +107,15 @@ class Agent:
         from hall_agent.evaluators import EvaluatorService
         from hall_agent.voice import make_announcer
         self.buses = BusPool(Path(cfg.agent.data_dir) / "bus-traffic.log")
-        self.boards = BoardService(self, self.buses)
-        self.evaluators = EvaluatorService(self, self.buses)
-        self.voice = make_announcer(self)
+        self.boards = BoardService(self, self.buses, call_hold_s=cfg.bus.call_hold_s,
+                                   page_s=cfg.bus.page_s)
+        self.evaluators = EvaluatorService(self, self.buses,
+                                           prompt_timeout_s=cfg.bus.prompt_timeout_s)
+        self.evaluators.on_staff_key = self.on_staff_key
+        self.voice = make_announcer(
+            self, engine=cfg.voice.engine,
+            output=None if cfg.voice.output == "auto" else cfg.voice.output,
+            english=cfg.voice.english) if cfg.voice.enabled else None
         pending = self.store.one("SELECT COUNT(*) FROM tickets WHERE print_state = 'pending'")
         if pending and pending[0]:
             log.warning("%d ticket(s) were issued but not printed before the last stop; they "
@@ -467,6 +473,21 @@ class Agent:
                                   "window": c.window, "service": c.service, "kind": c.kind,
                                   "ts": self.queue.iso(now)})
 
+    STAFF_KEYS: ClassVar[dict[int, str]] = {0x11: "call_next", 0x12: "recall", 0x13: "pause",
+                                            0x15: "no_show"}
+
+    def on_staff_key(self, window: str, key: int) -> bool:
+        """Central mode: a clerk's key on the evaluator goes to the central as a
+        ``staff.key`` event (docs/mqtt-extensions.md); the central decides and calls."""
+        action = self.STAFF_KEYS.get(key)
+        if action is None:
+            return False
+        with self.store.tx() as db:
+            self.store.add_event(db, "staff.key", {"window": window, "action": action},
+                                 ts_iso=self.queue.iso(time.time()))
+        log.info("window %s: staff key %s sent to the central queue", window, action)
+        return True
+
     def on_lease(self, lease: Lease) -> None:
         self.queue.set_lease(lease.day, [(b.service, b.from_, b.to) for b in lease.blocks])
         log.info("lease for %s: %s", lease.day,
@@ -477,6 +498,14 @@ class Agent:
 
     def on_central_satisfaction(self, s: Satisfaction) -> None:
         self.central_satisfaction = s
+
+    def satisfaction(self) -> dict[str, dict[str, int]]:
+        """Today's ratings per window for the live board: the central's hall-wide figures
+        in central mode (every window's evaluators, not only ours), else our own."""
+        s = self.central_satisfaction
+        if self.numbering == "central" and s is not None and s.day == self.queue.today():
+            return {w: {str(k): v for k, v in levels.items()} for w, levels in s.windows.items()}
+        return self.queue.satisfaction()
 
     def on_mode(self, mode: str) -> None:
         self.bus.publish("device", {"device": "mqtt", "status": self.link.describe().status.value

@@ -305,7 +305,7 @@ class BoardService:
             waiting={sid: ((cat.service(sid).name if cat.service(sid) else sid), st.waiting)  # type: ignore[union-attr]
                      for sid, st in services.items()},
             paused={wid: w.paused for wid, w in windows.items()},
-            serving=serving, satisfaction=q.satisfaction(),
+            serving=serving, satisfaction=self.agent.satisfaction(),
             window_services={wid: w.services for wid, w in windows.items()})
         self._view = (now, v)
         return v

@@ -204,6 +204,28 @@ class EvaluatorConfig(_Model):
     _port = field_validator("port")(classmethod(lambda cls, v: _check_port(v)))
 
 
+class VoiceConfig(_Model):
+    """Spoken calls (SCANNER.md, Voice)."""
+
+    enabled: bool = True
+    engine: Literal["clips", "espeak"] = Field(
+        default="clips", description="recorded clips (fast, natural) or espeak-ng")
+    output: Literal["auto", "alsa", "wav"] = Field(
+        default="auto", description="auto: ALSA when a sound card is present, else WAV files")
+    english: bool = Field(default=False, description="repeat each call in English")
+
+
+class BusConfig(_Model):
+    """Timings of the LED boards and evaluators on the RS-485 buses."""
+
+    call_hold_s: Annotated[float, Field(ge=5, le=600, description=(
+        "the hall board shows calls this long after the last one, in seconds"))] = 30
+    page_s: Annotated[float, Field(ge=2, le=120, description=(
+        "each information page (waiting, satisfaction) stays this long, in seconds"))] = 8
+    prompt_timeout_s: Annotated[int, Field(ge=5, le=255, description=(
+        "a citizen has this long to rate before `none` is stored, in seconds"))] = 30
+
+
 class KioskConfig(_Model):
     """The touch kiosk (hall-kiosk); its command-line flags override these."""
 
@@ -228,6 +250,8 @@ class Config(_Model):
     id_reader: IdReaderConfig | None = None
     evaluators: list[EvaluatorConfig] = []
     kiosk: KioskConfig = KioskConfig()
+    voice: VoiceConfig = VoiceConfig()
+    bus: BusConfig = BusConfig()
 
     # Filled by load_config, not by the file.
     source: Path | None = Field(default=None, exclude=True)

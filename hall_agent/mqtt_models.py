@@ -21,7 +21,10 @@ Level = Literal["very_satisfied", "satisfied", "basic", "unsatisfied", "very_uns
 DeviceStatus = Literal["ok", "degraded", "fault", "absent"]
 EventType = Literal["ticket.issued", "ticket.printed", "ticket.print_failed", "ticket.reprinted",
                     "checkin.done", "evaluation.submitted", "call.shown", "door.opened",
-                    "selfservice.used", "device.fault", "device.recovered"]
+                    "selfservice.used", "device.fault", "device.recovered",
+                    # hall-edge extension (docs/mqtt-extensions.md): a clerk's evaluator key
+                    # in central mode
+                    "staff.key"]
 
 
 class _Msg(BaseModel):

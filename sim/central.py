@@ -208,6 +208,22 @@ class Central:
                                 json.dumps({"acks": [env.msg_id]}), qos=1)
         if first and env.type == "evaluation.submitted":
             self.publish_satisfaction()
+        if first and env.type == "staff.key":
+            self._staff_key(str(env.data.get("window")), str(env.data.get("action")))
+
+    def _staff_key(self, window: str, action: str) -> None:
+        try:
+            if action in ("call_next", "recall"):
+                self.call(window, "recall" if action == "recall" else "call")
+            elif action == "pause":
+                paused = self.engine.window_state(window).paused
+                self.engine.set_paused(window, not paused)
+                self.publish_queue()
+            elif action == "no_show":
+                self.engine.no_show(window)
+                self.publish_queue()
+        except QueueError as e:
+            log.info("central: staff key %s at window %s refused: %s", action, window, e)
 
     def _merge_ticket(self, db: sqlite3.Connection, env: EventEnvelope) -> None:
         """An offline ticket joins the central queue (ordered by its issue time)."""

@@ -336,3 +336,17 @@ def test_everything_the_agent_publishes_matches_the_published_schemas(
         checked.add(kind)
     assert {"agent-state", "agent-device", "agent-event", "agent-request",
             "agent-cmd_result", "central-reply", "central-ack", "central-call"} <= checked
+
+
+def test_staff_call_key_in_central_mode_goes_to_the_central(
+        agent: HallUnderTest, central: Central) -> None:
+    t = take(agent)
+    assert agent.sim.command("eval press 5 11").startswith("ok"), "key pressed on window 5"
+    # The central received the key as an event, called the ticket, and the call came back.
+    assert wait_until(lambda: agent.client().get(
+        f"/v1/tickets/{t['ticket_id']}").json()["status"] == "called", 15)
+    assert any(e["type"] == "staff.key" and e["data"] == {"window": "5",
+                                                          "action": "call_next"}
+               for e in central.received(AGENT))
+    with db(agent) as c:
+        assert c.execute("SELECT COUNT(*) FROM calls").fetchone()[0] == 1

@@ -16,16 +16,24 @@ from pathlib import Path
 from sim.broker import Broker
 from sim.bus import BUS_HELP, SimBus, bus_command, bus_config, catalog_windows, make_sim_bus
 from sim.central import CENTRAL_HELP, Central
+from sim.idcard import SimIdReader
 from sim.printer import SETTINGS_HELP, SimPrinter, apply_setting
+from sim.scanner import SimScanner
+
 
 DEMO_HALL = "福州市市民服务中心"
 
 CONTROL_HELP = """commands (one per line; also over the control socket):
   printer SETTING VALUE    e.g. `printer paper end`, `printer cover open`, `printer reply off`
   printer tickets          how many tickets were cut, and the last one
+  printer unplug|replug    pull the printer's cable / plug it back in
   status                   every device and its state
   help                     this list
+with ID devices: `card NAME|none` (resident, resident2, hmt, foreigner2017, foreigner2023,
+  expired, bad_check), `card SETTING VALUE` (fail read 41, bad_chk 1, delay_ms 1500 …),
+  `scan TEXT` (a serial scanner reads TEXT)
 RS-485 bus (LED boards, evaluators):
+
 """ + BUS_HELP + """with --mqtt: `central COMMAND` (below), `broker stop|start|restart`
 """ + CENTRAL_HELP + """printer settings:
 """ + "\n".join(f"  {k:<14} {v}" for k, v in SETTINGS_HELP.items()) + "\n"
@@ -43,7 +51,10 @@ class SimHall:
     health_interval_ms: int = 2000
     extra_toml: str = ""  # more config sections, e.g. [mqtt]
     bus_devices: bool = True  # LED boards and evaluators on a simulated RS-485 bus
+    id_devices: bool = False  # an ID-card reader and a serial QR scanner
     printer: SimPrinter = field(init=False)
+    id_reader: SimIdReader | None = field(init=False, default=None)
+    scanner: SimScanner | None = field(init=False, default=None)
     bus: SimBus | None = field(init=False, default=None)
     central: Central | None = field(init=False, default=None)
     broker: Broker | None = field(init=False, default=None)
@@ -53,10 +64,12 @@ class SimHall:
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         self.tickets_dir.mkdir(exist_ok=True)
-        self.printer = SimPrinter(out_dir=self.tickets_dir,
-                                  traffic_log=self.root / "printer-traffic.log")
+        self.printer = self._new_printer()
         if self.bus_devices:
             self.bus = make_sim_bus(self.root, catalog_windows(self.catalog))
+        if self.id_devices:
+            self.id_reader = SimIdReader(traffic_log=self.root / "idcard-traffic.log")
+            self.scanner = SimScanner()
 
     @property
     def tickets_dir(self) -> Path:
@@ -93,8 +106,10 @@ class SimHall:
             f'[hall]\nid = "{self.hall_id}"\nname = "{self.hall_name}"\n{catalog}\n'
             f'[agent]\napi = "{self.api}"\ndata_dir = "{self.root / "data"}"\n'
             f"health_interval_ms = {self.health_interval_ms}\n\n"
-            f'[printer]\ntransport = "serial"\nport = "{self.printer.port}"\n'
+            f'[printer]\ntransport = "serial"\nport = "{self.printer_link}"\n'
             "baudrate = 115200\n" + (bus_config(self.bus) if self.bus else "")
+            + (f'\n[id_reader]\nport = "{self.id_reader.port}"\n' if self.id_reader else "")
+            + (f'\n[scanner]\nport = "{self.scanner.port}"\n' if self.scanner else "")
             + (f"\n{self.extra_toml}\n" if self.extra_toml else ""),
             encoding="utf-8")
         return self.config_path
@@ -122,9 +137,46 @@ class SimHall:
             return f"ok broker {words[1]}"
         if words[0] in ("board", "eval", "bus") and len(words) >= 2 and self.bus is not None:
             return bus_command(self.bus, words)
+        if words[0] == "card" and len(words) >= 2 and self.id_reader is not None:
+            try:
+                # `card resident`, `card none`, `card fail read 41`, `card delay_ms 1500`
+                if len(words) == 2:
+                    self.id_reader.set("card", words[1])
+                else:
+                    self.id_reader.set(words[1], " ".join(words[2:]))
+            except (ValueError, KeyError) as e:
+                return f"error: {e}"
+            return "ok " + json.dumps(self.id_reader.describe(), ensure_ascii=False)
+        if words[0] == "scan" and len(words) >= 2 and self.scanner is not None:
+            self.scanner.scan(line.strip()[len("scan"):].strip())
+            return "ok"
         return f"error: unknown command {line.strip()!r}; try help"
 
+    @property
+    def printer_link(self) -> Path:
+        """A stable name for the printer's pty, like a udev name for a USB printer: it
+        disappears on unplug and points at the new pty on replug."""
+        return self.root / "printer.tty"
+
+    def _new_printer(self) -> SimPrinter:
+        p = SimPrinter(out_dir=self.tickets_dir, traffic_log=self.root / "printer-traffic.log")
+        self.printer_link.unlink(missing_ok=True)
+        self.printer_link.symlink_to(p.port)
+        return p
+
+    def unplug_printer(self) -> None:
+        self.printer_link.unlink(missing_ok=True)
+        self.printer.close()
+
+    def replug_printer(self) -> None:
+        tickets = self.printer.tickets
+        self.printer = self._new_printer()
+        self.printer.tickets[:0] = tickets  # the paper cut so far stays counted
+
     def _printer_command(self, w: list[str]) -> str:
+        if w[0] in ("unplug", "replug"):
+            (self.unplug_printer if w[0] == "unplug" else self.replug_printer)()
+            return f"ok printer {w[0]}ged"
         if w[0] == "tickets":
             last = self.printer.tickets[-1] if self.printer.tickets else None
             return json.dumps({"count": len(self.printer.tickets),
@@ -174,6 +226,10 @@ class SimHall:
         self.printer.close()
         if self.bus is not None:
             self.bus.close()
+        if self.id_reader is not None:
+            self.id_reader.close()
+        if self.scanner is not None:
+            self.scanner.close()
         if self.central is not None:
             self.central.stop()
         if self.broker is not None:

@@ -1,0 +1,358 @@
+"""A hall day, compressed: thousands of tickets under faults, then a count that nothing was lost.
+
+Citizens take tickets at the kiosk (a morning peak and an afternoon bump), 20 windows
+call them through the central stand-in over a real Mosquitto, citizens rate on the
+evaluators; meanwhile the broker restarts, the central goes silent for a stretch, the
+agent is SIGKILLed, a board and the printer are unplugged and plugged back in, and the
+paper runs out once. At the end it checks, and prints:
+
+- tickets issued (answered 201 to the kiosk) = tickets in the agent's store = tickets
+  the central stored: lost 0, duplicated 0;
+- ticket numbers unique per service and day, at the agent and at the central;
+- every outbox event acknowledged, each stored once at the central;
+- ratings pressed on the evaluators = ratings stored (and reported to the central);
+- the agent's peak RSS and CPU.
+
+Full day: ``.venv/bin/python bench/soak.py`` (8,000 tickets); CI runs a short form
+(tests/test_soak.py). The report goes to stdout as Markdown.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sqlite3
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from hall_agent.config import DEFAULTS_DIR
+from sim.broker import free_port
+from sim.hall import SimHall
+from sim.procs import AgentProcess, wait_until
+
+RATING_KEYS = {1: "very_satisfied", 2: "satisfied", 3: "basic", 4: "unsatisfied",
+               5: "very_unsatisfied"}
+
+
+def soak_catalog(root: Path) -> Path:
+    """The built-in catalogue, open around the clock and without daily limits, so every
+    arrival gets a ticket and the count is exact."""
+    lines = []
+    for line in (DEFAULTS_DIR / "services.toml").read_text(encoding="utf-8").splitlines():
+        if line.startswith("hours = "):
+            line = 'hours = "24h"'
+        if line.startswith("daily_limit"):
+            continue
+        lines.append(line)
+    out = root / "services.toml"
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
+def arrival_weights(n: int) -> list[float]:
+    """Relative arrival rate over the day: a morning peak (~9:30) and a smaller one after
+    lunch (~14:30), as halls see them."""
+    out = []
+    for i in range(n):
+        h = 8.5 + 9 * i / n
+        out.append(0.3 + 1.6 * math.exp(-((h - 9.6) ** 2) / 0.8)
+                   + 0.9 * math.exp(-((h - 14.6) ** 2) / 1.2))
+    return out
+
+
+@dataclass
+class Tally:
+    issued: dict[str, dict[str, Any]] = field(default_factory=dict)  # ticket_id → answer
+    refused: Counter[str] = field(default_factory=Counter)
+    retries: int = 0
+    ratings_pressed: int = 0
+    calls: int = 0
+    faults: list[str] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+class Soak:
+    def __init__(self, root: Path, tickets: int, duration_s: float, windows: int = 20,
+                 seed: int = 7, log: Any = print) -> None:
+        self.root = root
+        self.n = tickets
+        self.duration = duration_s
+        self.rng = random.Random(seed)
+        self.log = log
+        catalog = soak_catalog(root)
+        self.hall = SimHall(root / "hall", api=f"127.0.0.1:{free_port()}",
+                            catalog=str(catalog), health_interval_ms=1000)
+        self.hall.start_central()
+        self.hall.extra_toml += "request_timeout_ms = 800\nkeepalive_s = 5\n"
+        self.hall.write_config()
+        self.agent = AgentProcess(self.hall.config_path, self.hall.api, root / "agent.log")
+        assert self.hall.central is not None and self.hall.broker is not None
+        self.central = self.hall.central
+        self.broker = self.hall.broker
+        self.tally = Tally()
+        self.services = [s.id for s in self.central.catalog.services]
+        self.windows = [w.id for w in self.central.catalog.windows][:windows]
+        self.stop = threading.Event()
+        self.peak_rss_kb = 0
+        self.cpu_s = 0.0
+        self._cpu_seen: dict[int, float] = {}
+
+    # ------------------------------------------------------------------ actors
+
+    def kiosk(self) -> None:
+        """Arrivals on the day's curve; each citizen's request is retried with the same
+        Idempotency-Key until the agent answers (as the kiosk does)."""
+        # The gap before arrival i is inversely proportional to the rate at that hour;
+        # all arrivals fit in 85 % of the run, the rest lets the windows finish.
+        inverse = [1 / w for w in arrival_weights(self.n)]
+        scale = self.duration * 0.85 / sum(inverse)
+        http = httpx.Client(base_url=self.agent.url, timeout=10)
+        t0 = time.monotonic()
+        due = 0.0
+        for i in range(self.n):
+            due += inverse[i] * scale
+            wait = t0 + due - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            service = self.rng.choices(self.services, k=1)[0]
+            priority = self.rng.random() < 0.05
+            body = {"service": service, "priority": priority,
+                    **({"priority_reason": "elderly"} if priority else {})}
+            key = str(uuid.uuid4())
+            while not self.stop.is_set():
+                try:
+                    r = http.post("/v1/tickets", json=body, headers={"Idempotency-Key": key})
+                except httpx.HTTPError:
+                    self.tally.retries += 1
+                    time.sleep(0.2)
+                    continue
+                if r.status_code == 201:
+                    t = r.json()
+                    with self.tally.lock:
+                        self.tally.issued[t["ticket_id"]] = t
+                    break
+                self.tally.refused[f"{r.status_code} {r.json().get('error')}"] += 1
+                if r.status_code >= 500 or r.json().get("error") == "no_number":
+                    time.sleep(0.2)
+                    continue
+                break
+
+    def windows_at_work(self) -> None:
+        """Each window calls its next citizen when the last one is done; service times are
+        exponential, scaled to the compressed day; most citizens then rate."""
+        busy_until = dict.fromkeys(self.windows, 0.0)
+        mean_s = max(0.05, self.duration / max(1, self.n) * len(self.windows) * 0.8)
+        evaluators = {w for w in self.windows
+                      if self.hall.command(f"eval {w}").lstrip().startswith("{")}
+        while not self.stop.is_set():
+            now = time.monotonic()
+            for w in self.windows:
+                if now < busy_until[w]:
+                    continue
+                try:
+                    call = self.central.call(w)
+                except Exception as e:  # the broker may be down: try again shortly
+                    self.log(f"  call at window {w} failed: {e}")
+                    busy_until[w] = now + 0.5
+                    continue
+                if call is None:
+                    busy_until[w] = now + 0.2
+                    continue
+                self.tally.calls += 1
+                busy_until[w] = now + self.rng.expovariate(1 / mean_s)
+                if w in evaluators and self.rng.random() < 0.7:
+                    key = self.rng.choices([1, 2, 3, 4, 5], [60, 30, 6, 3, 1])[0]
+                    answer = self.hall.command(f"eval press {w} {key}")
+                    if answer.startswith("ok"):
+                        self.tally.ratings_pressed += 1
+            time.sleep(0.02)
+
+    def watch_agent(self) -> None:
+        while not self.stop.is_set():
+            pid = self.agent.pid
+            if pid:
+                try:
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            self.peak_rss_kb = max(self.peak_rss_kb, int(line.split()[1]))
+                    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                    self._cpu_seen[pid] = cpu
+                except OSError:
+                    pass
+            time.sleep(0.5)
+
+    # ------------------------------------------------------------------ faults
+
+    def fault(self, what: str) -> None:
+        self.tally.faults.append(f"{time.monotonic() - self.t0:6.1f} s  {what}")
+        self.log(f"  [{time.monotonic() - self.t0:6.1f} s] {what}")
+
+    def faults(self) -> None:
+        d = self.duration
+
+        def at(frac: float) -> bool:
+            wait = self.t0 + frac * d - time.monotonic()
+            if wait > 0:
+                self.stop.wait(wait)
+            return not self.stop.is_set()
+
+        plan = [
+            (0.10, "broker restarted", self.broker.restart),
+            (0.20, "central silent", lambda: setattr(self.central.faults, "silent", True)),
+            (0.28, "central back", lambda: setattr(self.central.faults, "silent", False)),
+            (0.33, "agent SIGKILLed", self._kill_agent),
+            (0.40, "hall board unplugged", lambda: self.hall.command("board 1 power off")),
+            (0.46, "hall board plugged back", lambda: self.hall.command("board 1 power on")),
+            (0.50, "printer unplugged", self.hall.unplug_printer),
+            (0.55, "printer plugged back", self.hall.replug_printer),
+            (0.60, "paper ran out", lambda: self.hall.printer.set_state(paper="end")),
+            (0.64, "paper loaded", lambda: self.hall.printer.set_state(paper="ok")),
+            (0.70, "broker restarted", self.broker.restart),
+            (0.78, "agent SIGKILLed", self._kill_agent),
+            (0.88, "broker restarted", self.broker.restart),
+        ]
+        for frac, what, act in plan:
+            if not at(frac):
+                return
+            self.fault(what)
+            act()
+
+    def _kill_agent(self) -> None:
+        self.agent.kill()
+        time.sleep(0.5)
+        self.agent.start()
+
+    # ------------------------------------------------------------------ run
+
+    def run(self) -> dict[str, Any]:
+        self.agent.start()
+        assert wait_until(lambda: self.agent.health()["mode"] == "central", 30)
+        self.t0 = time.monotonic()
+        actors = [threading.Thread(target=f, daemon=True) for f in
+                  (self.windows_at_work, self.watch_agent, self.faults)]
+        kiosks = [threading.Thread(target=self.kiosk, daemon=True)]
+        for th in actors + kiosks:
+            th.start()
+        for th in kiosks:
+            th.join()
+        self.log(f"  [{time.monotonic() - self.t0:6.1f} s] all {self.n} citizens served by "
+                 "the kiosk; windows finish the queue")
+        drained = wait_until(lambda: self.central.stats()["tickets"] >= len(self.tally.issued)
+                             and self._waiting() == 0, self.duration)
+        time.sleep(3.0)  # the last ratings reach a poll
+        self.stop.set()
+        for th in actors:
+            th.join(30)
+        acked = wait_until(lambda: self._unacked() == 0, 120)
+        result = self.check(drained and acked)
+        self.agent.stop()
+        self.hall.close()
+        return result
+
+    def _db(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.hall.root / "data" / "hall-agent.sqlite3")
+
+    def _unacked(self) -> int:
+        with self._db() as c:
+            return int(c.execute("SELECT COUNT(*) FROM outbox WHERE acked_at IS NULL")
+                       .fetchone()[0])
+
+    def _waiting(self) -> int:
+        return sum(int(v.waiting) for v in self.central.engine.snapshot()[0].values())
+
+    def check(self, settled: bool) -> dict[str, Any]:
+        with self._db() as c:
+            agent_tickets = {r[0]: r[1:] for r in c.execute(
+                "SELECT ticket_id, day, number, offline FROM tickets")}
+            numbers = Counter((r[1], r[2]) for r in agent_tickets.values())
+            outbox = c.execute("SELECT COUNT(*), SUM(acked_at IS NULL) FROM outbox").fetchone()
+            stored_ratings = c.execute(
+                "SELECT COUNT(*) FROM evaluations WHERE channel = 'evaluator' AND "
+                "level != 'none'").fetchone()[0]
+        received = self.central.received()
+        issued_events = Counter(e["data"]["ticket_id"] for e in received
+                                if e["type"] == "ticket.issued")
+        central_ratings = sum(1 for e in received if e["type"] == "evaluation.submitted"
+                              and e["data"].get("level") != "none"
+                              and e["data"].get("channel") == "evaluator")
+        central_numbers = Counter((r["day"], r["number"]) for r in self.central.store.query(
+            "SELECT day, number FROM tickets"))
+        issued = self.tally.issued
+        lost = [t for t in issued if t not in agent_tickets or t not in issued_events]
+        dup_numbers = [n for n, k in numbers.items() if k > 1]
+        central_dups = [n for n, k in central_numbers.items() if k > 1]
+        cpu = sum(self._cpu_seen.values())
+        result = {
+            "tickets_answered": len(issued),
+            "tickets_in_agent_store": len(agent_tickets),
+            "tickets_at_central": len(issued_events),
+            "offline_tickets": sum(1 for t in issued.values() if t["offline"]),
+            "lost": len(lost),
+            "issued_twice": sum(1 for k in issued_events.values() if k > 1)
+            + (len(agent_tickets) - len(issued)),
+            "duplicate_numbers_agent": len(dup_numbers),
+            "duplicate_numbers_central": len(central_dups),
+            "outbox_events": int(outbox[0]), "outbox_unacknowledged": int(outbox[1] or 0),
+            "central_deliveries": self.central.stats()["deliveries"],
+            "central_unique_events": self.central.stats()["unique_events"],
+            "calls": self.tally.calls,
+            "ratings_pressed": self.tally.ratings_pressed,
+            "ratings_stored": int(stored_ratings), "ratings_at_central": central_ratings,
+            "kiosk_retries": self.tally.retries, "refused": dict(self.tally.refused),
+            "agent_peak_rss_mb": round(self.peak_rss_kb / 1024, 1),
+            "agent_cpu_s": round(cpu, 1),
+            "agent_cpu_share": round(cpu / max(1e-9, time.monotonic() - self.t0), 3),
+            "settled": settled, "faults": self.tally.faults,
+        }
+        result["ok"] = bool(
+            settled and not lost and not dup_numbers and not central_dups
+            and result["issued_twice"] == 0 and result["outbox_unacknowledged"] == 0
+            and len(agent_tickets) == len(issued)
+            and result["ratings_stored"] == result["ratings_pressed"]
+            == result["ratings_at_central"])
+        return result
+
+
+def report(r: dict[str, Any], tickets: int, duration: float) -> str:
+    rows = [
+        f"# Hall-day soak: {tickets} tickets in {duration:.0f} s "
+        f"({'PASS' if r['ok'] else 'FAIL'})", "",
+        "| check | value |", "|---|---:|",
+    ]
+    for k, v in r.items():
+        if k not in ("faults", "refused", "ok"):
+            rows.append(f"| {k.replace('_', ' ')} | {v} |")
+    rows += ["", "Refused requests (expected: none, or only transient 503 no_number "
+             "before a lease arrived): " + json.dumps(r["refused"]), "", "Faults injected:", ""]
+    rows += [f"- {f}" for f in r["faults"]]
+    return "\n".join(rows)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--tickets", type=int, default=8000)
+    ap.add_argument("--duration", type=float, default=600.0,
+                    help="wall-clock seconds the day is compressed into")
+    ap.add_argument("--seed", type=int, default=7)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="hall-soak-") as d:
+        r = Soak(Path(d), a.tickets, a.duration, seed=a.seed).run()
+    print(report(r, a.tickets, a.duration))
+    return 0 if r["ok"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
+

@@ -1,0 +1,28 @@
+"""The hall-day soak in short form (bench/soak.py runs the full day): a few hundred
+tickets under every fault the full soak injects, and nothing lost or doubled."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bench.soak import Soak, report
+
+pytestmark = pytest.mark.slow
+
+
+def test_a_short_hall_day_under_faults_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    r = Soak(tmp_path, tickets=240, duration_s=50, seed=11, log=lambda _: None).run()
+    text = report(r, 240, 50)
+    print(text)
+    assert r["settled"], text
+    assert r["lost"] == 0 and r["issued_twice"] == 0, text
+    assert r["duplicate_numbers_agent"] == 0 and r["duplicate_numbers_central"] == 0, text
+    assert r["tickets_answered"] == r["tickets_in_agent_store"] == r["tickets_at_central"] \
+        == 240, text
+    assert r["outbox_unacknowledged"] == 0, text
+    assert r["ratings_stored"] == r["ratings_pressed"] == r["ratings_at_central"] > 0, text
+    assert r["offline_tickets"] > 0, "the faults really took the central away for a while"
+    assert len(r["faults"]) == 13, text
+    assert r["ok"], text

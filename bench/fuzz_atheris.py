@@ -11,6 +11,7 @@ caused it in bench/out/crash-<target>-*; add it as a regression test and fix the
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 import subprocess
 import sys
@@ -43,10 +44,8 @@ def _sam(data: bytes) -> None:
 
     parser = FrameParser()
     parser.feed(data)
-    try:
+    with contextlib.suppress(CardDataError):
         parse_text(data[:256].ljust(256, b"\x20"))
-    except CardDataError:
-        pass
 
 
 def _mqtt(data: bytes) -> None:
@@ -57,10 +56,8 @@ def _mqtt(data: bytes) -> None:
     models = list(SCHEMAS.values())
     if not data:
         return
-    try:
+    with contextlib.suppress(ValidationError):
         models[data[0] % len(models)].model_validate_json(data[1:])
-    except ValidationError:
-        pass
 
 
 def _config(data: bytes) -> None:
@@ -75,10 +72,8 @@ def _config(data: bytes) -> None:
     except (UnicodeDecodeError, tomllib.TOMLDecodeError):
         return
     for model in (Config, Catalog):
-        try:
+        with contextlib.suppress(ValidationError):
             model.model_validate(doc)
-        except ValidationError:
-            pass
 
 
 TARGETS: dict[str, Callable[[bytes], None]] = {

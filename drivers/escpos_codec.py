@@ -282,6 +282,56 @@ def build_ticket(t: TicketPrint, *, qr_module: int = 6, feed_dots: int = 80) -> 
     return bytes(b.out)
 
 
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """A self-service result or a booking slip: a title, label/value lines, a QR.
+
+    Only masked personal data belongs here (``3501**********1238``, ``张*``): a
+    receipt left in the tray is read by the next person.
+    """
+
+    hall_name: str
+    title: str
+    lines: tuple[tuple[str, str], ...]
+    issued_at: datetime
+    masked_name: str = ""
+    masked_id: str = ""
+    qr: str = ""
+    qr_caption: str = ""
+    footer: str = ""
+
+
+def build_receipt(r: Receipt, *, qr_module: int = 6, feed_dots: int = 80) -> bytes:
+    """A receipt in the ticket's style: centred title, then left-aligned lines."""
+    b = _Builder()
+    b.raw(init() + align("centre") + bold(True) + size(1, 2))
+    b.line(r.hall_name, what="hall_name")
+    b.raw(size(1, 1))
+    b.line(r.title, what="title")
+    b.raw(bold(False) + align("left"))
+    if r.masked_name or r.masked_id:
+        b.line(f"姓名：{r.masked_name}", what="masked_name")
+        b.line(f"证件：{r.masked_id}", what="masked_id")
+    b.line("-" * 32, what="rule")
+    for label_, value in r.lines:
+        b.line(f"{label_}：{value}" if label_ else value, what="line")
+    b.line("-" * 32, what="rule")
+    b.line(f"打印时间 {r.issued_at:%Y-%m-%d %H:%M}", what="issued_at")
+    if r.qr:
+        b.raw(align("centre") + bytes([LF]))
+        b.raw(qr(r.qr.encode("utf-8"), module=qr_module))
+        b.raw(bytes([LF]))
+        if r.qr_caption:
+            b.line(r.qr_caption, what="qr_caption")
+    if r.footer:
+        b.raw(align("centre"))
+        b.line(r.footer, what="footer")
+    b.raw(feed_and_cut(feed_dots))
+    if b.replaced:
+        _log_replaced(r.title, b.replaced)
+    return bytes(b.out)
+
+
 def build_test_page(*, where: str = "", now: datetime | None = None, qr_module: int = 6,
                     feed_dots: int = 80) -> bytes:
     """A page that shows at a glance whether sizes, bold, alignment, hanzi and QR work."""

@@ -26,6 +26,8 @@ from escpos.exceptions import Error as EscposError
 
 from drivers.escpos_codec import (
     PrinterStatus,
+    Receipt,
+    build_receipt,
     build_test_page,
     build_ticket,
     is_status_reply,
@@ -285,6 +287,11 @@ class TicketPrinter:
         data = build_test_page(where=self.where, qr_module=self.cfg.qr_module,
                                feed_dots=self.cfg.feed_dots)
         return self._print(data, "test page")
+
+    def print_receipt(self, r: Receipt) -> PrintResult:
+        """A self-service result or booking slip (escpos_codec.build_receipt)."""
+        data = build_receipt(r, qr_module=self.cfg.qr_module, feed_dots=self.cfg.feed_dots)
+        return self._print(data, f"receipt {r.title}")
 
     # -- inside the lock
 

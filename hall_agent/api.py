@@ -6,6 +6,7 @@ accept an ``Idempotency-Key`` header; a repeat returns the first answer.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime
 from typing import Annotated, Any
@@ -16,6 +17,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from hall_agent import logs
 from hall_agent.api_models import (
     BoardShowIn,
     BoardsOut,
@@ -26,7 +28,12 @@ from hall_agent.api_models import (
     ErrorBody,
     EvaluationIn,
     EvaluationOut,
+    EventLogOut,
     HealthOut,
+    LoggingIn,
+    LoggingOut,
+    OutboxEvent,
+    OutboxOut,
     PrinterStatusOut,
     PrintOut,
     QueueOut,
@@ -37,6 +44,7 @@ from hall_agent.api_models import (
     TicketInfo,
     TicketOut,
     TicketsOut,
+    TrafficState,
     TransferIn,
     WindowActionIn,
     WindowOut,
@@ -148,7 +156,7 @@ def create_app(agent: Agent) -> FastAPI:
                 closed_reason_en=st.reason_en,
                 opens_at=st.opens_at.isoformat() if st.opens_at else None,
                 waiting=st.waiting, est_wait_s=st.est_wait_s, daily_limit=s.daily_limit,
-                issued_today=st.issued_today))
+                issued_today=st.issued_today, requires_id=s.requires_id))
         return ServicesOut(hall=agent.cfg.hall.id, hall_name=agent.cfg.hall.name, services=out)
 
     # ------------------------------------------------------------------ tickets
@@ -157,7 +165,8 @@ def create_app(agent: Agent) -> FastAPI:
     def issue(body: TicketIn, idempotency_key: IdemKey = None) -> JSONResponse:
         status, out = agent.issue_ticket(body.service, priority=body.priority,
                                          priority_reason=body.priority_reason,
-                                         channel=body.channel, key=idempotency_key)
+                                         channel=body.channel, key=idempotency_key,
+                                         card=body.card)
         return JSONResponse(status_code=status, content=TicketOut(**out).model_dump())
 
     def _info(t: Ticket) -> TicketInfo:
@@ -319,6 +328,71 @@ def create_app(agent: Agent) -> FastAPI:
         """Every board and evaluator on the RS-485 buses, with its state."""
         return BusOut(boards=agent.boards.describe(), evaluators=agent.evaluators.describe())
 
+    # ------------------------------------------------------------------ operations
+
+    def _outbox_event(r: Any) -> OutboxEvent:
+        return OutboxEvent(seq=r["seq"], msg_id=r["msg_id"], ts=r["ts"], type=r["type"],
+                           offline=bool(r["offline"]), sent=r["sent_at"] is not None,
+                           acked=r["acked_at"] is not None, data=json.loads(r["data"]))
+
+    @app.get("/v1/outbox", response_model=OutboxOut)
+    def outbox(limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> OutboxOut:
+        """Events the central has not acknowledged yet, oldest first (MQTT.md)."""
+        if agent.link is None:
+            return OutboxOut(mqtt=False, pending=0, events=[])
+        rows = agent.store.query("SELECT * FROM outbox WHERE acked_at IS NULL ORDER BY seq "
+                                 "LIMIT ?", (limit,))
+        n = agent.store.one("SELECT COUNT(*), MIN(ts) FROM outbox WHERE acked_at IS NULL")
+        return OutboxOut(mqtt=True, pending=int(n[0]) if n else 0,
+                         oldest_ts=n[1] if n else None,
+                         events=[_outbox_event(r) for r in rows])
+
+    @app.get("/v1/event-log", response_model=EventLogOut)
+    def event_log(after_seq: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> EventLogOut:
+        """The durable event log (tickets, calls, ratings, devices), oldest first after
+        ``after_seq``; with ``after_seq=0``, the last ``limit`` events."""
+        if after_seq:
+            rows = agent.store.query("SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                                     (after_seq, limit))
+        else:
+            rows = agent.store.query("SELECT * FROM outbox ORDER BY seq DESC LIMIT ?",
+                                     (limit,))[::-1]
+        last = agent.store.one("SELECT MAX(seq) FROM outbox")
+        return EventLogOut(events=[_outbox_event(r) for r in rows],
+                           last_seq=int(last[0] or 0) if last else 0)
+
+    def _logging_out() -> LoggingOut:
+        return LoggingOut(level=logs.current_level(), traffic={
+            name: TrafficState(enabled=t.enabled, path=str(t.path))
+            for name, t in sorted(agent.traffic.known().items())})
+
+    @app.get("/v1/logging", response_model=LoggingOut)
+    def logging_get() -> LoggingOut:
+        return _logging_out()
+
+    @app.post("/v1/logging", response_model=LoggingOut, responses=ERRORS)
+    def logging_set(body: LoggingIn) -> LoggingOut:
+        """Change the log level, or switch a device's raw-traffic log, at run time."""
+        known = agent.traffic.known()
+        for device in body.traffic:
+            if device in logs.NO_RAW_TRAFFIC:
+                raise QueueError(f"{device} 的原始通信含有个人身份信息，不能记录",
+                                 code="personal_data", field=f"traffic.{device}", status=422,
+                                 en=f"{device}: raw traffic carries personal data and is "
+                                    "never logged")
+            if device not in known:
+                raise QueueError(f"没有可记录原始通信的设备 {device}（可用：{', '.join(known)}）",
+                                 code="unknown_device", field=f"traffic.{device}",
+                                 status=422, en=f"no raw-traffic log for {device!r}; known: "
+                                                f"{', '.join(sorted(known)) or 'none'}")
+        if body.level is not None:
+            logs.set_level(body.level)
+            log.info("log level set to %s", body.level)
+        for device, on in body.traffic.items():
+            known[device].set(on)
+        return _logging_out()
+
     # ------------------------------------------------------------------ events
 
     @app.get("/v1/events", response_class=StreamingResponse,
@@ -327,5 +401,9 @@ def create_app(agent: Agent) -> FastAPI:
         return StreamingResponse(agent.bus.stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store",
                                           "X-Accel-Buffering": "no"})
+
+    # ID cards, scans, appointments, the 24-hour area (api_cards.py)
+    from hall_agent.api_cards import add_routes
+    add_routes(app, agent, ERRORS)
 
     return app

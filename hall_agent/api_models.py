@@ -21,6 +21,10 @@ ServiceId = Annotated[str, Field(pattern=r"^[A-Z]{1,2}$", examples=["A"],
 WindowId = Annotated[str, Field(pattern=r"^[0-9A-Za-z]{1,4}$", examples=["5"])]
 
 
+CardToken = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$",
+                                 description="token of a card read in this flow")]
+
+
 class _Req(BaseModel):
     # strict: 0 is not false and "5" is not 5 — a client that sends the wrong type is
     # told so instead of being guessed at.
@@ -73,6 +77,7 @@ class ServiceOut(_Resp):
     est_wait_s: int = 0
     daily_limit: int | None = None
     issued_today: int = 0
+    requires_id: bool = Field(default=False, description="a ticket needs an ID card")
 
 
 class ServicesOut(_Resp):
@@ -86,6 +91,8 @@ class TicketIn(_Req):
     priority: bool = False
     priority_reason: PriorityReason | None = None
     channel: Channel = "kiosk"
+    card: CardToken | None = Field(default=None, description=(
+        "token of an ID card read in this flow (SSE card event): a real-name ticket"))
 
 
 class TicketOut(_Resp):
@@ -102,6 +109,7 @@ class TicketOut(_Resp):
     issued_at: str = ""
     status_url: str = ""
     print_detail: str = Field(default="", description="why it was not printed, for people")
+    masked_name: str | None = Field(default=None, description="张* on a real-name ticket")
 
 
 class TicketInfo(_Resp):
@@ -225,4 +233,167 @@ class PrintOut(_Resp):
     detail: str
 
 
+# --------------------------------------------------------------------------- ID cards,
+# scans, appointments, the 24-hour area (personal data: masked forms and hashes only)
+
+
+class CardWantIn(_Req):
+    seconds: Annotated[float, Field(ge=1, le=300, description="poll fast this long, in s")] = 60
+
+
+class CheckinIn(_Req):
+    code: Annotated[str | None, Field(pattern=r"^[A-Za-z0-9]{1,32}$",
+                                      description="appointment code (its QR)")] = None
+    card: CardToken | None = None
+
+
+class AppointmentOut(_Resp):
+    appointment_id: str
+    code: str
+    service: str
+    day: str
+    slot_start: str
+    slot_end: str
+    masked_name: str | None = None
+    status: str
+
+
+class CheckinOut(_Resp):
+    appointment: AppointmentOut
+    ticket: TicketOut
+
+
+class ScanIn(_Req):
+    text: Annotated[str, Field(max_length=4096, description="what the scanner read")]
+
+
+class ScanOut(_Resp):
+    kind: Literal["refused", "appointment", "ticket", "unknown"]
+    ok: bool
+    reason: str | None = None
+    error: str | None = None
+    message: str = ""
+    message_en: str = ""
+    appointment: AppointmentOut | None = None
+    ticket: dict[str, Any] | None = None
+
+
+class ImportIn(_Req):
+    appointments: list[dict[str, Any]] | None = Field(default=None, description=(
+        "records: code, service, date, start, end (or slot), id_number or id_hash, name"))
+    csv: str | None = Field(default=None, description="the same as CSV with a header line")
+
+
+class ImportOut(_Resp):
+    added: int
+    updated: int
+    errors: list[str]
+
+
+class SlotOut(_Resp):
+    start: str
+    end: str
+    free: int
+
+
+class SlotsOut(_Resp):
+    service: str
+    day: str
+    slots: list[SlotOut]
+
+
+class BookIn(_Req):
+    card: CardToken
+    service: ServiceId
+    day: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    start: Annotated[str, Field(pattern=r"^\d{2}:\d{2}$")]
+
+
+class BookOut(_Resp):
+    appointment: AppointmentOut
+    printed: bool
+    print_detail: str = ""
+    service_name: str = ""
+
+
+class SelfServiceItem(_Resp):
+    id: str
+    name: str
+    name_en: str
+    kind: Literal["query", "print"]
+
+
+class SelfServiceOut(_Resp):
+    mode: Literal["staffed", "selfservice"]
+    configured: bool
+    staffed_hours: str = ""
+    next_change: str | None = None
+    door: bool = False
+    bookable: list[str] = []
+    services: list[SelfServiceItem] = []
+
+
+class SelfServiceRunIn(_Req):
+    card: CardToken
+    print: bool = True
+
+
+class SelfServiceResultOut(_Resp):
+    service: str
+    title: str
+    title_en: str = ""
+    lines: list[list[str]]
+    note: str = ""
+    printed: bool
+    print_detail: str = ""
+    masked_name: str = ""
+    masked_id: str = ""
+
+
 QueueOut.model_rebuild()
+
+
+
+# ---------------------------------------------------------------------------- operations
+
+class OutboxEvent(_Resp):
+    seq: int
+    msg_id: str
+    ts: str
+    type: str
+    offline: bool
+    sent: bool = Field(description="sent to the broker at least once")
+    acked: bool = Field(description="acknowledged by the central (safe to forget)")
+    data: dict[str, Any]
+
+
+class OutboxOut(_Resp):
+    """The MQTT outbox (MQTT.md): events the central has not acknowledged yet."""
+
+    mqtt: bool = Field(description="false in standalone mode: nothing is relayed")
+    pending: int
+    oldest_ts: str | None = None
+    events: list[OutboxEvent]
+
+
+class EventLogOut(_Resp):
+    """The durable event log, oldest first, after ``after_seq``."""
+
+    events: list[OutboxEvent]
+    last_seq: int
+
+
+class TrafficState(_Resp):
+    enabled: bool
+    path: str
+
+
+class LoggingIn(_Req):
+    level: Literal["debug", "info", "warning", "error"] | None = None
+    traffic: dict[str, bool] = Field(
+        default={}, description="raw-traffic log per device, e.g. {\"printer\": true}")
+
+
+class LoggingOut(_Resp):
+    level: str
+    traffic: dict[str, TrafficState]

@@ -13,15 +13,21 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
+from drivers.escpos_codec import Receipt
 from drivers.types import DeviceHealth, Health, PrintResult, TicketPrint
 from hall_agent import __version__
+from hall_agent.appointments import AppointmentBook, CheckinService
 from hall_agent.config import Catalog, Config, PrinterConfig, load_catalog
 from hall_agent.errors import HallEdgeError, QueueError
 from hall_agent.events import EventBus
+from hall_agent.gpio_service import GpioService
+from hall_agent.idcard import CardService
+from hall_agent.logs import RawTraffic, TrafficLink, TrafficLogs
 from hall_agent.mqtt_link import LinkHandlers, MqttLink
 from hall_agent.mqtt_models import (
     CentralCall,
@@ -32,8 +38,12 @@ from hall_agent.mqtt_models import (
     NumberRequest,
     Satisfaction,
 )
+from hall_agent.personal import Person, load_secret, secret_path
 from hall_agent.queue import Call, Issued, QueueEngine, Ticket
+from hall_agent.scans import ScanRouter
+from hall_agent.selfservice import SelfService
 from hall_agent.store import Store
+from hall_agent.supervisor import DeviceSupervisor, DeviceTimeout, node_identity
 
 log = logging.getLogger("hall_agent")
 
@@ -49,14 +59,32 @@ class Printer(Protocol):
     def health(self) -> DeviceHealth: ...
     def print_ticket(self, t: TicketPrint) -> PrintResult: ...
     def test_print(self) -> PrintResult: ...
+    def print_receipt(self, r: Receipt) -> PrintResult: ...
     def refresh(self) -> DeviceHealth: ...
     def close(self) -> None: ...
 
 
-def make_printer(cfg: PrinterConfig) -> Printer:
-    from drivers.printer import TicketPrinter
+def make_printer(cfg: PrinterConfig, traffic: RawTraffic | None = None) -> Printer:
+    from drivers.printer import _LINKS, TicketPrinter
 
-    return TicketPrinter(cfg)
+    if traffic is None:
+        return TicketPrinter(cfg)
+    base = _LINKS[cfg.transport]
+    # The raw-traffic log (switched at run time) sees every byte of every link.
+    return TicketPrinter(cfg, link_factory=lambda c, t: TrafficLink(base(c, t), traffic))
+
+
+def print_deadline_s(cfg: PrinterConfig) -> float:
+    """How long a ticket may take before it is answered ``printed: false``.
+
+    The status queries take at most twice the answer timeout (drivers.printer),
+    the ticket (< 600 bytes) twice its time on the wire; a health check may be
+    holding the printer when the ticket comes, hence twice the status; plus a
+    second of slack.
+    """
+    status = 2 * cfg.status_timeout_ms / 1000
+    wire = 2 * 600 * 10 / cfg.baudrate if cfg.transport == "serial" else 0.0
+    return 2 * status + max(status / 2, wire) + 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,14 +107,19 @@ class Agent:
         self.boot = self.store.next_boot()
         self.queue = QueueEngine(self.store, self.catalog, cfg.hall.tz, clock=clock)
         self.bus = EventBus()
+        self.traffic = TrafficLogs(Path(cfg.agent.data_dir))
         self.printer = printer if printer is not None else (
-            make_printer(cfg.printer) if cfg.printer else None)
+            make_printer(cfg.printer, self.traffic.get("printer")) if cfg.printer else None)
         self._health: dict[str, DeviceHealth] = {}
         self._health_lock = threading.Lock()
         self._printing: dict[str, threading.Event] = {}
         self._printing_lock = threading.Lock()
         self._stop = threading.Event()
-        self._monitor: threading.Thread | None = None
+        # Health checks, reopening lost devices, and a deadline on every device call.
+        self.supervisor = DeviceSupervisor(
+            self.set_health, healthy_interval_s=cfg.agent.health_interval_ms / 1000)
+        if self.printer is not None and cfg.printer is not None:
+            self._supervise_printer(self.printer, cfg.printer)
         self.central_queue: CentralQueue | None = None
         self.central_satisfaction: Satisfaction | None = None
         self.link: MqttLink | None = None
@@ -116,6 +149,19 @@ class Agent:
             self, engine=cfg.voice.engine,
             output=None if cfg.voice.output == "auto" else cfg.voice.output,
             english=cfg.voice.english) if cfg.voice.enabled else None
+        # ID cards, the scanner, GPIO, appointments and the 24-hour area. The hall
+        # secret keys the HMAC of ID numbers (personal.py): nothing else is kept.
+        self.secret = load_secret(secret_path(cfg.hall.secret_file, cfg.agent.data_dir))
+        self.book = AppointmentBook(self.store, self.catalog, cfg.appointments, cfg.hall.tz,
+                                    self.secret, clock=clock)
+        self.checkins = CheckinService(self, self.book)
+        self.cards = (CardService(self, cfg.id_reader, self.secret, clock=clock)
+                      if cfg.id_reader is not None else None)
+        self.scans = ScanRouter(self, cfg.scanner) if cfg.scanner is not None else None
+        self.gpio = GpioService(self, cfg.gpio) if cfg.gpio is not None else None
+        self.selfservice = SelfService(self)
+        if self.cards is not None:
+            self.cards.handlers.append(self.selfservice.on_card)
         pending = self.store.one("SELECT COUNT(*) FROM tickets WHERE print_state = 'pending'")
         if pending and pending[0]:
             log.warning("%d ticket(s) were issued but not printed before the last stop; they "
@@ -124,24 +170,32 @@ class Agent:
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        self._monitor = threading.Thread(target=self._watch_devices, name="device-monitor",
-                                         daemon=True)
-        self._monitor.start()
+        self.supervisor.start()
         self.boards.start()
         self.evaluators.start()
         if self.voice is not None:
             self.voice.start()
         if self.link is not None:
             self.link.start()
+        self.book.import_dir(Path(self.cfg.agent.data_dir))
+        for dev in (self.cards, self.scans, self.gpio):
+            if dev is not None:
+                dev.start()
 
     def close(self) -> None:
         self._stop.set()
+        for dev in (self.cards, self.scans, self.gpio):
+            if dev is not None:
+                dev.close()
         if self.link is not None:
             self.link.stop()
-        if self._monitor is not None:
-            self._monitor.join(timeout=5)
+        self.supervisor.close()
         if self.printer is not None:
-            self.printer.close()
+            try:  # a printer stuck in a write must not hold up the stop
+                self.supervisor.close_device("printer", self.printer.close)
+            except DeviceTimeout as e:
+                log.warning("%s; stopping without closing it", e)
+        self.traffic.close()
         self.evaluators.close()
         self.boards.close()
         if self.voice is not None:
@@ -196,15 +250,22 @@ class Agent:
     def overall(self) -> Health:
         return DeviceHealth.worst(list(self.devices().values()))
 
-    def _watch_devices(self) -> None:
-        interval = self.cfg.agent.health_interval_ms / 1000
-        while not self._stop.is_set():
-            if self.printer is not None:
-                try:
-                    self.set_health("printer", self.printer.refresh())
-                except Exception:  # a driver bug must not stop the monitor
-                    log.exception("printer health check failed")
-            self._stop.wait(interval)
+    def _supervise_printer(self, printer: Printer, pc: PrinterConfig) -> None:
+        from drivers.printer import describe
+
+        path = pc.port if pc.transport == "serial" and pc.port and "://" not in pc.port else None
+        self.supervisor.add(
+            "printer", printer.refresh, deadline_s=print_deadline_s(pc), where=describe(pc),
+            identity=(lambda: node_identity(path)) if path else None,
+            reset=printer.close)
+
+    def _printer_call(self, fn: Callable[[], PrintResult]) -> PrintResult:
+        """A print through the supervisor: answered within the deadline, whatever the
+        printer does."""
+        try:
+            return self.supervisor.call("printer", fn)
+        except DeviceTimeout as e:
+            return PrintResult(False, str(e), DeviceHealth(Health.FAULT, str(e)))
 
     # ------------------------------------------------------------------ idempotency
 
@@ -247,29 +308,59 @@ class Agent:
                 "offline": t.offline, "printed": printed, "service_name": svc.name,
                 "service_name_en": svc.name_en, "priority": t.priority,
                 "issued_at": self.queue.iso(t.issued_at), "status_url": self.status_url(t),
-                "print_detail": detail}
+                "print_detail": detail, "masked_name": t.masked_name}
+
+    def person_for(self, service: str, card: str | None) -> Person | None:
+        """The card holder of a real-name ticket (``card`` is a token of idcard.py)."""
+        svc = self.queue.service(service)
+        if card is None:
+            if svc.requires_id:
+                raise QueueError(f"{svc.name} 为实名取号业务，请先在读卡区放置身份证",
+                                 code="card_required", field="card", status=422,
+                                 en=f"{svc.name_en} needs your ID card: place it on the "
+                                    "reader first")
+            return None
+        if self.cards is None:
+            raise QueueError("本机未配置读卡器", code="no_reader", field="card", status=409,
+                             en="this kiosk has no ID-card reader")
+        p = self.cards.take(card, keep=True)
+        if p.expired:
+            raise QueueError("证件已过期，请到咨询台办理", code="card_expired_date", field="card",
+                             status=409, en="This card has expired; please ask at the desk")
+        return p
 
     def issue_ticket(self, service: str, *, priority: bool = False,
                      priority_reason: str | None = None, channel: str = "kiosk",
-                     key: str | None = None) -> tuple[int, dict[str, Any]]:
+                     key: str | None = None, card: str | None = None,
+                     extra: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
         """Number, commit, then print. Returns (HTTP status, body).
 
         In central mode the number comes from the central; with no answer in time,
-        from the lease, marked offline (MQTT.md, Numbering)."""
+        from the lease, marked offline (MQTT.md, Numbering). ``card`` is the token of
+        an ID card read in this flow (a real-name ticket); ``extra`` goes to
+        ``QueueEngine.issue`` (id_hash, masked_name, queue_key, check_limit)."""
         route = "POST /v1/tickets"
         rh = request_hash({"service": service, "priority": priority,
-                           "priority_reason": priority_reason, "channel": channel})
+                           "priority_reason": priority_reason, "channel": channel,
+                           **({"card": card} if card else {})})
         prior = self.replay(key, route, rh)
         if prior is not None:
             return prior.status, self._settle_replayed_ticket(key, route, rh, prior)
         svc = self.queue.service(service)  # an unknown service is a 422 before anything
+        extra = dict(extra or {})
+        who = self.person_for(service, card) if "id_hash" not in extra else None
+        if who is not None:
+            extra.update(id_hash=who.id_hash, masked_name=who.masked_name)
+            self.queue.check_person_limit(svc, who.id_hash)
         tid = str(uuid.uuid4())
         reply: NumberReply | None = None
         if self.mode == "central":
             assert self.link is not None and self.cfg.mqtt is not None
             reply = self.link.request_number(
                 NumberRequest(req_id=str(uuid.uuid4()), ticket_id=tid, service=svc.id,
-                              priority=priority, ts=self.queue.iso(time.time())),
+                              priority=priority, ts=self.queue.iso(time.time()),
+                              id_hash=extra.get("id_hash") if extra.get(
+                                  "check_limit", True) else None),
                 self.cfg.mqtt.request_timeout_ms / 1000)
             if reply is not None and not reply.ok:
                 msg = reply.error or "中心系统暂不受理该业务"
@@ -279,7 +370,7 @@ class Agent:
             prior = self.replay(key, route, rh)  # a double tap that raced this one
             if prior is None:
                 issued = self._number(db, svc.id, tid, reply, priority, priority_reason,
-                                      channel)
+                                      channel, extra)
                 body = self.ticket_body(issued, False, "")
                 self.remember(key, route, rh, 201, body)
                 ev = threading.Event()
@@ -295,9 +386,9 @@ class Agent:
 
     def _number(self, db: sqlite3.Connection, service: str, tid: str,
                 reply: NumberReply | None, priority: bool, priority_reason: str | None,
-                channel: str) -> Issued:
+                channel: str, extra: dict[str, Any] | None = None) -> Issued:
         kw: dict[str, Any] = {"priority": priority, "priority_reason": priority_reason,
-                              "channel": channel, "ticket_id": tid}
+                              "channel": channel, "ticket_id": tid, **(extra or {})}
         if self.numbering == "standalone":
             return self.queue.issue(service, **kw)
         if reply is not None and reply.number:
@@ -381,9 +472,11 @@ class Agent:
         tp = TicketPrint(hall_name=self.cfg.hall.name, service_name=svc.name, number=t.number,
                          waiting_ahead=issued.waiting_ahead, est_wait_s=issued.est_wait_s,
                          issued_at=self.queue.local(t.issued_at), qr_url=self.status_url(t),
-                         notice=self.cfg.hall.notice, offline=t.offline, priority=t.priority)
+                         notice=self.cfg.hall.notice, offline=t.offline, priority=t.priority,
+                         masked_name=t.masked_name)
+        printer = self.printer
         try:
-            result = self.printer.print_ticket(tp)
+            result = self._printer_call(lambda: printer.print_ticket(tp))
         except Exception as e:  # the ticket exists: a driver bug must not lose it
             log.exception("printer driver failed on ticket %s", t.number)
             result = PrintResult(False, f"printer driver error: {e}",
@@ -414,14 +507,32 @@ class Agent:
         if self.printer is None:
             return PrintResult(False, "本机未配置打印机 (no printer configured)",
                                DeviceHealth(Health.ABSENT, "not configured"))
-        result = self.printer.test_print()
+        result = self._printer_call(self.printer.test_print)
+        self.set_health("printer", result.health)
+        return result
+
+    def print_receipt(self, r: Receipt) -> PrintResult:
+        """A self-service result or a booking slip on the ticket printer."""
+        if self.printer is None:
+            return PrintResult(False, "本机未配置打印机 (no printer configured)",
+                               DeviceHealth(Health.ABSENT, "not configured"))
+        printer = self.printer
+        try:
+            result = self._printer_call(lambda: printer.print_receipt(r))
+        except Exception as e:  # a driver bug must not fail the flow that asked
+            log.exception("printer driver failed on a receipt")
+            result = PrintResult(False, f"printer driver error: {e}",
+                                 DeviceHealth(Health.FAULT, f"driver error: {e}"))
         self.set_health("printer", result.health)
         return result
 
     def printer_status(self) -> DeviceHealth:
         if self.printer is None:
             return DeviceHealth(Health.ABSENT, "not configured")
-        h = self.printer.refresh()
+        try:
+            h = self.supervisor.call("printer", self.printer.refresh)
+        except DeviceTimeout as e:
+            h = DeviceHealth(Health.FAULT, str(e))
         self.set_health("printer", h)
         return h
 

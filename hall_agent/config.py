@@ -67,6 +67,10 @@ class HallConfig(_Model):
                     "are replaced")] = "https://qms.example.gov.cn/t/{hall}/{ticket_id}"
     notice: Annotated[str, Field(max_length=40, description="short notice printed on each ticket")
                       ] = "请留意叫号，过号请重新取号"
+    secret_file: Annotated[str, Field(description=(
+        "the per-hall HMAC secret for ID numbers (a root-only file); empty = "
+        "data_dir/hall.secret, created 0600 if absent. Give every kiosk of a hall the same "
+        "file, so a person's id_hash is the same on each"))] = ""
 
     @field_validator("timezone")
     @classmethod
@@ -191,8 +195,133 @@ class BoardConfig(_Model):
 class IdReaderConfig(_Model):
     port: str
     baudrate: Baudrate = 115200
+    poll_ms: Annotated[int, Field(ge=100, le=10_000, description=(
+        "find-card poll while no flow waits for a card, in milliseconds"))] = 1000
+    fast_poll_ms: Annotated[int, Field(ge=50, le=5000, description=(
+        "find-card poll while a flow waits for a card, in milliseconds"))] = 300
+    timeout_ms: Annotated[int, Field(ge=100, le=10_000, description=(
+        "wait for one reply (a read takes the SAM up to ~1 s), in milliseconds"))] = 2000
 
     _port = field_validator("port")(classmethod(lambda cls, v: _check_port(v)))
+
+
+def _check_pattern(v: str, group: str) -> str:
+    try:
+        rx = re.compile(v)
+    except re.error as e:
+        raise ValueError(f"{v!r} is not a regular expression: {e}") from None
+    if group not in rx.groupindex:
+        raise ValueError(f"{v!r} needs a named group (?P<{group}>…)")
+    return v
+
+
+class ScannerConfig(_Model):
+    """A QR/barcode scanner (SCANNER.md): a keyboard wedge (``device``) or serial (``port``)."""
+
+    device: Annotated[str | None, Field(description=(
+        "evdev node of a keyboard-wedge scanner, e.g. /dev/input/by-id/…-event-kbd"))] = None
+    port: Annotated[str | None, Field(description="serial port of a serial scanner")] = None
+    baudrate: Baudrate = 9600
+    grab: Annotated[bool, Field(description=(
+        "grab the wedge exclusively, so scans never type into the kiosk"))] = True
+    appointment_pattern: Annotated[str, Field(description=(
+        "regular expression of an appointment QR, with a group (?P<code>…)"))] = (
+        r"^(?:YY|APPT)[-:]?(?P<code>[A-Z0-9]{6,32})$")
+    ticket_pattern: Annotated[str, Field(description=(
+        "regular expression of a ticket's own QR, with a group (?P<ticket_id>…)"))] = (
+        r"/t/[^/]+/(?P<ticket_id>[0-9a-f-]{36})$")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ScannerConfig:
+        if (self.device is None) == (self.port is None):
+            raise ValueError("give either device = \"/dev/input/…\" (USB keyboard wedge) or "
+                             "port = \"/dev/ttyACM0\" (serial scanner), not both or neither")
+        if self.port is not None:
+            _check_port(self.port)
+        if self.device is not None and not self.device.startswith("/"):
+            raise ValueError(f"device {self.device!r} is not a path such as "
+                             "/dev/input/by-id/…-event-kbd")
+        _check_pattern(self.appointment_pattern, "code")
+        _check_pattern(self.ticket_pattern, "ticket_id")
+        return self
+
+
+GpioPin = Annotated[int | None, Field(ge=2, le=27, description="BCM pin number")]
+
+
+class GpioConfig(_Model):
+    """GPIO devices (SCANNER.md "GPIO"); every pin is optional, BCM numbering."""
+
+    pin_factory: Annotated[Literal["", "lgpio", "rpigpio", "pigpio", "native", "mock"], Field(
+        description="gpiozero pin factory; empty = gpiozero's choice or "
+                    "$GPIOZERO_PIN_FACTORY")] = ""
+    ticket_button: GpioPin = None
+    ticket_service: Annotated[str, Field(description=(
+        "service the button takes a ticket for; empty = the first of the catalogue"))] = ""
+    door_relay: GpioPin = None
+    door_relay_active_high: bool = True
+    door_open_s: Annotated[float, Field(ge=1, le=60, description=(
+        "the door relay stays open this long after a valid card, in seconds"))] = 5
+    door_contact: GpioPin = None
+    door_held_s: Annotated[float, Field(ge=5, le=600, description=(
+        "a door open longer than this is reported, in seconds"))] = 60
+    presence: GpioPin = None
+    status_led: GpioPin = None
+    bounce_ms: Annotated[int, Field(ge=0, le=1000, description="button debounce, in ms")] = 50
+
+    @model_validator(mode="after")
+    def _distinct(self) -> GpioConfig:
+        used: dict[int, str] = {}
+        for name in ("ticket_button", "door_relay", "door_contact", "presence", "status_led"):
+            pin = getattr(self, name)
+            if pin is None:
+                continue
+            if pin in used:
+                raise ValueError(f"{name} and {used[pin]} both use GPIO{pin}")
+            used[pin] = name
+        return self
+
+
+class AppointmentsConfig(_Model):
+    """Appointment check-in and booking (docs/appointments.md)."""
+
+    early_min: Annotated[int, Field(ge=0, le=240, description=(
+        "check-in opens this long before the slot starts, in minutes"))] = 30
+    late_min: Annotated[int, Field(ge=0, le=240, description=(
+        "check-in closes this long after the slot starts, in minutes"))] = 15
+    slot_min: Annotated[int, Field(ge=5, le=240, description="booking slot, in minutes")] = 30
+    slot_capacity: Annotated[int, Field(ge=1, le=100, description="bookings per slot")] = 4
+    bookable: Annotated[list[str], Field(description=(
+        "services that can be booked for the next day at the kiosk"))] = []
+    booking_hours: str = "09:00-12:00,14:00-17:00"
+
+    @field_validator("booking_hours")
+    @classmethod
+    def _hours(cls, v: str) -> str:
+        if parse_hours(v) is None:
+            raise ValueError("booking_hours cannot be \"24h\"; give the slots' hours")
+        return v
+
+
+class SelfServiceConfig(_Model):
+    """The 24-hour self-service area (docs/selfservice.md); absent = no 24-hour mode."""
+
+    staffed_hours: Annotated[str, Field(description=(
+        "when the hall is staffed; outside these hours the kiosk is in self-service "
+        "mode"))] = "08:30-17:30"
+    staffed_days: Annotated[list[Annotated[int, Field(ge=1, le=7)]], Field(description=(
+        "staffed weekdays, ISO numbering (1 = Monday)"))] = [1, 2, 3, 4, 5]
+    services: Annotated[list[str], Field(description=(
+        "self-service plugins shown, in order (see docs/selfservice.md)"))] = [
+        "social_insurance", "housing_fund", "property"]
+    door_always: Annotated[bool, Field(description=(
+        "open the door for a valid card during staffed hours too"))] = False
+
+    @field_validator("staffed_hours")
+    @classmethod
+    def _hours(cls, v: str) -> str:
+        parse_hours(v)
+        return v
 
 
 class EvaluatorConfig(_Model):
@@ -252,6 +381,10 @@ class Config(_Model):
     kiosk: KioskConfig = KioskConfig()
     voice: VoiceConfig = VoiceConfig()
     bus: BusConfig = BusConfig()
+    scanner: ScannerConfig | None = None
+    gpio: GpioConfig | None = None
+    appointments: AppointmentsConfig = AppointmentsConfig()
+    selfservice: SelfServiceConfig | None = None
 
     # Filled by load_config, not by the file.
     source: Path | None = Field(default=None, exclude=True)
@@ -324,6 +457,11 @@ class Service(_Model):
     promise: Annotated[str, Field(max_length=20, description="time promise, e.g. 60分钟办结")
                        ] = ""
     guide: str = ""
+    requires_id: Annotated[bool, Field(description=(
+        "a real-name service: a ticket needs an ID card on the reader"))] = False
+    max_open_per_person: Annotated[int | None, Field(ge=1, le=20, description=(
+        "open (waiting or called) tickets one person may hold for this service per day; "
+        "counts ID-linked tickets only; none = no limit"))] = 1
 
     @field_validator("hours")
     @classmethod

@@ -8,23 +8,53 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from hall_agent import __version__
 from hall_agent.config import ENV_CONFIG, load_catalog, load_config, resolve_config_path
 from hall_agent.errors import HallEdgeError
+from hall_agent.sdnotify import Notifier, Watchdog
 
 EXIT_OK, EXIT_CONFIG, EXIT_RUNTIME = 0, 2, 3
 
 
-def setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(), stream=sys.stderr,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    # uvicorn's access log would log every poll of the kiosk; keep it for debugging.
-    logging.getLogger("uvicorn.access").setLevel(
-        logging.INFO if level == "debug" else logging.WARNING)
+def setup_logging(level: str, data_dir: Path | None = None) -> None:
+    """key=value lines to journald under systemd, text on a terminal (hall_agent.logs)."""
+    from hall_agent import logs
+
+    logs.setup(level, data_dir)
+
+
+def liveness_checks(agent: Any, api: str, server: Any) -> list[Callable[[], str | None]]:
+    """What must answer for the systemd watchdog to be pinged (sdnotify.Watchdog)."""
+    import http.client
+
+    host, port = api.rsplit(":", 1)
+    host = {"0.0.0.0": "127.0.0.1", "[::]": "::1", "::": "::1"}.get(host, host.strip("[]"))
+
+    def store() -> str | None:
+        row = agent.store.one("SELECT 1")
+        return None if row is not None and row[0] == 1 else "the store does not answer"
+
+    def api_loop() -> str | None:
+        if server.should_exit:
+            return None  # stopping: STOPPING=1 tells systemd
+        conn = http.client.HTTPConnection(host, int(port), timeout=5)
+        try:
+            conn.request("GET", "/v1/health")
+            status = conn.getresponse().status
+        except OSError as e:
+            return f"the local API on {api} does not answer ({e})"
+        finally:
+            conn.close()
+        return None if status == 200 else f"the local API answers {status} to /v1/health"
+
+    def devices() -> str | None:
+        return None if agent.supervisor.alive() else "the device supervisor has stopped"
+
+    return [store, api_loop, devices]
 
 
 def lock_data_dir(data_dir: Path) -> IO[str]:
@@ -68,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
               f"{len(catalog.windows)} windows)")
         return EXIT_OK
 
-    setup_logging(cfg.agent.log_level)
+    setup_logging(cfg.agent.log_level, Path(cfg.agent.data_dir))
     log = logging.getLogger("hall_agent")
 
     import uvicorn
@@ -88,7 +118,14 @@ def main(argv: list[str] | None = None) -> int:
     server = uvicorn.Server(uvicorn.Config(
         create_app(agent), host=cfg.agent.api_host, port=cfg.agent.api_port,
         log_level=cfg.agent.log_level, access_log=False, lifespan="off",
+        log_config=None,  # uvicorn's records go through our handlers (journald format)
         timeout_graceful_shutdown=5))
+    # systemd (Type=notify): READY=1 once the API listens, then WATCHDOG=1 while the
+    # store, the API loop and the device supervisor answer; STOPPING=1 on the way out.
+    watchdog = Watchdog(Notifier(), lambda: bool(server.started),
+                        liveness_checks(agent, cfg.agent.api, server),
+                        status=f"serving on http://{cfg.agent.api}, {agent.mode} mode")
+    watchdog.start()
     # uvicorn re-raises the signal that stopped it once it has shut down; with the
     # default handler that would kill the process before the agent says offline on
     # MQTT and closes its devices. A no-op handler keeps the clean stop clean.
@@ -97,6 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.run()
     finally:
+        watchdog.stop("closing devices and the store")
         agent.close()
         lock.close()
     if not server.started:

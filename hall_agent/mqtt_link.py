@@ -43,6 +43,7 @@ from hall_agent.mqtt_models import (
     CentralCall,
     CentralQueue,
     CentralState,
+    CheckinRequest,
     CmdResult,
     Command,
     DeviceHealthMsg,
@@ -235,8 +236,10 @@ class MqttLink:
     def central_available(self) -> bool:
         return self.connected and self.central_online
 
-    def request_number(self, req: NumberRequest, timeout_s: float) -> NumberReply | None:
-        """Ask the central for a number; None when no answer came in time."""
+    def request_number(self, req: NumberRequest | CheckinRequest, timeout_s: float
+                       ) -> NumberReply | None:
+        """Ask the central for a number (or an appointment check-in, docs/appointments.md);
+        None when no answer came in time."""
         if not self.central_available:
             return None
         ev, box = threading.Event(), list[NumberReply]()

@@ -67,6 +67,20 @@ class NumberRequest(_Msg):
     service: Annotated[str, Field(pattern=r"^[A-Z]{1,2}$")]
     priority: bool = False
     ts: str
+    # A real-name ticket (HMAC of the ID number, never the number): the central
+    # enforces the per-person limit across every kiosk of the hall.
+    id_hash: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
+
+
+class CheckinRequest(_Msg):
+    """``A/request`` type ``appointment.checkin`` (docs/appointments.md): an appointment
+    the agent does not know, checked in by its QR code or by the card holder's hash."""
+
+    req_id: str
+    type: Literal["appointment.checkin"] = "appointment.checkin"
+    code: Annotated[str | None, Field(pattern=r"^[A-Z0-9]{1,32}$")] = None
+    id_hash: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
+    ts: str
 
 
 class CmdResult(_Msg):
@@ -84,6 +98,22 @@ class NumberReply(_Msg):
     waiting_ahead: Annotated[int | None, Field(ge=0)] = None
     est_wait_s: Annotated[int | None, Field(ge=0)] = None
     error: str | None = None
+    # appointment.checkin replies only
+    error_code: str | None = None
+    appointment: AppointmentInfo | None = None
+
+
+class AppointmentInfo(_Msg):
+    """The appointment a check-in reply is about; only masked forms and the hash."""
+
+    appointment_id: str
+    code: str
+    service: Annotated[str, Field(pattern=r"^[A-Z]{1,2}$")]
+    day: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    slot_start: Annotated[str, Field(pattern=r"^\d{2}:\d{2}$")]
+    slot_end: Annotated[str, Field(pattern=r"^\d{2}:\d{2}$")]
+    masked_name: str | None = None
+    id_hash: str | None = None
 
 
 class Ack(_Msg):
@@ -146,7 +176,8 @@ class Satisfaction(_Msg):
 
 SCHEMAS: dict[str, type[BaseModel]] = {
     "agent-state": AgentState, "agent-device": DeviceHealthMsg, "agent-event": EventEnvelope,
-    "agent-request": NumberRequest, "agent-cmd_result": CmdResult,
+    "agent-request": NumberRequest, "agent-request-checkin": CheckinRequest,
+    "agent-cmd_result": CmdResult,
     "central-reply": NumberReply, "central-ack": Ack, "central-lease": Lease,
     "central-cmd": Command, "central-state": CentralState, "central-call": CentralCall,
     "central-queue": CentralQueue, "central-satisfaction": Satisfaction,

@@ -59,6 +59,7 @@ class Ticket:
     print_state: str
     print_detail: str
     id_hash: str | None
+    masked_name: str | None = None  # "张*" on a real-name ticket, never the full name
 
     @classmethod
     def from_row(cls, r: sqlite3.Row) -> Ticket:
@@ -68,7 +69,8 @@ class Ticket:
                    status=r["status"], issued_at=r["issued_at"], called_at=r["called_at"],
                    finished_at=r["finished_at"], window=r["window"], calls=r["calls"],
                    offline=bool(r["offline"]), print_state=r["print_state"],
-                   print_detail=r["print_detail"], id_hash=r["id_hash"])
+                   print_detail=r["print_detail"], id_hash=r["id_hash"],
+                   masked_name=r["masked_name"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,12 +247,16 @@ class QueueEngine:
     def issue(self, service: str, *, priority: bool = False, priority_reason: str | None = None,
               channel: str = "kiosk", ticket_id: str | None = None, offline: bool = False,
               id_hash: str | None = None, seq: int | None = None,
-              check_open: bool = True) -> Issued:
+              check_open: bool = True, masked_name: str | None = None,
+              queue_key: float | None = None, check_limit: bool = True) -> Issued:
         """Number and store a ticket, with its ``ticket.issued`` event, in one commit.
 
         ``seq`` is a number decided elsewhere (the central's answer, or the next
         number of a lease); the store's UNIQUE (day, prefix, seq) still refuses a
         number already taken today, so a duplicate can never be issued.
+        ``id_hash`` links the ticket to a person (personal.py); such tickets count
+        against the service's ``max_open_per_person``. ``queue_key`` places the
+        ticket in its queue at another time than now (an appointment's slot).
         """
         svc = self._service(service)
         with self.store.tx() as db:
@@ -259,6 +265,8 @@ class QueueEngine:
                 if not state.open_now:
                     raise QueueError(state.reason or "closed", code="service_closed",
                                      field="service", status=409, en=state.reason_en or "")
+            if id_hash and check_limit:
+                self.check_person_limit(svc, id_hash, db)
             now = self.clock()
             day = self.local(now).date().isoformat()
             if seq is None:
@@ -278,11 +286,11 @@ class QueueEngine:
             number = format_number(svc.id, seq)
             db.execute(
                 "INSERT INTO tickets (ticket_id, day, service, prefix, seq, number, priority, "
-                "priority_reason, channel, status, issued_at, queue_key, offline, id_hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?, ?)",
+                "priority_reason, channel, status, issued_at, queue_key, offline, id_hash, "
+                "masked_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?)",
                 (tid, day, svc.id, svc.id, seq, number, int(priority),
-                 priority_reason if priority else None, channel, now, now, int(offline),
-                 id_hash))
+                 priority_reason if priority else None, channel, now,
+                 now if queue_key is None else queue_key, int(offline), id_hash, masked_name))
             t = self._ticket(db, tid)
             ahead = self.waiting_ahead(t, db)
             issued = Issued(t, ahead, self.estimate_wait(svc.id, ahead, db))
@@ -294,6 +302,23 @@ class QueueEngine:
             self.store.add_event(db, "ticket.issued", data, ts_iso=self.iso(now),
                                  offline=offline)
             return issued
+
+    def check_person_limit(self, svc: Service, id_hash: str,
+                           db: sqlite3.Connection | None = None) -> None:
+        """At most ``max_open_per_person`` open tickets per person, service and day:
+        a real-name queue must not be hoarded (numbers resold to people in line)."""
+        limit = svc.max_open_per_person
+        if limit is None:
+            return
+        held = self._scalar(db, "SELECT COUNT(*) FROM tickets WHERE id_hash = ? AND day = ? "
+                                "AND service = ? AND status IN ('waiting', 'called')",
+                            (id_hash, self.today(), svc.id))
+        if held >= limit:
+            raise QueueError(
+                f"{svc.name}：您今天已有 {held} 张未办结的号，每人限 {limit} 张；"
+                "请先办理已取的号", code="person_limit", field="card", status=409,
+                en=f"{svc.name_en}: you already hold {held} open ticket(s) today; the limit "
+                   f"is {limit} per person")
 
     # ------------------------------------------------------------------ leases
 

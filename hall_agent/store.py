@@ -111,6 +111,30 @@ MIGRATIONS: list[str] = [
     ALTER TABLE outbox ADD COLUMN acked_at REAL;
     CREATE INDEX outbox_unacked ON outbox (acked_at, seq);
     """,
+    # 3: real-name tickets and appointments. Personal data only as an HMAC of the ID
+    # number and masked forms (hall_agent/personal.py), never in clear.
+    """
+    ALTER TABLE tickets ADD COLUMN masked_name TEXT;
+    CREATE INDEX tickets_person ON tickets (id_hash, day, service, status);
+    CREATE TABLE appointments (
+        appointment_id TEXT PRIMARY KEY,
+        code         TEXT NOT NULL UNIQUE,     -- what the appointment QR carries
+        service      TEXT NOT NULL,
+        day          TEXT NOT NULL,            -- hall-local date
+        slot_start   TEXT NOT NULL,            -- HH:MM
+        slot_end     TEXT NOT NULL,
+        id_hash      TEXT,
+        masked_name  TEXT,
+        masked_id    TEXT,
+        source       TEXT NOT NULL,            -- import | kiosk | central
+        status       TEXT NOT NULL DEFAULT 'booked',  -- booked | checked_in | cancelled
+        ticket_id    TEXT,
+        checked_in_at REAL,
+        created_at   REAL NOT NULL
+    );
+    CREATE INDEX appointments_person ON appointments (id_hash, day);
+    CREATE INDEX appointments_slot ON appointments (service, day, slot_start);
+    """,
 ]
 
 

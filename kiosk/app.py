@@ -40,6 +40,7 @@ from hall_agent.api_models import (
     TicketIn,
     TicketOut,
 )
+from kiosk.checkin import CardFlows
 from kiosk.client import AgentClient, AgentRefused, AgentUnavailable, EventStream, Runner
 from kiosk.screens import (
     CheckinScreen,
@@ -220,6 +221,9 @@ class Kiosk(QWidget):
         for s in (self.home, self.choice, self.message, self.ticket, self.guides, self.guide,
                   self.queue, self.checkin, self.oos):
             self.stack.addWidget(s)
+        # ID card, QR and 24-hour flows (kiosk/checkin.py, kiosk/selfservice.py); their
+        # state (the card of this flow, the hall's mode) survives a rebuild.
+        self.cardflows = CardFlows(self, getattr(self, "cardflows", None))
         self.home.set_printer_down(self.printer_down)
         if self.services is not None:
             self.home.set_waiting(sum(s.waiting for s in self.services.services))
@@ -317,12 +321,17 @@ class Kiosk(QWidget):
         self.flow = Flow()
         self._history.clear()
         self._current = None
+        self.cardflows.reset()
+        self.cardflows.ss.reset()
         self.show_home()
         self._refresh_services()
 
     def show_home(self) -> None:
         self.hall_label.setText(self._hall_name())
         self.home.set_printer_down(self.printer_down)
+        if self.cardflows.ss.on:  # outside staffed hours: the 24-hour area's home
+            self.cardflows.ss.show_home()
+            return
         self._show("home", self.home, footer=False)
 
     def _home_action(self, key: str) -> None:
@@ -342,7 +351,8 @@ class Kiosk(QWidget):
         return False
 
     def _arm_idle(self) -> None:
-        if self.screen_name in ("home", "oos", ""):
+        if self.screen_name in ("home", "oos", "") or (
+                self.screen_name == "selfservice_home" and self.cardflows.person is None):
             self._idle.stop()
             self._idle_deadline = 0.0
         else:
@@ -352,7 +362,8 @@ class Kiosk(QWidget):
         self._on_tick()
 
     def _on_idle(self) -> None:
-        if self.screen_name not in ("home", "oos"):
+        if self.screen_name not in ("home", "oos") and not (
+                self.screen_name == "selfservice_home" and self.cardflows.person is None):
             self.go_home()
 
     def _on_tick(self) -> None:
@@ -407,6 +418,7 @@ class Kiosk(QWidget):
             self.set_health(h)
             if self.screen_name == "oos":
                 self._recover()
+            self.cardflows.ss.refresh()
 
         self.runner.run(client.health, ok, lambda e: self.show_out_of_service())
 
@@ -453,8 +465,10 @@ class Kiosk(QWidget):
                 self._queue_debounce.start()
         elif name == "device" and data.get("device") == "printer":
             self._set_printer_down(data.get("status") == "fault")
-        elif name in ("card", "scan") and self.screen_name == "checkin":
-            self.checkin.show_read()
+        elif name == "card":
+            self.cardflows.on_card(data)
+        elif name == "scan":
+            self.cardflows.on_scan(data)
 
     # ------------------------------------------------------------------ take a ticket
 
@@ -542,6 +556,9 @@ class Kiosk(QWidget):
         """Issue a ticket; a second tap while the first is on its way does nothing."""
         if not svc.open_now:
             self._go(lambda: self._render_closed(svc))
+            return
+        if svc.requires_id:  # a real-name service: the card first, then the ticket
+            self.cardflows.ask_card_for(svc)
             return
         if self.flow.busy or self.client is None:
             return
@@ -722,5 +739,5 @@ class Kiosk(QWidget):
     # ------------------------------------------------------------------ check-in
 
     def open_checkin(self) -> None:
-        self._go(lambda: self._show("checkin", self.checkin))
+        self.cardflows.open_checkin()
 

@@ -70,11 +70,55 @@ def _steps(k: Kiosk, services: ServicesOut) -> list[tuple[str, Step]]:
         ("rate_level", _seq(home, k.start_rating, lambda: k._choose_window(window))),
         ("rate_done", lambda: k.show_thanks(True)),
         ("checkin", _seq(home, k.open_checkin)),
+        *_card_steps(k, services),
         ("out_of_service", k.show_out_of_service),
     ]
     if closed is not None:
         steps.insert(5, ("closed", _seq(home, lambda: k.take(closed))))
     return steps
+
+
+def _card_steps(k: Kiosk, services: ServicesOut) -> list[tuple[str, Step]]:
+    """ID card, check-in and 24-hour screens (kiosk/checkin.py, kiosk/selfservice.py)."""
+    from kiosk.checkin import SAMPLE_CHECKIN
+    from kiosk.selfservice import (
+        SAMPLE_BOOKED,
+        SAMPLE_CARD,
+        SAMPLE_RESULT,
+        SAMPLE_SLOTS,
+        SAMPLE_STATE,
+    )
+
+    home, cf, ss = k.go_home, k.cardflows, k.cardflows.ss
+    svc = next((s for s in services.services if s.requires_id), services.services[0])
+    misread = {"ok": False, "error": "bad_check_digit", "message": "证件读取有误，请取下后重新放置",
+               "message_en": "The card was misread: lift it and place it again"}
+
+    def too_early() -> None:
+        en = k.lang == "en"
+        k._go(lambda: k._render_message(
+            "checkin_refused", k.t("checkin_failed"),
+            "Your slot is 10:00-10:30; check-in opens at 09:30" if en
+            else "预约时段 10:00-10:30，请于 09:30 后签到"))
+
+    def selfservice(on: bool) -> Step:
+        def go() -> None:
+            k.cardflows.ss.state = SAMPLE_STATE if on else None
+        return go
+
+    return [
+        ("card_prompt", _seq(home, lambda: k.cardflows.ask_card_for(svc))),
+        ("card_misread", _seq(home, lambda: k.cardflows.ask_card_for(svc),
+                              lambda: k.cardflows.on_card(misread))),
+        ("checkin_prompt", _seq(home, k.open_checkin)),
+        ("checkin_done", lambda: cf.show_checked_in(SAMPLE_CHECKIN)),
+        ("checkin_too_early", _seq(home, k.open_checkin, too_early)),
+        ("selfservice_home", _seq(selfservice(True), home)),
+        ("selfservice_menu", lambda: ss.on_card(SAMPLE_CARD)),
+        ("selfservice_result", lambda: k._go(lambda: ss.show_result(SAMPLE_RESULT))),
+        ("selfservice_slots", lambda: k._go(lambda: ss.render_slots(SAMPLE_SLOTS))),
+        ("selfservice_booked", lambda: ss.show_booked(SAMPLE_BOOKED)),
+    ]
 
 
 def render_all(out_dir: Path, settings: KioskSettings, client: AgentClient | None, *,

@@ -25,12 +25,14 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
 
-from hall_agent.config import Catalog
+from hall_agent.appointments import AppointmentBook
+from hall_agent.config import AppointmentsConfig, Catalog
 from hall_agent.errors import QueueError
 from hall_agent.mqtt_link import _no_delay
 from hall_agent.mqtt_models import (
     AgentState,
     CentralCall,
+    CheckinRequest,
     EventEnvelope,
     NumberRequest,
     Topics,
@@ -80,6 +82,8 @@ class Central:
     password: str | None = None
     tls_ca: str | None = None
     faults: Faults = field(default_factory=Faults)
+    # The hall's HMAC secret (personal.py), for appointments imported with ID numbers.
+    secret: bytes = b"central-stand-in-secret-0123456789abcdef"
     requests_answered: int = 0
     requests_ignored: int = 0
     malformed: int = 0
@@ -91,6 +95,8 @@ class Central:
                 if stmt.strip():
                     db.execute(stmt)
         self.engine = QueueEngine(self.store, self.catalog, self.tz)
+        self.book = AppointmentBook(self.store, self.catalog, AppointmentsConfig(), self.tz,
+                                    self.secret)
         self.p = f"qms/v1/{self.hall}"
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
                                   client_id=f"central-{self.hall}", protocol=mqtt.MQTTv5)
@@ -143,7 +149,10 @@ class Central:
         _, agent, kind = parsed
         try:
             if kind == "request":
-                self._request(agent, NumberRequest.model_validate_json(msg.payload))
+                if b'"appointment.checkin"' in msg.payload:  # docs/appointments.md
+                    self._checkin(agent, CheckinRequest.model_validate_json(msg.payload))
+                else:
+                    self._request(agent, NumberRequest.model_validate_json(msg.payload))
             elif kind == "event":
                 self._event(agent, EventEnvelope.model_validate_json(msg.payload))
             elif kind == "state" and msg.payload:
@@ -176,7 +185,8 @@ class Central:
                     number, ahead, est = known["number"], 0, 0
                 else:
                     issued = self.engine.issue(req.service, priority=req.priority,
-                                               ticket_id=req.ticket_id, channel="kiosk")
+                                               ticket_id=req.ticket_id, channel="kiosk",
+                                               id_hash=req.id_hash)
                     number = issued.ticket.number
                     ahead, est = issued.waiting_ahead, issued.est_wait_s
                 body: dict[str, Any] = {"req_id": req.req_id, "ok": True, "number": number,
@@ -186,6 +196,38 @@ class Central:
             self.requests_answered += 1
         self.client.publish(topic, json.dumps(body, ensure_ascii=False), qos=1)
         self.publish_queue()
+
+    def _checkin(self, agent: str, req: CheckinRequest) -> None:
+        """``appointment.checkin``: the appointment, if it may be checked in now; the
+        agent then numbers the ticket with an ordinary ``ticket.number`` request."""
+        if self.faults.silent:
+            self.requests_ignored += 1
+            return
+        body: dict[str, Any] = {"req_id": req.req_id, "ok": False}
+        with self._lock:
+            a = (self.book.by_code(req.code) if req.code else
+                 self.book.pick_for_person(req.id_hash) if req.id_hash else None)
+            if a is None:
+                body.update(error="没有找到该预约", error_code="no_appointment")
+            else:
+                try:
+                    if a.status == "booked":
+                        self.book.check_window(a)
+                except QueueError as e:
+                    body.update(error=str(e), error_code=e.code)
+                else:
+                    with self.store.tx() as db:
+                        db.execute("UPDATE appointments SET status = 'checked_in', "
+                                   "checked_in_at = ? WHERE appointment_id = ?",
+                                   (time.time(), a.appointment_id))
+                    body.update(ok=True, appointment={
+                        "appointment_id": a.appointment_id, "code": a.code,
+                        "service": a.service, "day": a.day, "slot_start": a.slot_start,
+                        "slot_end": a.slot_end, "masked_name": a.masked_name,
+                        "id_hash": a.id_hash})
+            self.requests_answered += 1
+        self.client.publish(f"{self.p}/agent/{agent}/reply",
+                            json.dumps(body, ensure_ascii=False), qos=1)
 
     def _event(self, agent: str, env: EventEnvelope) -> None:
         if self.faults.silent:

@@ -20,7 +20,6 @@ from sim.idcard import SimIdReader
 from sim.printer import SETTINGS_HELP, SimPrinter, apply_setting
 from sim.scanner import SimScanner
 
-
 DEMO_HALL = "福州市市民服务中心"
 
 CONTROL_HELP = """commands (one per line; also over the control socket):

@@ -3,6 +3,7 @@ reject anything malformed with a ValidationError — never another exception."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -27,6 +28,8 @@ EXAMPLES: dict[str, Any] = {
                              "channel": "kiosk", "priority": False}},
     "agent-request": {"req_id": "r", "type": "ticket.number", "ticket_id": "t",
                       "service": "A", "priority": False, "ts": "2026-11-30T09:00:00+08:00"},
+    "agent-request-checkin": {"req_id": "r", "type": "appointment.checkin",
+                              "code": "K7M2Q9XW4P", "ts": "2026-11-30T09:00:00+08:00"},
     "agent-cmd_result": {"cmd_id": "c", "ok": True, "detail": "reprinted"},
     "central-reply": {"req_id": "r", "ok": True, "number": "A023", "waiting_ahead": 12,
                       "est_wait_s": 540},
@@ -82,19 +85,15 @@ JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_
 @given(name=st.sampled_from(sorted(SCHEMAS)), payload=JSON)
 def test_any_json_is_accepted_or_rejected_cleanly(name: str, payload: Any) -> None:
     raw = json.dumps(payload).encode()
-    try:
+    with contextlib.suppress(ValidationError):
         SCHEMAS[name].model_validate_json(raw)
-    except ValidationError:
-        pass
 
 
 @settings(max_examples=200, deadline=None, database=None)
 @given(name=st.sampled_from(sorted(SCHEMAS)), payload=st.binary(max_size=200))
 def test_any_bytes_are_accepted_or_rejected_cleanly(name: str, payload: bytes) -> None:
-    try:
+    with contextlib.suppress(ValidationError):
         SCHEMAS[name].model_validate_json(payload)
-    except ValidationError:
-        pass
 
 
 def test_topics_are_built_and_parsed_in_one_place() -> None:

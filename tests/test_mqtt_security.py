@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 import paho.mqtt.client as mqtt
 import pytest
-from conftest import ROOT, TEST_CATALOG, HallUnderTest, wait_until
 from paho.mqtt.enums import CallbackAPIVersion
 
+from conftest import ROOT, TEST_CATALOG, HallUnderTest, wait_until
 from hall_agent.config import load_catalog
 from sim.broker import Broker
 from sim.central import Central

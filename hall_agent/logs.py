@@ -1,0 +1,355 @@
+"""Logging: structured lines for journald, a rotated file log, raw device traffic, export.
+
+- Under systemd (``JOURNAL_STREAM`` names our stderr) each record is one line
+  ``<prio>level=warning logger=hall_agent msg="device printer: fault — …"``: the
+  ``<prio>`` prefix lets journald file it at the right priority (``journalctl -p
+  warning``), and key=value stays readable by people and by ``grep``. Elsewhere
+  lines start with a timestamp, for a terminal. ``HALL_EDGE_LOG_FORMAT=json|kv|text``
+  overrides the choice.
+- ``data_dir/logs/agent.log`` keeps the same records, rotated (5 × 2 MB), so a
+  support export works on a Pi whose journal is volatile.
+- Raw traffic per device (``>>>`` sent, ``<<<`` received, as OctoPrint's serial
+  log) is off until a technician switches it on (``hallctl log traffic printer
+  on``); it is rotated too. The ID-card reader has no raw log at all: its bytes
+  are a citizen's identity (DESIGN.md, Personal data).
+- :func:`export_logs` writes the support tarball with personal data left out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import logging.handlers
+import os
+import re
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+LOG_DIR = "logs"
+AGENT_LOG = "agent.log"
+AGENT_LOG_BYTES, AGENT_LOG_BACKUPS = 2_000_000, 5
+TRAFFIC_LOG_BYTES, TRAFFIC_LOG_BACKUPS = 1_000_000, 3
+LOGGERS = ("hall_agent", "drivers")
+LEVELS = ("debug", "info", "warning", "error")
+
+#: Devices whose raw bytes must never be written anywhere (DESIGN.md, Personal data).
+NO_RAW_TRAFFIC = frozenset({"id_reader", "idcard"})
+
+# syslog priorities for journald's "<N>" line prefix (sd-daemon(3)).
+_PRIO = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
+         logging.CRITICAL: 2}
+
+
+def under_journald(environ: dict[str, str] | None = None, fd: int = 2) -> bool:
+    """True when ``fd`` is the journal stream systemd gave us (systemd.exec(5))."""
+    env = os.environ if environ is None else environ
+    spec = env.get("JOURNAL_STREAM", "")
+    if ":" not in spec:
+        return False
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        return False
+    return spec == f"{st.st_dev}:{st.st_ino}"
+
+
+def _kv_value(v: object) -> str:
+    s = str(v)
+    if s and not any(c in s for c in ' "=\n\t\\'):
+        return s
+    return json.dumps(s, ensure_ascii=False)
+
+
+class KeyValueFormatter(logging.Formatter):
+    """``level=info logger=hall_agent msg="…"`` (+ ``<prio>`` for journald, + ``ts=``)."""
+
+    def __init__(self, *, journald: bool = False, with_time: bool = True) -> None:
+        super().__init__()
+        self.journald = journald
+        self.with_time = with_time
+
+    def format(self, record: logging.LogRecord) -> str:
+        parts = []
+        if self.with_time:
+            parts.append(f"ts={self.formatTime(record, '%Y-%m-%dT%H:%M:%S')}"
+                         f".{int(record.msecs):03d}")
+        parts += [f"level={record.levelname.lower()}", f"logger={record.name}",
+                  f"msg={_kv_value(record.getMessage())}"]
+        for key in ("device", "ticket"):
+            if hasattr(record, key):
+                parts.append(f"{key}={_kv_value(getattr(record, key))}")
+        if record.exc_info:
+            parts.append(f"exc={_kv_value(self.formatException(record.exc_info))}")
+        line = " ".join(parts)
+        if self.journald:
+            return f"<{_PRIO.get(record.levelno, 6)}>{line}"
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "level": record.levelname.lower(), "logger": record.name,
+            "msg": record.getMessage()}
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return json.dumps(out, ensure_ascii=False)
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def make_formatter(kind: str, *, journald: bool = False) -> logging.Formatter:
+    if kind == "json":
+        return JsonFormatter()
+    if kind == "kv":
+        return KeyValueFormatter(journald=journald, with_time=not journald)
+    return logging.Formatter(TEXT_FORMAT)
+
+
+def setup(level: str, data_dir: Path | None = None, *,
+          environ: dict[str, str] | None = None) -> str:
+    """Configure the root logger; returns the stderr format chosen (text, kv or json)."""
+    env = os.environ if environ is None else environ
+    journald = under_journald(dict(env))
+    kind = env.get("HALL_EDGE_LOG_FORMAT", "kv" if journald else "text")
+    if kind not in ("text", "kv", "json"):
+        kind = "text"
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        root.removeHandler(h)
+        h.close()
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setFormatter(make_formatter(kind, journald=journald and kind == "kv"))
+    root.addHandler(stderr)
+    if data_dir is not None:
+        try:
+            (data_dir / LOG_DIR).mkdir(parents=True, exist_ok=True)
+            fh = logging.handlers.RotatingFileHandler(
+                data_dir / LOG_DIR / AGENT_LOG, maxBytes=AGENT_LOG_BYTES,
+                backupCount=AGENT_LOG_BACKUPS, encoding="utf-8")
+        except OSError as e:  # a read-only data_dir is reported by the store, not here
+            root.warning("no file log under %s: %s", data_dir, e)
+        else:
+            fh.setFormatter(KeyValueFormatter())
+            root.addHandler(fh)
+    root.setLevel(logging.INFO)
+    set_level(level)
+    return kind
+
+
+def set_level(level: str) -> None:
+    """Change the agent's log level at run time (``hallctl log level debug``)."""
+    if level not in LEVELS:
+        raise ValueError(f"log level must be one of {', '.join(LEVELS)}, not {level!r}")
+    lv = getattr(logging, level.upper())
+    logging.getLogger().setLevel(min(lv, logging.INFO))
+    for name in LOGGERS:
+        logging.getLogger(name).setLevel(lv)
+    # uvicorn's access log would log every poll of the kiosk; keep it for debugging.
+    logging.getLogger("uvicorn.access").setLevel(
+        logging.INFO if level == "debug" else logging.WARNING)
+
+
+def current_level() -> str:
+    return logging.getLevelName(logging.getLogger(LOGGERS[0]).getEffectiveLevel()).lower()
+
+
+# ---------------------------------------------------------------------------- raw traffic
+
+class RawTraffic:
+    """One device's raw byte log, switchable at run time; rotated; never raises."""
+
+    def __init__(self, device: str, path: Path) -> None:
+        self.device = device
+        self.path = path
+        self._enabled = False
+        self._lock = threading.Lock()
+        self._handler: logging.handlers.RotatingFileHandler | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self._enabled
+
+    def set(self, on: bool) -> None:
+        with self._lock:
+            if on and self._handler is None:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self._handler = logging.handlers.RotatingFileHandler(
+                    self.path, maxBytes=TRAFFIC_LOG_BYTES, backupCount=TRAFFIC_LOG_BACKUPS,
+                    encoding="ascii")
+                self._handler.setFormatter(logging.Formatter("%(message)s"))
+            elif not on and self._handler is not None:
+                self._handler.close()
+                self._handler = None
+            self._enabled = on
+        logging.getLogger("hall_agent.logs").info(
+            "raw traffic log of %s %s (%s)", self.device, "on" if on else "off", self.path)
+
+    def write(self, arrow: str, data: bytes, note: str = "") -> None:
+        if not self._enabled or not data:
+            return
+        now = time.time()
+        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
+        text = f"{stamp} {arrow} {data.hex(' ')}{f'  ({note})' if note else ''}"
+        with self._lock:
+            h = self._handler
+            if h is None:
+                return
+            # The traffic log is a help, never a reason to fail a print.
+            with contextlib.suppress(Exception):
+                h.emit(logging.makeLogRecord({"msg": text, "levelno": logging.INFO}))
+
+    def close(self) -> None:
+        with self._lock:
+            if self._handler is not None:
+                self._handler.close()
+                self._handler = None
+            self._enabled = False
+
+
+class TrafficLogs:
+    """Every switchable raw-traffic log of one agent, by device name."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.dir = data_dir / LOG_DIR
+        self._logs: dict[str, RawTraffic] = {}
+        self._lock = threading.Lock()
+
+    def get(self, device: str) -> RawTraffic:
+        if device in NO_RAW_TRAFFIC:
+            raise ValueError(f"{device}: raw traffic is never logged (it carries personal data)")
+        with self._lock:
+            if device not in self._logs:
+                self._logs[device] = RawTraffic(device, self.dir / f"traffic-{device}.log")
+            return self._logs[device]
+
+    def known(self) -> dict[str, RawTraffic]:
+        with self._lock:
+            return dict(self._logs)
+
+    def close(self) -> None:
+        for t in self.known().values():
+            t.close()
+
+
+class TrafficLink:
+    """Wraps a printer link (drivers.printer.Link) and logs what crosses it."""
+
+    def __init__(self, inner: Any, traffic: RawTraffic) -> None:
+        self._inner = inner
+        self._traffic = traffic
+        self.has_status: bool = inner.has_status
+
+    def write(self, data: bytes, timeout_s: float) -> None:
+        self._traffic.write(">>>", data)
+        self._inner.write(data, timeout_s)
+
+    def read(self, timeout_s: float) -> bytes:
+        got: bytes = self._inner.read(timeout_s)
+        self._traffic.write("<<<", got)
+        return got
+
+    def flush_input(self) -> None:
+        self._inner.flush_input()
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+# ---------------------------------------------------------------------------- export
+
+#: Personal data that may have slipped into a free-text line: an 18-character
+#: resident ID number (GB 11643), a mainland mobile number. Replaced on export.
+_REDACT: list[tuple[re.Pattern[str], str]] = [
+    (re.compile(r"(?<![0-9A-Za-z])\d{17}[0-9Xx](?![0-9A-Za-z])"), "[id-number removed]"),
+    (re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)"), "[phone removed]"),
+]
+#: Config keys whose values are secrets or point at them: paths are kept, since
+#: "which file" helps support, but a key or password itself never leaves the box.
+_SECRET_KEYS = re.compile(r"^\s*(password|secret|hmac_key|token)\s*=.*$", re.MULTILINE)
+
+
+def redact(text: str) -> str:
+    for pat, repl in _REDACT:
+        text = pat.sub(repl, text)
+    return text
+
+
+def redact_config(text: str) -> str:
+    return _SECRET_KEYS.sub(lambda m: f"{m.group(1)} = \"[removed]\"", redact(text))
+
+
+def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(data)
+    info.mtime = int(time.time())
+    info.mode = 0o644
+    tar.addfile(info, io.BytesIO(data))
+
+
+def _run(cmd: list[str], timeout: float = 30) -> str:
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return f"({' '.join(cmd)}: {e})\n"
+    return r.stdout + (f"\n(stderr) {r.stderr}" if r.returncode and r.stderr else "")
+
+
+def export_logs(out: Path, *, data_dir: Path, config_path: Path | None,
+                extra: dict[str, Any] | None = None, journal_days: int = 7,
+                journal: Callable[[int], str] | None = None) -> list[str]:
+    """Write the support tarball ``out`` (gzip); returns the names it holds.
+
+    In: the agent's file log and raw-traffic logs (redacted), the journal of the
+    hall-edge units, the config (secrets removed), ``extra`` (doctor report,
+    health) as JSON, versions. Out, always: the store (tickets are personal
+    records), password files, TLS keys, the ID reader's data.
+    """
+    names: list[str] = []
+    root = f"hall-edge-logs-{time.strftime('%Y%m%d-%H%M%S')}"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(out, "w:gz") as tar:
+        def add(name: str, data: bytes) -> None:
+            _add(tar, f"{root}/{name}", data)
+            names.append(name)
+
+        log_dir = data_dir / LOG_DIR
+        candidates = sorted(log_dir.glob("*.log*")) if log_dir.is_dir() else []
+        candidates += sorted(data_dir.glob("*traffic*.log*"))  # the RS-485 bus log
+        for p in candidates:
+            if any(dev in p.name for dev in NO_RAW_TRAFFIC) or not p.is_file():
+                continue
+            try:
+                text = p.read_text(encoding="utf-8", errors="replace")
+            except OSError as e:
+                text = f"(cannot read {p}: {e})"
+            add(f"logs/{p.name}", redact(text).encode())
+        if config_path is not None and config_path.is_file():
+            with contextlib.suppress(OSError):
+                add("config/agent.toml",
+                    redact_config(config_path.read_text(encoding="utf-8")).encode())
+        get_journal = journal or (lambda days: _run(
+            ["journalctl", "--no-pager", "-o", "short-iso", "--since", f"-{days}d",
+             "-u", "hall-agent", "-u", "hall-kiosk", "--user-unit", "hall-kiosk"]))
+        add("journal.txt", redact(get_journal(journal_days)).encode())
+        versions = {"python": sys.version, "uname": " ".join(os.uname())}
+        with contextlib.suppress(OSError):
+            versions["os_release"] = Path("/etc/os-release").read_text()
+        from hall_agent import __version__
+        versions["hall_edge"] = __version__
+        add("versions.json", json.dumps(versions, ensure_ascii=False, indent=2).encode())
+        for key, value in (extra or {}).items():
+            add(f"{key}.json",
+                redact(json.dumps(value, ensure_ascii=False, indent=2)).encode())
+    os.chmod(out, 0o600)
+    return names

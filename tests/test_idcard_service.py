@@ -1,0 +1,145 @@
+"""The reader service in a real agent: polling over a pty, read once until removed,
+real-name tickets, the per-person limit, and what a card event may carry."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cardhall import CardHall, wait_for
+
+from drivers.types import Health
+from sim.idcard import CARDS, RESIDENT_NUMBER
+
+
+@pytest.fixture
+def hall(tmp_path: Path) -> Iterator[CardHall]:
+    h = CardHall(tmp_path).start()
+    yield h
+    h.close()
+
+
+def test_card_event_carries_masked_forms_and_a_token_only(hall: CardHall) -> None:
+    ev = hall.place("resident")
+    assert ev["ok"] is True
+    assert ev["masked_id"] == "3501**********1238" and ev["masked_name"] == "测*"
+    assert len(ev["id_hash"]) == 64 and ev["card_type"] == "resident"
+    assert ev["expired"] is False and ev["token"]
+    text = repr(ev)
+    assert RESIDENT_NUMBER not in text and "测试甲" not in text
+
+
+@pytest.mark.parametrize("name,ctype", [
+    ("hmt", "hmt_permit"), ("foreigner2017", "foreigner_2017"),
+    ("foreigner2023", "foreigner_2023")])
+def test_every_card_type_is_accepted(hall: CardHall, name: str, ctype: str) -> None:
+    ev = hall.place(name)
+    assert ev["ok"] and ev["card_type"] == ctype
+    assert CARDS[name].number not in repr(ev) and CARDS[name].name not in repr(ev)
+
+
+def test_a_card_left_on_the_reader_is_read_once_until_removed(hall: CardHall) -> None:
+    hall.place("resident")
+    time.sleep(0.6)  # several polls with the card still there
+    assert len(hall.of("card")) == 1
+    assert hall.agent.cards is not None and hall.agent.cards.reads == 1
+    hall.lift()
+    hall.place("resident")
+    assert len(hall.of("card")) == 2
+
+
+def test_expired_card_is_read_and_flagged(hall: CardHall) -> None:
+    ev = hall.place("expired")
+    assert ev["ok"] and ev["expired"] is True
+
+
+def test_bad_check_digit_is_a_bad_read_not_used(hall: CardHall) -> None:
+    ev = hall.place("bad_check")
+    assert ev["ok"] is False and ev["error"] == "bad_check_digit"
+    assert "token" not in ev and "重新放置" in ev["message"]
+
+
+def test_reader_error_code_tells_the_citizen_and_keeps_the_reader_healthy(
+        hall: CardHall) -> None:
+    assert hall.reader is not None
+    hall.reader.fail("read", 0x41)
+    ev = hall.place("resident")
+    assert ev["ok"] is False and ev["error"] == "read_failed"
+    assert hall.agent.devices()["id_reader"].status is Health.OK
+
+
+def test_silent_reader_is_a_fault_and_recovers(hall: CardHall) -> None:
+    assert hall.reader is not None
+    hall.reader.set("reply", "false")
+    assert wait_for(lambda: hall.agent.devices().get("id_reader") is not None and
+                    hall.agent.devices()["id_reader"].status is Health.FAULT, 5)
+    assert "no answer" in hall.agent.devices()["id_reader"].detail
+    hall.reader.set("reply", "true")
+    assert wait_for(lambda: hall.agent.devices()["id_reader"].status is Health.OK, 8)
+
+
+def test_real_name_service_needs_a_card(hall: CardHall) -> None:
+    r = hall.api.post("/v1/tickets", json={"service": "A"})
+    assert r.status_code == 422 and r.json()["error"] == "card_required"
+    assert r.json()["field"] == "card"
+    services = {s["id"]: s for s in hall.api.get("/v1/services").json()["services"]}
+    assert services["A"]["requires_id"] and not services["B"]["requires_id"]
+
+
+def test_real_name_ticket_prints_the_masked_name(hall: CardHall) -> None:
+    token = hall.place("resident")["token"]
+    r = hall.api.post("/v1/tickets", json={"service": "A", "card": token})
+    assert r.status_code == 201, r.text
+    body = r.json()
+    assert body["masked_name"] == "测*" and body["printed"]
+    assert hall.printer.wait_for_tickets(1)
+    text = hall.printer.tickets[-1].text
+    assert "姓名：测*" in text and "测试甲" not in text
+    row = hall.agent.store.one("SELECT id_hash, masked_name FROM tickets")
+    assert row is not None and row["masked_name"] == "测*" and len(row["id_hash"]) == 64
+
+
+def test_at_most_n_open_tickets_per_person_per_service(hall: CardHall) -> None:
+    token = hall.place("resident")["token"]
+    assert hall.api.post("/v1/tickets", json={"service": "A", "card": token}
+                         ).status_code == 201
+    r = hall.api.post("/v1/tickets", json={"service": "A", "card": token})
+    assert r.status_code == 409 and r.json()["error"] == "person_limit"
+    # another service with its own limit (2)
+    for _ in range(2):
+        assert hall.api.post("/v1/tickets", json={"service": "C", "card": token}
+                             ).status_code == 201
+    assert hall.api.post("/v1/tickets", json={"service": "C", "card": token}
+                         ).json()["error"] == "person_limit"
+    # another person is not affected
+    hall.lift()
+    other = hall.place("resident2")["token"]
+    assert hall.api.post("/v1/tickets", json={"service": "A", "card": other}
+                         ).status_code == 201
+    # once served, the first person may queue again
+    hall.agent.queue.call_next("5")
+    hall.agent.queue.finish("5")
+    assert hall.api.post("/v1/tickets", json={"service": "A", "card": token}
+                         ).status_code == 201
+
+
+def test_expired_card_gets_no_ticket(hall: CardHall) -> None:
+    token = hall.place("expired")["token"]
+    r = hall.api.post("/v1/tickets", json={"service": "A", "card": token})
+    assert r.status_code == 409 and r.json()["error"] == "card_expired_date"
+
+
+def test_unknown_or_forgotten_token_is_refused(hall: CardHall) -> None:
+    r = hall.api.post("/v1/tickets", json={"service": "A", "card": "nosuchtoken123"})
+    assert r.status_code == 409 and r.json()["error"] == "card_expired"
+    token = hall.place("resident")["token"]
+    assert hall.api.delete(f"/v1/cards/{token}").status_code == 204
+    r = hall.api.post("/v1/tickets", json={"service": "A", "card": token})
+    assert r.json()["error"] == "card_expired"
+
+
+def test_secret_file_is_created_root_only(hall: CardHall, tmp_path: Path) -> None:
+    p = tmp_path / "data" / "hall.secret"
+    assert p.exists() and (p.stat().st_mode & 0o777) == 0o600

@@ -130,7 +130,11 @@ class Soak:
             body = {"service": service, "priority": priority,
                     **({"priority_reason": "elderly"} if priority else {})}
             key = str(uuid.uuid4())
+            give_up = time.monotonic() + 60  # a citizen waits a minute, then asks staff
             while not self.stop.is_set():
+                if time.monotonic() > give_up:
+                    self.tally.refused["gave up after 60 s"] += 1
+                    break
                 try:
                     r = http.post("/v1/tickets", json=body, headers={"Idempotency-Key": key})
                 except httpx.HTTPError:
@@ -319,6 +323,7 @@ class Soak:
         result["ok"] = bool(
             settled and not lost and not dup_numbers and not central_dups
             and result["issued_twice"] == 0 and result["outbox_unacknowledged"] == 0
+            and not self.tally.refused.get("gave up after 60 s")
             and len(agent_tickets) == len(issued)
             and result["ratings_stored"] == result["ratings_pressed"]
             == result["ratings_at_central"])

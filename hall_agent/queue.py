@@ -34,8 +34,9 @@ from hall_agent.store import Store
 # enough to follow the day's pace, enough to smooth out one long case.
 ESTIMATE_WINDOW = 20
 FOLLOW_UP_LEVELS = frozenset({"basic", "unsatisfied", "very_unsatisfied"})
-# Lease blocks handed out by the central start here (sim/central does so); local and
-# central numbering stay below, so the two ranges never meet.
+# Where the central stand-in starts the lease blocks it hands out. Numbering skips
+# every leased block (QueueEngine._next_own_number), so a busy service simply jumps
+# over them.
 LEASE_FLOOR = 500
 LEVELS = ("very_satisfied", "satisfied", "basic", "unsatisfied", "very_unsatisfied", "none")
 
@@ -270,15 +271,7 @@ class QueueEngine:
             now = self.clock()
             day = self.local(now).date().isoformat()
             if seq is None:
-                row = db.execute("SELECT last FROM counters WHERE day = ? AND service = ?",
-                                 (day, svc.id)).fetchone()
-                seq = (row[0] if row else 0) + 1
-                # Never at or below a number the central gave out today (an agent
-                # switched to standalone mid-day continues after it); lease blocks
-                # sit far above and are left out.
-                used = db.execute("SELECT MAX(seq) FROM tickets WHERE day = ? AND prefix = ? "
-                                  "AND seq < ?", (day, svc.id, LEASE_FLOOR)).fetchone()[0]
-                seq = max(seq, (used or 0) + 1)
+                seq = self._next_own_number(db, day, svc.id)
                 db.execute("INSERT INTO counters (day, service, last) VALUES (?, ?, ?) "
                            "ON CONFLICT (day, service) DO UPDATE SET last = excluded.last",
                            (day, svc.id, seq))
@@ -320,7 +313,37 @@ class QueueEngine:
                 en=f"{svc.name_en}: you already hold {held} open ticket(s) today; the limit "
                    f"is {limit} per person")
 
+    def _next_own_number(self, db: sqlite3.Connection, day: str, prefix: str) -> int:
+        """The next number this engine may give: after its counter and after any number
+        already issued today outside a lease block (an agent switched to standalone
+        mid-day continues after the central's numbers), skipping every leased block
+        (the central must never give a number it leased to an agent) and every
+        number already taken."""
+        row = db.execute("SELECT last FROM counters WHERE day = ? AND service = ?",
+                         (day, prefix)).fetchone()
+        used = db.execute(
+            "SELECT MAX(seq) FROM tickets t WHERE day = ? AND prefix = ? AND NOT EXISTS "
+            "(SELECT 1 FROM leases l WHERE l.day = t.day AND l.service = t.prefix AND "
+            "t.seq BETWEEN l.from_n AND l.to_n)", (day, prefix)).fetchone()[0]
+        seq = max(row[0] if row else 0, used or 0) + 1
+        while True:
+            block = db.execute("SELECT MAX(to_n) FROM leases WHERE day = ? AND service = ? "
+                               "AND ? BETWEEN from_n AND to_n", (day, prefix, seq)).fetchone()[0]
+            if block is not None:
+                seq = block + 1
+            elif db.execute("SELECT 1 FROM tickets WHERE day = ? AND prefix = ? AND seq = ?",
+                            (day, prefix, seq)).fetchone():
+                seq += 1
+            else:
+                return int(seq)
+
     # ------------------------------------------------------------------ leases
+
+    def add_lease_blocks(self, day: str, blocks: list[tuple[str, int, int]]) -> None:
+        """Record blocks handed out (the central's side): its own numbering skips them."""
+        with self.store.tx() as db:
+            db.executemany("INSERT OR IGNORE INTO leases (day, service, from_n, to_n) "
+                           "VALUES (?, ?, ?, ?)", [(day, *b) for b in blocks])
 
     def set_lease(self, day: str, blocks: list[tuple[str, int, int]]) -> None:
         """Replace the day's leased number blocks (service, from, to)."""

@@ -307,6 +307,9 @@ class Central:
         lo = LEASE_FLOOR + self.agent_index(agent) * self.lease_size
         blocks = [{"service": s.id, "from": lo, "to": lo + self.lease_size - 1}
                   for s in self.catalog.services]
+        # Remembered before it is sent: our own numbering must never use a leased number.
+        self.engine.add_lease_blocks(self.engine.today(), [
+            (str(b["service"]), int(b["from"]), int(b["to"])) for b in blocks])
         self.client.publish(f"{self.p}/agent/{agent}/lease",
                             json.dumps({"day": self.engine.today(), "blocks": blocks}),
                             qos=1, retain=True)

@@ -305,11 +305,11 @@ class Central:
 
     def publish_lease(self, agent: str) -> None:
         lo = LEASE_FLOOR + self.agent_index(agent) * self.lease_size
-        blocks = [{"service": s.id, "from": lo, "to": lo + self.lease_size - 1}
-                  for s in self.catalog.services]
+        hi = lo + self.lease_size - 1
         # Remembered before it is sent: our own numbering must never use a leased number.
-        self.engine.add_lease_blocks(self.engine.today(), [
-            (str(b["service"]), int(b["from"]), int(b["to"])) for b in blocks])
+        self.engine.add_lease_blocks(self.engine.today(),
+                                     [(s.id, lo, hi) for s in self.catalog.services])
+        blocks = [{"service": s.id, "from": lo, "to": hi} for s in self.catalog.services]
         self.client.publish(f"{self.p}/agent/{agent}/lease",
                             json.dumps({"day": self.engine.today(), "blocks": blocks}),
                             qos=1, retain=True)

@@ -26,9 +26,14 @@ DEFAULT_DIR = Path("demo-out")
 
 
 def _print_where(hall: SimHall) -> None:
-    print(f"simulated printer   {hall.printer.port}  (115200 8N1, ESC/POS)")
+    print(f"simulated printer   {hall.printer_link} → {hall.printer.port}  (115200 8N1, "
+          "ESC/POS)")
     print(f"printed tickets     {hall.tickets_dir}/ (one PNG per cut ticket)")
     print(f"printer traffic     {hall.root / 'printer-traffic.log'}")
+    if hall.bus is not None:
+        print(f"RS-485 bus          {hall.bus.port}  (9600 8N1: LED boards, evaluators)")
+        print(f"LED boards          {hall.root / 'boards'}/ (what each board shows, as PNG)")
+    print(f"spoken calls        {hall.root / 'data' / 'voice'}/ (WAV, when no sound card)")
     print(f"agent config        {hall.config_path}")
     print(f"control socket      {hall.control_path}  (hall-sim ctl --dir {hall.root} help)")
 

@@ -151,8 +151,9 @@ def create_app(agent: Agent) -> FastAPI:
             st = agent.queue.service_state(s.id)
             out.append(ServiceOut(
                 id=s.id, name=s.name, name_en=s.name_en, category=s.category,
-                category_en=s.category_en, guide=s.guide.strip(), hours=s.hours,
-                promise=s.promise, open_now=st.open_now, closed_reason=st.reason,
+                category_en=s.category_en, guide=s.guide.strip(), guide_en=s.guide_en.strip(),
+                hours=s.hours, promise=s.promise, promise_en=s.promise_en,
+                open_now=st.open_now, closed_reason=st.reason,
                 closed_reason_en=st.reason_en,
                 opens_at=st.opens_at.isoformat() if st.opens_at else None,
                 waiting=st.waiting, est_wait_s=st.est_wait_s, daily_limit=s.daily_limit,

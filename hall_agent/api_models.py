@@ -67,8 +67,10 @@ class ServiceOut(_Resp):
     category: str
     category_en: str
     guide: str
+    guide_en: str = ""
     hours: str
     promise: str = ""
+    promise_en: str = ""
     open_now: bool
     closed_reason: str | None = Field(default=None, description="why no tickets now, Chinese")
     closed_reason_en: str | None = None

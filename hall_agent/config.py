@@ -457,6 +457,9 @@ class Service(_Model):
     promise: Annotated[str, Field(max_length=20, description="time promise, e.g. 60分钟办结")
                        ] = ""
     guide: str = ""
+    guide_en: str = Field(default="", description="the guide in English (Markdown); "
+                                                  "empty = the kiosk shows the Chinese one")
+    promise_en: Annotated[str, Field(max_length=40)] = ""
     requires_id: Annotated[bool, Field(description=(
         "a real-name service: a ticket needs an ID card on the reader"))] = False
     max_open_per_person: Annotated[int | None, Field(ge=1, le=20, description=(

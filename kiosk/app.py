@@ -538,7 +538,7 @@ class Kiosk(QWidget):
             if s.category != category:
                 continue
             if s.open_now:
-                sub = promise_text(s.promise, self.lang)
+                sub = promise_text(s.promise, self.lang, s.promise_en)
                 badge = self.t("waiting_n", n=s.waiting)
                 variant = "priority" if self.flow.priority else ""
             else:

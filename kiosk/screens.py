@@ -53,10 +53,12 @@ _PROMISE_EN = (
 )
 
 
-def promise_text(promise: str, lang: Lang) -> str:
+def promise_text(promise: str, lang: Lang, promise_en: str = "") -> str:
     """The catalogue's promise ("60分钟办结") in the kiosk's language."""
     if lang == "zh" or not promise:
         return promise
+    if promise_en:
+        return promise_en
     for pattern, english in _PROMISE_EN:
         m = pattern.match(promise.strip())
         if m:
@@ -362,14 +364,15 @@ class GuideListScreen(Screen):
         initials = [s for s in self.services if s not in direct
                     and (matches_initials(q, s.name) or matches_initials(q, s.category))]
         in_guide = [s for s in self.services if s not in direct and s not in initials
-                    and ql in s.guide.lower()]
+                    and (ql in s.guide.lower() or ql in s.guide_en.lower())]
         return direct + initials + in_guide
 
     def _refresh(self) -> None:
         found = self.matching(self.search.text())
         self.empty.setVisible(not found)
         self.results.set_tiles([
-            TileSpec(s.id, service_name(s, self.lang), promise_text(s.promise, self.lang),
+            TileSpec(s.id, service_name(s, self.lang),
+                     promise_text(s.promise, self.lang, s.promise_en),
                      badge=s.category if self.lang == "zh" else s.category_en,
                      variant="light", on_click=partial(self.on_pick, s))
             for s in found])
@@ -409,7 +412,7 @@ class GuideScreen(Screen):
     def show_service(self, s: ServiceOut) -> None:
         self.svc = s
         self.title.setText(service_name(s, self.lang))
-        self.promise.setText(promise_text(s.promise, self.lang) or "—")
+        self.promise.setText(promise_text(s.promise, self.lang, s.promise_en) or "—")
         self.hours.setText(hours_text(s.hours, self.lang))
         self.state.setText(self.t("open_now") if s.open_now else closed_text(s, self.lang))
         self.state.setStyleSheet(f"color: {'#0a7a32' if s.open_now else self.theme.accent};")
@@ -417,7 +420,12 @@ class GuideScreen(Screen):
         doc = self.text.document()
         assert doc is not None
         doc.setDefaultFont(self.theme.font(32))
-        self.text.setMarkdown(s.guide or "—")
+        guide = s.guide
+        if self.lang == "en":
+            # A guide not yet translated is still shown, with a word about it.
+            guide = s.guide_en or (f"*{self.t('guide_in_chinese')}*\n\n{s.guide}"
+                                   if s.guide else "")
+        self.text.setMarkdown(guide or "—")
         self._space_out()
         self.take_btn.setEnabled(s.open_now)
 

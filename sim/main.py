@@ -34,6 +34,12 @@ def _print_where(hall: SimHall) -> None:
         print(f"RS-485 bus          {hall.bus.port}  (9600 8N1: LED boards, evaluators)")
         print(f"LED boards          {hall.root / 'boards'}/ (what each board shows, as PNG)")
     print(f"spoken calls        {hall.root / 'data' / 'voice'}/ (WAV, when no sound card)")
+    if hall.id_reader is not None:
+        print(f"ID-card reader      {hall.id_reader.port}  (115200 8N1, SAM; put a card on it: "
+              f"hall-sim ctl --dir {hall.root} card resident)")
+    if hall.scanner is not None:
+        print(f"QR scanner          {hall.scanner.port}  (serial; scan: hall-sim ctl --dir "
+              f"{hall.root} scan TEXT)")
     print(f"agent config        {hall.config_path}")
     print(f"control socket      {hall.control_path}  (hall-sim ctl --dir {hall.root} help)")
 
@@ -62,7 +68,8 @@ def _wait_forever(hall: SimHall) -> None:
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    hall = SimHall(Path(a.dir).resolve(), api=a.api, catalog=a.catalog or "")
+    hall = SimHall(Path(a.dir).resolve(), api=a.api, catalog=a.catalog or "",
+                   id_devices=a.id_devices)
     try:
         if a.mqtt:
             hall.start_central()
@@ -144,7 +151,8 @@ def _show_kiosk(hall: SimHall, once: bool) -> subprocess.Popen[bytes] | None:
 def cmd_demo(a: argparse.Namespace) -> int:
     root = Path(a.dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
-    hall = SimHall(root, api=a.api, catalog=str(_demo_catalog(root)))
+    hall = SimHall(root, api=a.api, catalog=str(_demo_catalog(root)),
+                   id_devices=not a.no_id_devices)
     if a.mqtt:
         hall.start_central()
     hall.write_config()
@@ -234,9 +242,13 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--catalog", help="service catalogue for the written config")
     r.add_argument("--mqtt", action="store_true",
                    help="also a private Mosquitto and the central stand-in (central mode)")
+    r.add_argument("--id-devices", action="store_true",
+                   help="also an ID-card reader and a QR scanner (ptys)")
     d = sub.add_parser("demo", help="devices + agent + a scripted morning")
     d.add_argument("--once", action="store_true", help="exit after the script")
     d.add_argument("--mqtt", action="store_true", help="central mode: Mosquitto + central")
+    d.add_argument("--no-id-devices", action="store_true",
+                   help="leave out the simulated ID-card reader and QR scanner")
     c = sub.add_parser("ctl", help="send a command to a running simulator")
     c.add_argument("words", nargs="*")
     a = p.parse_args(argv)
@@ -245,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "ctl":
         return cmd_ctl(a)
     if a.cmd is None:
-        a.catalog, a.mqtt = None, False
+        a.catalog, a.mqtt, a.id_devices = None, False, False
     return cmd_run(a)
 
 

@@ -66,6 +66,14 @@ class Ctl:
         else:
             human()
 
+    def fail(self, code: int, error: str, message: str) -> int:
+        """Say what went wrong (``{"error", "message"}`` with ``--json``); returns ``code``."""
+        if self.as_json:
+            print(json.dumps({"error": error, "message": message}, ensure_ascii=False))
+        else:
+            print(f"hallctl: {message}", file=sys.stderr)
+        return code
+
 
 class AgentDown(Exception):
     pass

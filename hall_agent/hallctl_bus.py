@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,21 +33,6 @@ KIND: dict[int, str] = {Kind.BOARD: "board", Kind.EVALUATOR: "evaluator"}
 SCAN_TIMEOUT_MS = 60  # a device answers within 50 ms (RS485.md)
 
 
-def _emit(ctl: Ctl, data: Any, human: Callable[[], None]) -> None:
-    if ctl.as_json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        human()
-
-
-def _fail(ctl: Ctl, code: int, error: str, message: str) -> int:
-    if ctl.as_json:
-        print(json.dumps({"error": error, "message": message}, ensure_ascii=False))
-    else:
-        print(f"hallctl: {message}", file=sys.stderr)
-    return code
-
-
 # ---------------------------------------------------------------------------- bus
 
 def cmd_bus(ctl: Ctl, a: argparse.Namespace) -> int:
@@ -57,7 +41,7 @@ def cmd_bus(ctl: Ctl, a: argparse.Namespace) -> int:
 
 def bus_scan(ctl: Ctl, a: argparse.Namespace) -> int:
     if not a.port:
-        return _fail(ctl, EXIT_USAGE, "usage", "bus scan needs the PORT, e.g. /dev/ttyUSB1")
+        return ctl.fail(EXIT_USAGE, "usage", "bus scan needs the PORT, e.g. /dev/ttyUSB1")
     m = BusMaster(a.port, a.baudrate, timeout_s=a.timeout_ms / 1000, retries=0)
     found: list[dict[str, Any]] = []
     try:
@@ -76,13 +60,13 @@ def bus_scan(ctl: Ctl, a: argparse.Namespace) -> int:
                 print(f"  {addr:>3}  {found[-1]['kind']:<9}  {info.lines} lines x "
                       f"{info.columns} columns  firmware {info.firmware}", flush=True)
     except PortUnavailable as e:
-        return _fail(ctl, EXIT_DEVICE, "port", str(e))
+        return ctl.fail(EXIT_DEVICE, "port", str(e))
     finally:
         m.close()
-    _emit(ctl, {"port": a.port, "baudrate": a.baudrate, "devices": found},
-          lambda: print(f"{len(found)} device(s) on {a.port} at {a.baudrate} baud"
-                        + ("" if found else " — check the A/B wires, the baud rate and that "
-                                             "the agent is stopped")))
+    ctl.out({"port": a.port, "baudrate": a.baudrate, "devices": found},
+            lambda: print(f"{len(found)} device(s) on {a.port} at {a.baudrate} baud"
+                          + ("" if found else " — check the A/B wires, the baud rate and that "
+                                               "the agent is stopped")))
     return EXIT_OK if found else EXIT_DEVICE
 
 
@@ -96,12 +80,12 @@ def _config_data_dir(a: argparse.Namespace) -> Path | None:
 def bus_log(ctl: Ctl, a: argparse.Namespace) -> int:
     data_dir = _config_data_dir(a)
     if data_dir is None:
-        return _fail(ctl, EXIT_USAGE, "config", "bus log needs the agent's config "
-                     "(--config) to find data_dir")
+        return ctl.fail(EXIT_USAGE, "config", "bus log needs the agent's config "
+                        "(--config) to find data_dir")
     path = data_dir / "bus-traffic.log"
     if not path.exists():
-        return _fail(ctl, EXIT_DEVICE, "no_log", f"no bus traffic logged yet ({path}); is a "
-                     "board or evaluator configured?")
+        return ctl.fail(EXIT_DEVICE, "no_log", f"no bus traffic logged yet ({path}); is a "
+                        "board or evaluator configured?")
     lines = path.read_text(encoding="ascii", errors="replace").splitlines()[-a.lines:]
     if ctl.as_json:
         print(json.dumps({"path": str(path), "lines": lines}, indent=2))
@@ -133,24 +117,24 @@ def _direct_board(ctl: Ctl, a: argparse.Namespace,
     try:
         info = m.probe(a.address, force=True, retries=2)
         if info.kind != Kind.BOARD:
-            return _fail(ctl, EXIT_DEVICE, "not_a_board",
-                         f"address {a.address} on {a.port} is a "
-                         f"{KIND.get(info.kind, 'device')}, not a board")
+            return ctl.fail(EXIT_DEVICE, "not_a_board",
+                            f"address {a.address} on {a.port} is a "
+                            f"{KIND.get(info.kind, 'device')}, not a board")
         lines = lines_for(info)
         send_lines(m, a.address, lines, [None] * len(lines))
         m.transact(a.address, Cmd.CHIME)
     except (NoReply, PortUnavailable) as e:
-        return _fail(ctl, EXIT_DEVICE, "no_answer", f"{e} — check its power, the address "
-                     "switches and the baud rate")
+        return ctl.fail(EXIT_DEVICE, "no_answer", f"{e} — check its power, the address "
+                        "switches and the baud rate")
     except BusError as e:
-        return _fail(ctl, EXIT_DEVICE, "bus", str(e))
+        return ctl.fail(EXIT_DEVICE, "bus", str(e))
     finally:
         m.close()
-    _emit(ctl, {"port": a.port, "address": a.address, "lines": [t for t, _, _ in lines],
-                "info": {"lines": info.lines, "columns": info.columns,
-                         "firmware": info.firmware}},
-          lambda: print(f"board {a.address} on {a.port} ({info.lines}x{info.columns}, "
-                        f"{info.firmware}): " + " | ".join(t for t, _, _ in lines)))
+    ctl.out({"port": a.port, "address": a.address, "lines": [t for t, _, _ in lines],
+             "info": {"lines": info.lines, "columns": info.columns,
+                      "firmware": info.firmware}},
+            lambda: print(f"board {a.address} on {a.port} ({info.lines}x{info.columns}, "
+                          f"{info.firmware}): " + " | ".join(t for t, _, _ in lines)))
     return EXIT_OK
 
 
@@ -159,10 +143,10 @@ def cmd_board(ctl: Ctl, a: argparse.Namespace) -> int:
 
     text = " ".join(a.text or [])
     if a.action == "show" and not text:
-        return _fail(ctl, EXIT_USAGE, "usage", "board show needs TEXT (| separates lines)")
+        return ctl.fail(EXIT_USAGE, "usage", "board show needs TEXT (| separates lines)")
     if a.port:
         if a.address is None:
-            return _fail(ctl, EXIT_USAGE, "usage", "--port needs --address (1-247)")
+            return ctl.fail(EXIT_USAGE, "usage", "--port needs --address (1-247)")
         return _direct_board(ctl, a, test_pattern_lines if a.action == "test"
                              else (lambda info: show_lines(info, text)))
     # Through the agent (routes in hall_agent/api.py).
@@ -171,13 +155,13 @@ def cmd_board(ctl: Ctl, a: argparse.Namespace) -> int:
         body["text"] = text
     code, out = ctl.request("POST", f"/v1/boards/{a.action}", json=body)
     if code == 404:
-        return _fail(ctl, EXIT_REFUSED, "not_supported", "this agent has no board route; use "
-                     "--port and --address with the agent stopped")
+        return ctl.fail(EXIT_REFUSED, "not_supported", "this agent has no board route; use "
+                        "--port and --address with the agent stopped")
     if code >= 400:
-        return _fail(ctl, EXIT_REFUSED, "refused", str(out.get("message", out)))
-    _emit(ctl, out, lambda: print(f"boards: {a.action} for {a.seconds:g} s: "
-                                  + ", ".join(f"{k} {v}" for k, v in out.get("boards",
-                                                                            {}).items())))
+        return ctl.fail(EXIT_REFUSED, "refused", str(out.get("message", out)))
+    ctl.out(out, lambda: print(f"boards: {a.action} for {a.seconds:g} s: "
+                               + ", ".join(f"{k} {v}" for k, v in out.get("boards",
+                                                                         {}).items())))
     return EXIT_OK
 
 
@@ -190,18 +174,18 @@ def cmd_eval(ctl: Ctl, a: argparse.Namespace) -> int:
     try:
         key = parse_key(a.key)
     except ValueError as e:
-        return _fail(ctl, EXIT_USAGE, "usage", str(e))
+        return ctl.fail(EXIT_USAGE, "usage", str(e))
     sim_dir = Path(a.sim_dir) if a.sim_dir else resolve_config_path(a.config).parent
     sock = sim_dir / "sim.sock"
     try:
         answer = control(sock, f"eval press {a.window} {key:x}")
     except OSError as e:
-        return _fail(ctl, EXIT_NO_AGENT, "no_sim", f"no hall-sim at {sock} ({e}); `eval press` "
-                     "works on simulated evaluators: start hall-sim, or press the real key")
+        return ctl.fail(EXIT_NO_AGENT, "no_sim", f"no hall-sim at {sock} ({e}); `eval press` "
+                        "works on simulated evaluators: start hall-sim, or press the real key")
     if answer.startswith("error"):
-        return _fail(ctl, EXIT_REFUSED, "refused", answer)
-    _emit(ctl, {"window": a.window, "key": key, "answer": answer},
-          lambda: print(f"window {a.window}: pressed key {key:02X} ({answer})"))
+        return ctl.fail(EXIT_REFUSED, "refused", answer)
+    ctl.out({"window": a.window, "key": key, "answer": answer},
+            lambda: print(f"window {a.window}: pressed key {key:02X} ({answer})"))
     return EXIT_OK
 
 

@@ -33,21 +33,6 @@ EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NO_AGENT, EXIT_DEVICE = 0, 1, 2, 3, 4
 TOLERATE_BAD_CONFIG = frozenset({"doctor", "export-logs", "udev", "completion", "probe"})
 
 
-def _emit(ctl: Ctl, data: Any, human: Callable[[], None]) -> None:
-    if ctl.as_json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
-    else:
-        human()
-
-
-def _fail(ctl: Ctl, code: int, error: str, message: str) -> int:
-    if ctl.as_json:
-        print(json.dumps({"error": error, "message": message}, ensure_ascii=False))
-    else:
-        print(f"hallctl: {message}", file=sys.stderr)
-    return code
-
-
 def _agent_up(ctl: Ctl) -> bool:
     try:
         return httpx.get(f"{ctl.base}/v1/health", timeout=2).status_code == 200
@@ -63,9 +48,9 @@ def cmd_doctor(ctl: Ctl, a: argparse.Namespace) -> int:
     try:
         ctx = doctor.make_context(a.config, user=a.user, api=a.api)
     except KeyError:
-        return _fail(ctl, EXIT_USAGE, "usage", f"no such user {a.user!r}")
+        return ctl.fail(EXIT_USAGE, "usage", f"no such user {a.user!r}")
     findings = doctor.run(ctx)
-    _emit(ctl, doctor.as_json(findings, ctx), lambda: print(doctor.render(findings, ctx)))
+    ctl.out(doctor.as_json(findings, ctx), lambda: print(doctor.render(findings, ctx)))
     return doctor.exit_code(findings)
 
 
@@ -74,10 +59,10 @@ def cmd_doctor(ctl: Ctl, a: argparse.Namespace) -> int:
 def cmd_probe(ctl: Ctl, a: argparse.Namespace) -> int:
     """Talk to one device straight on its port, with the agent stopped."""
     if _agent_up(ctl) and not a.force:
-        return _fail(ctl, EXIT_REFUSED, "agent_running",
-                     f"the agent is running ({ctl.base}) and owns the devices: stop it first "
-                     "(sudo systemctl stop hall-agent), ask it instead (hallctl devices, "
-                     "hallctl printer status), or add --force")
+        return ctl.fail(EXIT_REFUSED, "agent_running",
+                        f"the agent is running ({ctl.base}) and owns the devices: stop it first "
+                        "(sudo systemctl stop hall-agent), ask it instead (hallctl devices, "
+                        "hallctl printer status), or add --force")
     if a.kind == "printer":
         from drivers.printer import TicketPrinter
         from hall_agent.config import PrinterConfig
@@ -86,7 +71,7 @@ def cmd_probe(ctl: Ctl, a: argparse.Namespace) -> int:
             pc = PrinterConfig(transport="serial", port=a.port,
                                baudrate=a.baudrate or 115200, status_timeout_ms=a.timeout_ms)
         except ValueError as e:
-            return _fail(ctl, EXIT_USAGE, "usage", str(e).splitlines()[-1])
+            return ctl.fail(EXIT_USAGE, "usage", str(e).splitlines()[-1])
         p = TicketPrinter(pc)
         try:
             st = p.status()
@@ -95,31 +80,31 @@ def cmd_probe(ctl: Ctl, a: argparse.Namespace) -> int:
             p.close()
         body = {"port": a.port, "kind": "printer", "status": h.status.value,
                 "detail": h.detail}
-        _emit(ctl, body, lambda: print(f"printer on {a.port}: {h.status.value}"
-                                       f"{f' — {h.detail}' if h.detail else ''}"))
+        ctl.out(body, lambda: print(f"printer on {a.port}: {h.status.value}"
+                                    f"{f' — {h.detail}' if h.detail else ''}"))
         return EXIT_OK if h.status.value == "ok" else EXIT_DEVICE
     from drivers.bus import BusError, BusMaster, NoReply, PortUnavailable
 
     if a.address is None:
-        return _fail(ctl, EXIT_USAGE, "usage", "probe --kind bus needs --address N "
-                                                "(or `hallctl bus scan PORT` to find them)")
+        return ctl.fail(EXIT_USAGE, "usage", "probe --kind bus needs --address N "
+                                              "(or `hallctl bus scan PORT` to find them)")
     m = BusMaster(a.port, a.baudrate or 9600, timeout_s=a.timeout_ms / 1000, retries=1)
     try:
         info = m.probe(a.address, force=True, retries=1)
     except PortUnavailable as e:
-        return _fail(ctl, EXIT_DEVICE, "port", str(e))
+        return ctl.fail(EXIT_DEVICE, "port", str(e))
     except NoReply:
-        return _fail(ctl, EXIT_DEVICE, "no_reply",
-                     f"address {a.address} on {a.port}: no reply — check the A/B wires, the "
-                     "address switches and the baud rate")
+        return ctl.fail(EXIT_DEVICE, "no_reply",
+                        f"address {a.address} on {a.port}: no reply — check the A/B wires, the "
+                        "address switches and the baud rate")
     except BusError as e:
-        return _fail(ctl, EXIT_DEVICE, "bus", f"address {a.address} on {a.port}: {e}")
+        return ctl.fail(EXIT_DEVICE, "bus", f"address {a.address} on {a.port}: {e}")
     finally:
         m.close()
     body = {"port": a.port, "kind": "bus", "address": a.address, "device_kind": info.kind,
             "lines": info.lines, "columns": info.columns, "firmware": info.firmware}
-    _emit(ctl, body, lambda: print(f"address {a.address} on {a.port}: kind {info.kind}, "
-                                   f"{info.lines}x{info.columns}, firmware {info.firmware}"))
+    ctl.out(body, lambda: print(f"address {a.address} on {a.port}: kind {info.kind}, "
+                                f"{info.lines}x{info.columns}, firmware {info.firmware}"))
     return EXIT_OK
 
 
@@ -219,10 +204,10 @@ def cmd_mqtt(ctl: Ctl, a: argparse.Namespace) -> int:
     try:
         cfg = load_config(resolve_config_path(a.config))
     except ConfigError as e:
-        return _fail(ctl, EXIT_USAGE, "config", str(e))
+        return ctl.fail(EXIT_USAGE, "config", str(e))
     if cfg.mqtt is None:
-        return _fail(ctl, EXIT_REFUSED, "standalone", "no [mqtt] in the config: this agent "
-                                                      "runs standalone")
+        return ctl.fail(EXIT_REFUSED, "standalone", "no [mqtt] in the config: this agent "
+                                                    "runs standalone")
     steps = mqtt_check(cfg, a.timeout)
     agent: dict[str, Any] | None = None
     with _suppress_agent_down():
@@ -237,7 +222,7 @@ def cmd_mqtt(ctl: Ctl, a: argparse.Namespace) -> int:
         if agent:
             print(f"  agent says: {agent['status']} — {agent['detail']}")
 
-    _emit(ctl, body, human)
+    ctl.out(body, human)
     return EXIT_OK if body["ok"] else EXIT_DEVICE
 
 
@@ -255,7 +240,7 @@ def _suppress_agent_down() -> Iterator[None]:
 def cmd_outbox(ctl: Ctl, a: argparse.Namespace) -> int:
     code, body = ctl.request("GET", "/v1/outbox", params={"limit": a.limit})
     if code != 200:
-        return _fail(ctl, EXIT_REFUSED, body.get("error", "refused"), str(body))
+        return ctl.fail(EXIT_REFUSED, body.get("error", "refused"), str(body))
 
     def human() -> None:
         if not body["mqtt"]:
@@ -268,7 +253,7 @@ def cmd_outbox(ctl: Ctl, a: argparse.Namespace) -> int:
             print(f"  #{e['seq']:<6} {e['ts']}  {e['type']:<22} {state}"
                   f"{'  offline' if e['offline'] else ''}")
 
-    _emit(ctl, body, human)
+    ctl.out(body, human)
     return EXIT_OK
 
 
@@ -280,7 +265,7 @@ def _event_line(e: dict[str, Any]) -> str:
 def cmd_events(ctl: Ctl, a: argparse.Namespace) -> int:
     code, body = ctl.request("GET", "/v1/event-log", params={"limit": a.limit})
     if code != 200:
-        return _fail(ctl, EXIT_REFUSED, body.get("error", "refused"), str(body))
+        return ctl.fail(EXIT_REFUSED, body.get("error", "refused"), str(body))
     if not a.follow:
         def human() -> None:
             for e in body["events"]:
@@ -288,7 +273,7 @@ def cmd_events(ctl: Ctl, a: argparse.Namespace) -> int:
             if not body["events"]:
                 print("no events yet")
 
-        _emit(ctl, body, human)
+        ctl.out(body, human)
         return EXIT_OK
     # Follow: the durable log first, then the live stream (SSE), one line (or JSON
     # object) per event, until Ctrl-C.
@@ -317,7 +302,7 @@ def cmd_events(ctl: Ctl, a: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return EXIT_OK
     except httpx.HTTPError as e:
-        return _fail(ctl, EXIT_NO_AGENT, "agent_down", f"the event stream ended: {e}")
+        return ctl.fail(EXIT_NO_AGENT, "agent_down", f"the event stream ended: {e}")
     return EXIT_OK
 
 
@@ -326,13 +311,13 @@ def cmd_events(ctl: Ctl, a: argparse.Namespace) -> int:
 def cmd_log(ctl: Ctl, a: argparse.Namespace) -> int:
     if a.action == "level":
         if not a.args:
-            return _fail(ctl, EXIT_USAGE, "usage", "say `hallctl log level debug|info|"
-                                                   "warning|error`")
+            return ctl.fail(EXIT_USAGE, "usage", "say `hallctl log level debug|info|"
+                                                 "warning|error`")
         payload: dict[str, Any] = {"level": a.args[0]}
     elif a.action == "traffic":
         if len(a.args) != 2 or a.args[1] not in ("on", "off"):
-            return _fail(ctl, EXIT_USAGE, "usage", "say `hallctl log traffic DEVICE on|off`, "
-                                                   "e.g. `hallctl log traffic printer on`")
+            return ctl.fail(EXIT_USAGE, "usage", "say `hallctl log traffic DEVICE on|off`, "
+                                                 "e.g. `hallctl log traffic printer on`")
         payload = {"traffic": {a.args[0]: a.args[1] == "on"}}
     else:
         payload = {}
@@ -350,7 +335,7 @@ def cmd_log(ctl: Ctl, a: argparse.Namespace) -> int:
         for name, t in body["traffic"].items():
             print(f"raw traffic {name:<10} {'on ' if t['enabled'] else 'off'}  {t['path']}")
 
-    _emit(ctl, body, human)
+    ctl.out(body, human)
     return EXIT_OK
 
 
@@ -376,9 +361,9 @@ def cmd_export_logs(ctl: Ctl, a: argparse.Namespace) -> int:
     names = export_logs(out, data_dir=data_dir, config_path=path if path.exists() else None,
                         extra=extra, journal_days=a.days)
     body = {"path": str(out.resolve()), "files": names, "bytes": out.stat().st_size}
-    _emit(ctl, body, lambda: print(f"wrote {out} ({body['bytes']} bytes, {len(names)} files; "
-                                   "no store, keys, passwords or ID data) — send it to "
-                                   "support"))
+    ctl.out(body, lambda: print(f"wrote {out} ({body['bytes']} bytes, {len(names)} files; "
+                                "no store, keys, passwords or ID data) — send it to "
+                                "support"))
     return EXIT_OK
 
 
@@ -504,10 +489,10 @@ def cmd_udev(ctl: Ctl, a: argparse.Namespace) -> int:
     try:
         devices = [find_device(a.device, sysfs)] if a.device else list_devices(sysfs)
     except FileNotFoundError as e:
-        return _fail(ctl, EXIT_DEVICE, "not_found", str(e))
+        return ctl.fail(EXIT_DEVICE, "not_found", str(e))
     if not devices:
-        return _fail(ctl, EXIT_DEVICE, "not_found", "no USB serial, input or printer device "
-                                                    "is plugged in")
+        return ctl.fail(EXIT_DEVICE, "not_found", "no USB serial, input or printer device "
+                                                  "is plugged in")
     rows: list[dict[str, Any]] = []
     for d in devices:
         try:
@@ -527,7 +512,7 @@ def cmd_udev(ctl: Ctl, a: argparse.Namespace) -> int:
             if r["rule"]:
                 print(r["rule"])
 
-    _emit(ctl, {"devices": rows}, human)
+    ctl.out({"devices": rows}, human)
     return EXIT_OK
 
 

@@ -11,14 +11,10 @@ bytes they sent.
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import logging
 import os
-import select
 import threading
 import time
-import tty
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +43,7 @@ from drivers.rs485 import (
     reply_for,
     wire_time_s,
 )
+from sim.ptydevice import PtyDevice
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +232,7 @@ class SimEvaluator(SimDevice):
                 else "", "buffered": [(e.event, e.key) for e in self.events]}
 
 
-class SimBus:
+class SimBus(PtyDevice):
     """Boards and evaluators sharing one pty, answering the master like real ones."""
 
     def __init__(self, *, baudrate: int = 9600, out_dir: Path | None = None,
@@ -249,22 +246,14 @@ class SimBus:
         self.lock = threading.RLock()
         self.changed = threading.Condition(self.lock)
         self._decoder = FrameDecoder()
-        self._log = (open(traffic_log, "a", encoding="ascii")  # noqa: SIM115
-                     if traffic_log is not None else None)
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        self.port = os.ttyname(self._slave)
-        self._wake_r, self._wake_w = os.pipe()
-        self._stop = threading.Event()
+        super().__init__(name="sim-bus", traffic_log=traffic_log)
         self._dirty: set[int] = set()
         self._render_wake = threading.Event()
         self.crc_errors_seen = 0
-        self._reader = threading.Thread(target=self._read_loop, name="sim-bus", daemon=True)
         self._renderer = threading.Thread(target=self._render_loop, name="sim-bus-render",
                                           daemon=True)
-        self._reader.start()
+        self._start_reading()
         self._renderer.start()
-        self._closed = False
 
     # ------------------------------------------------------------------ devices
 
@@ -341,45 +330,13 @@ class SimBus:
 
     # ------------------------------------------------------------------ line
 
-    def _traffic(self, arrow: str, data: bytes) -> None:
-        if self._log is None or not data:
-            return
-        now = time.time()
-        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
-        self._log.write(f"{stamp} {arrow} {data.hex(' ')}\n")
-        self._log.flush()
-
-    def _send(self, data: bytes) -> None:
-        self._traffic(">>>", data)
-        try:
-            os.write(self._master, data)
-        except OSError as e:
-            log.debug("sim bus %s: write: %s", self.port, e)
-
-    def _read_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                ready, _, _ = select.select([self._master, self._wake_r], [], [], 0.5)
-            except (OSError, ValueError):
-                return
-            if self._master not in ready:
-                continue
-            try:
-                data = os.read(self._master, 4096)
-            except OSError as e:
-                if e.errno == errno.EIO:
-                    time.sleep(0.05)
-                    continue
-                return
-            if not data:
-                continue
-            self._traffic("<<<", data)
-            before = len(self._decoder.dropped)
-            frames = self._decoder.feed(data, time.monotonic())
-            self.crc_errors_seen += sum(1 for d in self._decoder.dropped[before:]
-                                        if d.reason == "crc")
-            for f in frames:
-                self._on_frame(f, time.monotonic())
+    def on_bytes(self, data: bytes) -> None:
+        before = len(self._decoder.dropped)
+        frames = self._decoder.feed(data, time.monotonic())
+        self.crc_errors_seen += sum(1 for d in self._decoder.dropped[before:]
+                                    if d.reason == "crc")
+        for f in frames:
+            self._on_frame(f, time.monotonic())
 
     def _on_frame(self, f: Frame, ts: float) -> None:
         if f.is_reply:
@@ -466,20 +423,9 @@ class SimBus:
 
     # ------------------------------------------------------------------ close
 
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._stop.set()
-        self._render_wake.set()
-        os.write(self._wake_w, b"x")
-        self._reader.join(timeout=2)
+    def _on_close(self) -> None:
+        self._render_wake.set()  # or the renderer sleeps out its 0.5 s wait
         self._renderer.join(timeout=5)
-        for fd in (self._master, self._slave, self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        if self._log is not None:
-            self._log.close()
 
 
 # --------------------------------------------------------------------------- the hall's bus

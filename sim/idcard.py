@@ -11,16 +11,10 @@ a card's text).
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import os
-import select
 import threading
 import time
-import tty
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO
 
 from drivers.idcard import (
     COMMANDS,
@@ -43,6 +37,7 @@ from drivers.idcard import (
     check_digit,
     encode_reply,
 )
+from sim.ptydevice import PtyDevice
 
 
 def fake_number(first17: str) -> str:
@@ -108,7 +103,7 @@ class ReaderState:
     reply: bool = True
 
 
-class SimIdReader:
+class SimIdReader(PtyDevice):
     """A reader with one slot for a card, played on a pty in a background thread."""
 
     def __init__(self, *, traffic_log: Path | str | None = None,
@@ -118,16 +113,9 @@ class SimIdReader:
         self.commands: list[tuple[int, int]] = []
         self.reads = 0
         self._lock = threading.Lock()
-        self._log: IO[str] | None = (open(traffic_log, "a", encoding="ascii")  # noqa: SIM115
-                                     if traffic_log is not None else None)
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        self.port = os.ttyname(self._slave)
-        self._wake_r, self._wake_w = os.pipe()
-        self._stop = threading.Event()
         self._parser = FrameParser()
-        self._thread = threading.Thread(target=self._loop, name="sim-idcard", daemon=True)
-        self._thread.start()
+        super().__init__(name="sim-idcard", traffic_log=traffic_log)
+        self._start_reading()
 
     # -- control
 
@@ -229,50 +217,16 @@ class SimIdReader:
 
     # -- line
 
-    def _traffic(self, arrow: str, data: bytes, elide: bool = False) -> None:
-        if self._log is None:
-            return
-        text = f"{data[:12].hex(' ')} … ({len(data)} bytes)" if elide else data.hex(" ")
-        self._log.write(f"{time.strftime('%H:%M:%S')} {arrow} {text}\n")
-        self._log.flush()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            r, _, _ = select.select([self._master, self._wake_r], [], [], 0.5)
-            if self._wake_r in r:
-                return
-            if self._master not in r:
-                continue
-            try:
-                data = os.read(self._master, 4096)
-            except OSError as e:
-                if e.errno == errno.EIO:  # no host has the port open right now
-                    time.sleep(0.05)
-                    continue
-                return
-            self._traffic("<<<", data)
-            for item in self._parser.feed(data):
-                if not isinstance(item, Frame):
-                    # IDCARD.md: the reader answers a bad command frame with SW3 10
-                    reply: bytes | None = self._frame(0x10)
-                else:
-                    reply = self.answer(item)
-                if reply is not None:
-                    self._traffic(">>>", reply, elide=len(reply) > 64)
-                    with contextlib.suppress(OSError):
-                        os.write(self._master, reply)
-
-    def close(self) -> None:
-        if self._stop.is_set():
-            return
-        self._stop.set()
-        os.write(self._wake_w, b"x")
-        self._thread.join(2)
-        for fd in (self._master, self._slave, self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        if self._log is not None:
-            self._log.close()
+    def on_bytes(self, data: bytes) -> None:
+        for item in self._parser.feed(data):
+            if not isinstance(item, Frame):
+                # IDCARD.md: the reader answers a bad command frame with SW3 10
+                reply: bytes | None = self._frame(0x10)
+            else:
+                reply = self.answer(item)
+            if reply is not None:
+                # A read reply is a card's text and photo: the log keeps only its head.
+                self._send(reply, elide=len(reply) > 64)
 
 
 SW3_HELP = "\n".join(f"  {k:02X}  {v[1]}" for k, v in SW3_WORDS.items())

@@ -14,22 +14,16 @@ the printer received, ``>>>`` for bytes it sent.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import errno
 import logging
-import os
 import queue
 import re
-import select
 import sys
 import threading
 import time
-import tty
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import TracebackType
-from typing import IO, Literal
+from typing import Literal
 
 from drivers.escpos_codec import (
     STATUS_FIXED_BITS,
@@ -38,6 +32,7 @@ from drivers.escpos_codec import (
     Op,
     TicketAssembler,
 )
+from sim.ptydevice import PtyDevice
 from sim.render import FONT_PATH, render_ticket
 
 log = logging.getLogger(__name__)
@@ -106,7 +101,7 @@ def status_byte(n: int, state: SimState) -> int | None:
 _SAFE_RE = re.compile(r"[^0-9A-Za-z]")
 
 
-class SimPrinter:
+class SimPrinter(PtyDevice):
     """A thermal ticket printer played on a pty, in background threads."""
 
     def __init__(self, out_dir: Path | str | None = None, *,
@@ -129,26 +124,12 @@ class SimPrinter:
         self._done = threading.Condition()
         self._decoder = EscPosDecoder()
         self._assembler = TicketAssembler()
-        self._log: IO[str] | None = (open(traffic_log, "a", encoding="ascii")  # noqa: SIM115
-                                     if traffic_log is not None else None)
-        self._log_lock = threading.Lock()
-
-        self._master, self._slave = os.openpty()
-        # Raw: no echo, no CR/LF translation, no signals from 0x03 — bytes are bytes.
-        tty.setraw(self._slave)
-        # Keeping our own slave fd open means a host that closes and reopens the
-        # port does not make the master read EIO in between.
-        self.port = os.ttyname(self._slave)
-        self._wake_r, self._wake_w = os.pipe()
-        self._stop = threading.Event()
+        super().__init__(name="sim-printer-line", traffic_log=traffic_log)
         self._render_q: queue.Queue[DecodedTicket | None] = queue.Queue()
-        self._reader = threading.Thread(target=self._read_loop, name="sim-printer-line",
-                                        daemon=True)
         self._renderer = threading.Thread(target=self._render_loop, name="sim-printer-render",
                                           daemon=True)
-        self._reader.start()
+        self._start_reading()
         self._renderer.start()
-        self._closed = False
 
     # -- control
 
@@ -202,67 +183,17 @@ class SimPrinter:
         with self._done:
             return self._done.wait_for(lambda: len(self.tickets) >= count, timeout)
 
-    def close(self) -> None:
-        """Stop the threads and close the pty: the port disappears, like a pulled cable."""
-        if self._closed:
-            return
-        self._closed = True
-        self._stop.set()
-        os.write(self._wake_w, b"x")
-        self._reader.join(timeout=2)
+    def _on_close(self) -> None:
+        # Tickets already cut are still drawn: a test that closes right after the
+        # cut finds its PNG.
         self._render_q.put(None)
         self._renderer.join(timeout=10)
-        for fd in (self._master, self._slave, self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        if self._log is not None:
-            self._log.close()
-
-    def __enter__(self) -> SimPrinter:
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
 
     # -- the line
 
-    def _traffic(self, arrow: str, data: bytes) -> None:
-        if self._log is None or not data:
-            return
-        now = time.time()
-        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
-        with self._log_lock:
-            self._log.write(f"{stamp} {arrow} {data.hex(' ')}\n")
-            self._log.flush()
-
-    def _send(self, data: bytes) -> None:
-        self._traffic(">>>", data)
-        try:
-            os.write(self._master, data)
-        except OSError as e:
-            log.debug("sim printer %s: write: %s", self.port, e)
-
-    def _read_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                ready, _, _ = select.select([self._master, self._wake_r], [], [], 0.5)
-            except (OSError, ValueError):
-                return
-            if self._master not in ready:
-                continue
-            try:
-                data = os.read(self._master, 4096)
-            except OSError as e:
-                if e.errno == errno.EIO:  # no one holds the slave: cannot happen, we do
-                    time.sleep(0.05)
-                    continue
-                return
-            if not data:
-                continue
-            self._traffic("<<<", data)
-            self.received_bytes += len(data)
-            self._handle(self._decoder.feed(data))
+    def on_bytes(self, data: bytes) -> None:
+        self.received_bytes += len(data)
+        self._handle(self._decoder.feed(data))
 
     def _handle(self, ops: list[Op]) -> None:
         printable: list[Op] = []

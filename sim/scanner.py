@@ -8,32 +8,27 @@ CR LF (``ending`` changes that). For keyboard-wedge scanners the tests feed
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tty
 
 from drivers.scanner import EV_KEY, KEY_DOWN, KEY_ENTER, KEY_UP, KEYMAP
+from sim.ptydevice import PtyDevice
 
 LEFTSHIFT = 42
 
 
-class SimScanner:
+class SimScanner(PtyDevice):
+    # A scanner only talks: it never starts the reader, and what a host writes to it
+    # stays unread, as a real one ignores it.
     def __init__(self, *, ending: bytes = b"\r\n") -> None:
+        super().__init__(name="sim-scanner")
         self.ending = ending
-        self._master, self._slave = os.openpty()
-        tty.setraw(self._slave)
-        self.port = os.ttyname(self._slave)
         self.sent = 0
 
     def scan(self, text: str | bytes) -> None:
         data = text.encode("utf-8") if isinstance(text, str) else text
+        # Not _send: a scan into a closed scanner is the test's mistake and should raise.
         os.write(self._master, data + self.ending)
         self.sent += 1
-
-    def close(self) -> None:
-        for fd in (self._master, self._slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
 
 
 _REVERSE: dict[str, tuple[int, bool]] = {}

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from hall_agent import hallctl_bus, hallctl_ops
+from hall_agent import hallctl_bus, hallctl_card, hallctl_ops
 from hall_agent.config import ENV_CONFIG, load_config, resolve_config_path
 from hall_agent.errors import ConfigError
 
@@ -222,6 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("action", choices=["status", "test"])
     hallctl_bus.add_parsers(sub)
     hallctl_ops.add_parsers(sub)
+    hallctl_card.add_parsers(sub)
     return p
 
 
@@ -230,6 +231,7 @@ COMMANDS: dict[str, Callable[[Ctl, argparse.Namespace], int]] = {
     "window": cmd_window, "printer": cmd_printer,
     **hallctl_bus.COMMANDS,
     **hallctl_ops.COMMANDS,
+    **hallctl_card.COMMANDS,
 }
 
 

@@ -30,7 +30,7 @@ class PtyDevice:
 
     def __init__(self, *, name: str, traffic_log: Path | str | None = None) -> None:
         self._name = name
-        self._log: IO[str] | None = (open(traffic_log, "a", encoding="ascii")  # noqa: SIM115
+        self._log: IO[str] | None = (open(traffic_log, "a", encoding="utf-8")  # noqa: SIM115
                                      if traffic_log is not None else None)
         # The reader thread and callers of inject() both write to it.
         self._log_lock = threading.Lock()

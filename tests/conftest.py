@@ -21,9 +21,11 @@ __all__ = ["ROOT", "TEST_CATALOG", "HallUnderTest", "free_port", "wait_until"]
 class HallUnderTest(AgentProcess):
     """An agent process (started by the test) driving simulated devices in this process."""
 
-    def __init__(self, root: Path, catalog: Path = TEST_CATALOG, extra_toml: str = "") -> None:
+    def __init__(self, root: Path, catalog: Path = TEST_CATALOG, extra_toml: str = "",
+                 id_devices: bool = False) -> None:
         self.sim = SimHall(root, api=f"127.0.0.1:{free_port()}", catalog=str(catalog),
-                           health_interval_ms=1000, extra_toml=extra_toml)
+                           health_interval_ms=1000, extra_toml=extra_toml,
+                           id_devices=id_devices)
         self.sim.write_config()
         super().__init__(self.sim.config_path, self.sim.api, root / "agent.log")
 

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, HallUnderTest
 
+from conftest import ROOT, HallUnderTest
 from sim.idcard import CARDS, SimIdReader
 
 pytestmark = pytest.mark.slow

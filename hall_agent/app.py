@@ -181,6 +181,20 @@ class Agent:
         for dev in (self.cards, self.scans, self.gpio):
             if dev is not None:
                 dev.start()
+        threading.Thread(target=self._housekeeping, name="housekeeping", daemon=True).start()
+
+    def _housekeeping(self) -> None:
+        """Retention (``[agent] retention_days``): at start, then every six hours."""
+        while True:
+            try:
+                gone = self.store.prune(time.time(), self.cfg.agent.retention_days)
+                if gone:
+                    log.info("retention: deleted %s", ", ".join(
+                        f"{n} {table}" for table, n in gone.items()))
+            except Exception:
+                log.exception("retention: pruning the store failed; will retry")
+            if self._stop.wait(6 * 3600):
+                return
 
     def close(self) -> None:
         self._stop.set()

@@ -57,11 +57,13 @@ Baudrate = Annotated[int, Field(ge=1200, le=921600, description="line speed, in 
 class HallConfig(_Model):
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
                              description="hall id; appears in MQTT topics")]
-    name: Annotated[str, Field(min_length=1, max_length=64)]
+    name: Annotated[str, Field(min_length=1, max_length=64,
+                               description="the hall's name, printed on every ticket")]
     catalog: Annotated[str, Field(description="path of the service catalogue (TOML); "
                                               "relative paths are resolved from the config "
                                               "file; empty = the catalogue built in")] = ""
-    timezone: str = "Asia/Shanghai"
+    timezone: str = Field(default="Asia/Shanghai", description=(
+        "IANA time zone of the hall: service hours, the numbering day, midnight reset"))
     status_url: Annotated[str, Field(
         description="URL printed as the ticket's QR code; {hall}, {ticket_id} and {number} "
                     "are replaced")] = "https://qms.example.gov.cn/t/{hall}/{ticket_id}"
@@ -102,10 +104,14 @@ class AgentConfig(_Model):
                    ] = "127.0.0.1:8765"
     data_dir: Annotated[str, Field(description="directory of the SQLite store")
                         ] = "/var/lib/hall-edge"
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="log level (hallctl log level changes it at run time)")
     health_interval_ms: Annotated[int, Field(ge=500, le=600_000,
                                              description="device health poll, in milliseconds")
                                   ] = 10_000
+    retention_days: Annotated[int, Field(ge=7, le=3650, description=(
+        "tickets, calls, ratings and appointments older than this many days are deleted "
+        "(they hold ID hashes and masked names); acknowledged events after 7 days"))] = 90
 
     @field_validator("api")
     @classmethod
@@ -125,13 +131,15 @@ class AgentConfig(_Model):
 
 
 class MqttConfig(_Model):
-    host: str = "127.0.0.1"
-    port: Annotated[int, Field(ge=1, le=65535)] = 1883
-    username: str | None = None
-    password_file: str | None = None
-    tls_ca: str | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
+    host: str = Field(default="127.0.0.1", description="the broker's address")
+    port: Annotated[int, Field(ge=1, le=65535, description="1883 plain, 8883 TLS")] = 1883
+    username: str | None = Field(default=None, description="MQTT user; by the ACL it "
+                                                           "must equal [agent] id")
+    password_file: str | None = Field(default=None, description=(
+        "file holding the MQTT password (readable by the agent only)"))
+    tls_ca: str | None = Field(default=None, description="CA certificate file: enables TLS")
+    tls_cert: str | None = Field(default=None, description="client certificate file")
+    tls_key: str | None = Field(default=None, description="client key file")
     keepalive_s: Annotated[int, Field(ge=5, le=600, description="keepalive, in seconds")] = 30
     request_timeout_ms: Annotated[int, Field(ge=50, le=30_000,
                                              description="wait for a central number, in ms")] = 800
@@ -148,7 +156,8 @@ class MqttConfig(_Model):
 
 
 class PrinterConfig(_Model):
-    transport: Literal["serial", "usb", "network", "file"] = "serial"
+    transport: Literal["serial", "usb", "network", "file"] = Field(
+        default="serial", description="how the printer is reached")
     port: str | None = Field(default=None, description="serial port (transport serial) or "
                                                        "file path (transport file)")
     baudrate: Baudrate = 115200

@@ -259,6 +259,34 @@ class Store:
             self.meta_set("boot", str(boot))
         return boot
 
+    # ---------------------------------------------------------------- retention
+
+    def prune(self, now: float, retention_days: int) -> dict[str, int]:
+        """Delete what is past its time: the day's records after ``retention_days``,
+        acknowledged events after a week, idempotency answers after two days. Nothing
+        still waiting or not yet acknowledged is ever deleted."""
+        old = now - retention_days * 86400
+        deleted: dict[str, int] = {}
+        closed = "issued_at < ? AND status NOT IN ('waiting', 'called')"
+        with self.tx() as db:
+            # A window's "last ticket" (for a late rating) may be one of those going.
+            db.execute(f"UPDATE windows SET last_ticket = NULL WHERE last_ticket IN "
+                       f"(SELECT ticket_id FROM tickets WHERE {closed})", (old,))
+            for table, sql, args in (
+                ("tickets", f"DELETE FROM tickets WHERE {closed}", (old,)),
+                ("calls", "DELETE FROM calls WHERE ts < ?", (old,)),
+                ("evaluations", "DELETE FROM evaluations WHERE ts < ?", (old,)),
+                ("counters", "DELETE FROM counters WHERE day < date(?, 'unixepoch')", (old,)),
+                ("leases", "DELETE FROM leases WHERE day < date(?, 'unixepoch')", (old,)),
+                ("appointments", "DELETE FROM appointments WHERE day < date(?, 'unixepoch')",
+                 (old,)),
+                ("outbox", "DELETE FROM outbox WHERE acked_at IS NOT NULL AND acked_at < ?",
+                 (now - 7 * 86400,)),
+                ("idempotency", "DELETE FROM idempotency WHERE ts < ?", (now - 2 * 86400,)),
+            ):
+                deleted[table] = db.execute(sql, args).rowcount
+        return {k: v for k, v in deleted.items() if v}
+
     # ---------------------------------------------------------------- outbox
 
     def add_event(self, db: sqlite3.Connection, type_: str, data: dict[str, Any], *,

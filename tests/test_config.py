@@ -173,3 +173,14 @@ def test_config_path_comes_from_the_environment(tmp_path: Path) -> None:
                        env={"HALL_EDGE_CONFIG": str(p), "PATH": "/usr/bin:/bin"})
     assert r.returncode == 0, r.stderr
     assert "3 services" in r.stdout
+
+
+def test_config_reference_is_generated_from_the_models() -> None:
+    from hall_agent.config_doc import reference
+
+    on_disk = (ROOT / "docs/config-reference.md").read_text(encoding="utf-8")
+    assert on_disk == reference(), \
+        "stale: python -m hall_agent.config_doc > docs/config-reference.md"
+    for section in ("[hall]", "[agent]", "[mqtt]", "[printer]", "[[boards]]",
+                    "[[evaluators]]", "[id_reader]", "[kiosk]", "[[services]]"):
+        assert f"## {section}" in on_disk

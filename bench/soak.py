@@ -254,7 +254,7 @@ class Soak:
         self.log(f"  [{time.monotonic() - self.t0:6.1f} s] all {self.n} citizens served by "
                  "the kiosk; windows finish the queue")
         drained = wait_until(lambda: self.central.stats()["tickets"] >= len(self.tally.issued)
-                             and self._waiting() == 0, self.duration)
+                             and self._waiting() == 0, self.duration, step=1.0)
         time.sleep(3.0)  # the last ratings reach a poll
         self.stop.set()
         for th in actors:

@@ -11,6 +11,8 @@ Run: ``bench/run`` (or ``.venv/bin/python bench/bench_ticket.py --tickets 1000``
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import statistics
 import subprocess
 import sys
@@ -51,7 +53,12 @@ def sample_ticket() -> TicketPrint:
 
 def escpos_image_path(t: TicketPrint) -> int:
     """The same ticket through python-escpos with its image QR."""
-    warnings.filterwarnings("ignore")  # "media.width.pixel … not set": irrelevant here
+    warnings.filterwarnings("ignore")
+    with contextlib.redirect_stdout(io.StringIO()):  # "media.width.pixel … not set"
+        return _escpos_image_bytes(t)
+
+
+def _escpos_image_bytes(t: TicketPrint) -> int:
     p = Dummy()
     p.set(align="center")
     p.text(f"{t.hall_name}\n{t.service_name}\n")

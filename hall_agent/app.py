@@ -121,6 +121,7 @@ class Agent:
         if self.printer is not None and cfg.printer is not None:
             self._supervise_printer(self.printer, cfg.printer)
         self.central_queue: CentralQueue | None = None
+        self._last_lease: tuple[str, list[tuple[str, int, int]]] | None = None
         self.central_satisfaction: Satisfaction | None = None
         self.link: MqttLink | None = None
         if cfg.mqtt is not None:
@@ -614,9 +615,12 @@ class Agent:
         return True
 
     def on_lease(self, lease: Lease) -> None:
-        self.queue.set_lease(lease.day, [(b.service, b.from_, b.to) for b in lease.blocks])
-        log.info("lease for %s: %s", lease.day,
-                 ", ".join(f"{b.service}{b.from_}-{b.to}" for b in lease.blocks) or "none")
+        blocks = [(b.service, b.from_, b.to) for b in lease.blocks]
+        self.queue.set_lease(lease.day, blocks)
+        if (lease.day, blocks) != self._last_lease:  # the retained lease returns at reconnect
+            self._last_lease = (lease.day, blocks)
+            log.info("lease for %s: %s", lease.day,
+                     ", ".join(f"{s}{lo}-{hi}" for s, lo, hi in blocks) or "none")
 
     def on_central_queue(self, q: CentralQueue) -> None:
         self.central_queue = q

@@ -374,6 +374,9 @@ class KioskConfig(_Model):
     unprinted_hold_s: Annotated[float, Field(ge=10, le=1800, description=(
         "an unprinted ticket (to be photographed) stays this long, in seconds"))] = 120
     lang: Literal["zh", "en"] = "zh"
+    blank_after_s: Annotated[float, Field(ge=0, le=86400, description=(
+        "the home screen untouched this long dims to a saver, woken by a touch or the "
+        "presence sensor; 0 = never, in seconds"))] = 300
     dpi: Annotated[float | None, Field(ge=40, le=400, description=(
         "screen density, dots per inch; default: what the screen reports"))] = None
     fullscreen: bool = True

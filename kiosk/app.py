@@ -21,6 +21,7 @@ from PyQt6.QtGui import QResizeEvent
 from PyQt6.QtWidgets import (
     QApplication,
     QHBoxLayout,
+    QLabel,
     QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
@@ -87,6 +88,7 @@ class KioskSettings:
     hall_name: str = ""
     events: bool = True                # follow GET /v1/events
     compact: bool = False              # landscape, ~1080 px high: smaller type and tiles
+    blank_after_s: float = 300.0       # home untouched this long: dim to a saver (0: never)
 
 
 @dataclass
@@ -136,6 +138,7 @@ class Kiosk(QWidget):
         self._queue_debounce.setInterval(300)
         self._queue_debounce.timeout.connect(self._refresh_queue)
 
+        self.saver = self._build_saver()
         self._outer = QVBoxLayout(self)
         self._outer.setContentsMargins(0, 0, 0, 0)
         self._outer.setSpacing(0)
@@ -236,6 +239,8 @@ class Kiosk(QWidget):
     def resizeEvent(self, event: QResizeEvent | None) -> None:
         super().resizeEvent(event)
         self._orient()
+        if self.saver.isVisible():
+            self.saver.setGeometry(self.rect())
 
     def _orient(self) -> None:
         wide = self.width() > self.height() * 1.2
@@ -347,10 +352,48 @@ class Kiosk(QWidget):
     def eventFilter(self, obj: QObject | None, event: QEvent | None) -> bool:
         if event is not None and event.type() in (
                 QEvent.Type.MouseButtonPress, QEvent.Type.TouchBegin, QEvent.Type.KeyPress):
+            if self.saver.isVisible():
+                # The touch that wakes the screen only wakes it: it must not also press
+                # whatever button lies under the finger.
+                self.wake()
+                return True
             self._arm_idle()
         return False
 
+    # ------------------------------------------------------------------ saver
+
+    def _build_saver(self) -> QLabel:
+        saver = QLabel(self)
+        saver.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        saver.setWordWrap(True)
+        saver.setStyleSheet("background: #000; color: #7f8fa6;")
+        saver.hide()
+        self._blank = QTimer(self)
+        self._blank.setSingleShot(True)
+        self._blank.timeout.connect(self._dim)
+        return saver
+
+    def _dim(self) -> None:
+        """A home screen nobody touched for a while goes dark: it saves the panel of a
+        kiosk that stands lit all night, and the motion of a person wakes it."""
+        if self.screen_name != "home":
+            return
+        self.saver.setFont(self.theme.font(44))
+        self.saver.setText(f"{self._hall_name()}\n\n{self.t('saver')}")
+        self.saver.setGeometry(self.rect())
+        self.saver.raise_()
+        self.saver.show()
+
+    def wake(self) -> None:
+        if self.saver.isVisible():
+            self.saver.hide()
+        self._arm_idle()
+
     def _arm_idle(self) -> None:
+        if self.screen_name == "home" and self.settings.blank_after_s > 0:
+            self._blank.start(max(1, round(self.settings.blank_after_s * 1000)))
+        else:
+            self._blank.stop()
         if self.screen_name in ("home", "oos", "") or (
                 self.screen_name == "selfservice_home" and self.cardflows.person is None):
             self._idle.stop()
@@ -465,6 +508,8 @@ class Kiosk(QWidget):
                 self._queue_debounce.start()
         elif name == "device" and data.get("device") == "printer":
             self._set_printer_down(data.get("status") == "fault")
+        elif name == "device" and data.get("device") == "presence":
+            self.wake()  # someone walked up to the kiosk (GPIO presence sensor)
         elif name == "card":
             self.cardflows.on_card(data)
         elif name == "scan":

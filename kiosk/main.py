@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = KioskSettings(
         compact=height < 1400,
         idle_timeout_s=args.idle_timeout or kc.idle_timeout_s, ticket_hold_s=kc.ticket_hold_s,
-        unprinted_hold_s=kc.unprinted_hold_s, dpi=dpi, lang=args.lang or kc.lang,
+        unprinted_hold_s=kc.unprinted_hold_s, blank_after_s=kc.blank_after_s,
+        dpi=dpi, lang=args.lang or kc.lang,
         elderly=args.elderly,
         checkin_enabled=cfg is not None and cfg.id_reader is not None,
         hall_name=cfg.hall.name if cfg is not None else "")

@@ -95,6 +95,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "hours_24h": ("全天24小时", "24 hours"),
     "promise": ("承诺时限", "Time promise"),
     "open_now": ("正在取号", "Taking tickets now"),
+    "saver": ("请触摸屏幕开始办事", "Touch the screen to start"),
     "guide_in_chinese": ("本指南暂只有中文版",
                          "This guide is in Chinese only for now; the information desk "
                          "will gladly help."),

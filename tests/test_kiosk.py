@@ -266,3 +266,19 @@ def test_rating_a_window(qtbot: Any, hall: Any, make_kiosk: Any) -> None:
     tap(qtbot, k, "level:satisfied")
     qtbot.waitUntil(lambda: k.screen_name == "rate_done", timeout=10_000)
     assert k.message.title.text() == "感谢您的评价！"
+
+
+def test_idle_home_dims_and_a_presence_or_touch_wakes_it(qtbot: Any, make_kiosk: Any,
+                                                        tmp_path: Path) -> None:
+    k = make_kiosk(blank_after_s=0.5)
+    qtbot.waitUntil(k.saver.isVisible, timeout=5000)
+    shot(k, tmp_path, "saver")
+    # The presence sensor's event (GPIO → agent → SSE device event) wakes it.
+    k._on_event("device", {"device": "presence", "status": "ok", "detail": "present"})
+    assert not k.saver.isVisible() and k.screen_name == "home"
+    qtbot.waitUntil(k.saver.isVisible, timeout=5000)
+    # A touch wakes it and does nothing else: the tile under the finger is not pressed.
+    tap(qtbot, k, "take_ticket")
+    assert not k.saver.isVisible() and k.screen_name == "home"
+    tap(qtbot, k, "take_ticket")
+    assert k.screen_name == "categories"

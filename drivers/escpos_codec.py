@@ -254,17 +254,21 @@ def build_ticket(t: TicketPrint, *, qr_module: int = 6, feed_dots: int = 80) -> 
     b.raw(align("centre"))
     b.raw(bold(True) + size(1, 2))
     b.line(t.hall_name, what="hall_name")
-    b.raw(size(1, 1) + bold(False))
+    # The service at double size: the second thing a citizen checks, after the number.
+    b.raw(size(2, 2))
     b.line(t.service_name, what="service_name")
+    b.raw(size(1, 1) + bold(False))
     if t.priority:
         b.raw(bold(True) + size(2, 2))
         b.line("【优先】", what="priority")
         b.raw(size(1, 1) + bold(False))
     b.raw(bold(True) + size(4, 4))
     b.line(t.number, what="number")
-    b.raw(size(1, 1) + bold(False))
+    # "How long will I wait" in double height: read from arm's length by elderly eyes.
+    b.raw(size(1, 2) + bold(False))
     for text in wait_lines(t.waiting_ahead, t.est_wait_s):
         b.line(text, what="wait")
+    b.raw(size(1, 1))
     b.line(f"取号时间 {t.issued_at:%Y-%m-%d %H:%M}", what="issued_at")
     if t.masked_name:
         b.line(f"姓名：{t.masked_name}", what="masked_name")

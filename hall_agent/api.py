@@ -158,7 +158,8 @@ def create_app(agent: Agent) -> FastAPI:
                 opens_at=st.opens_at.isoformat() if st.opens_at else None,
                 waiting=st.waiting, est_wait_s=st.est_wait_s, daily_limit=s.daily_limit,
                 issued_today=st.issued_today, requires_id=s.requires_id))
-        return ServicesOut(hall=agent.cfg.hall.id, hall_name=agent.cfg.hall.name, services=out)
+        return ServicesOut(hall=agent.cfg.hall.id, hall_name=agent.cfg.hall.name,
+                           hall_name_en=agent.cfg.hall.name_en, services=out)
 
     # ------------------------------------------------------------------ tickets
 

@@ -85,6 +85,7 @@ class ServiceOut(_Resp):
 class ServicesOut(_Resp):
     hall: str
     hall_name: str
+    hall_name_en: str = ""
     services: list[ServiceOut]
 
 

@@ -59,6 +59,9 @@ class HallConfig(_Model):
                              description="hall id; appears in MQTT topics")]
     name: Annotated[str, Field(min_length=1, max_length=64,
                                description="the hall's name, printed on every ticket")]
+    name_en: Annotated[str, Field(max_length=80, description=(
+        "the hall's name in English, for the kiosk in English; empty = the Chinese name"))
+                       ] = ""
     catalog: Annotated[str, Field(description="path of the service catalogue (TOML); "
                                               "relative paths are resolved from the config "
                                               "file; empty = the catalogue built in")] = ""

@@ -248,6 +248,8 @@ class Kiosk(QWidget):
             flip.set_wide(wide)
 
     def _hall_name(self) -> str:
+        if self.services and self.lang == "en" and self.services.hall_name_en:
+            return self.services.hall_name_en
         if self.services and self.services.hall_name:
             return self.services.hall_name
         if self.settings.hall_name:

@@ -47,6 +47,7 @@ class SimHall:
     catalog: str = ""
     hall_id: str = "fz-citizen"
     hall_name: str = DEMO_HALL
+    hall_name_en: str = "Fuzhou Citizen Service Centre"
     health_interval_ms: int = 2000
     extra_toml: str = ""  # more config sections, e.g. [mqtt]
     bus_devices: bool = True  # LED boards and evaluators on a simulated RS-485 bus
@@ -102,7 +103,8 @@ class SimHall:
         catalog = f'catalog = "{self.catalog}"\n' if self.catalog else ""
         self.config_path.write_text(
             "# Written by hall-sim: the agent's devices are simulated on these ptys.\n"
-            f'[hall]\nid = "{self.hall_id}"\nname = "{self.hall_name}"\n{catalog}\n'
+            f'[hall]\nid = "{self.hall_id}"\nname = "{self.hall_name}"\n'
+            f'name_en = "{self.hall_name_en}"\n{catalog}\n'
             f'[agent]\napi = "{self.api}"\ndata_dir = "{self.root / "data"}"\n'
             f"health_interval_ms = {self.health_interval_ms}\n\n"
             f'[printer]\ntransport = "serial"\nport = "{self.printer_link}"\n'

@@ -108,6 +108,7 @@ class MqttLink:
         self.t = Topics(cfg.hall.id, cfg.agent.id)
         self.tz = cfg.hall.tz
         self.connected = False
+        self._connected_at = 0.0
         self.central_online = False
         self.rejected: Counter[str] = Counter()
         self.late_replies = 0
@@ -183,6 +184,7 @@ class MqttLink:
             log.warning("MQTT %s:%d: %s", self.mc.host, self.mc.port, self.last_error)
             return
         self.last_error = ""
+        self._connected_at = time.time()
         self.connected = True
         log.info("MQTT connected to %s:%d", self.mc.host, self.mc.port)
         topics: list[tuple[str, Any]] = [(t, 1) for t in (
@@ -201,13 +203,17 @@ class MqttLink:
         self.publish_birth()
         for name, h in list(self._devices.items()):
             self._publish_device(name, h)
-        # After a gap anything unacknowledged may not have arrived: send it again.
-        self.replay("reconnect")
+        # After a gap anything sent before it and not acknowledged may be lost: send it
+        # again (not what this connection has sent already).
+        self.replay("reconnect", before=self._connected_at)
 
     def _on_disconnect(self, _c: mqtt.Client, _ud: Any, _flags: Any, rc: Any,
                        _props: Any) -> None:
         was = self.connected
         self.connected = False
+        # Unknown until the retained central state arrives again after resubscribing;
+        # until then nothing is sent (it would only have to be sent again).
+        self.central_online = False
         if was:
             log.warning("MQTT disconnected from %s:%d (%s); numbering falls back to the "
                         "lease, events wait in the outbox", self.mc.host, self.mc.port, rc)
@@ -258,10 +264,12 @@ class MqttLink:
     def wake(self) -> None:
         self._wake.set()
 
-    def replay(self, why: str) -> None:
+    def replay(self, why: str, before: float | None = None) -> None:
+        """Send again every unacknowledged event sent before ``before`` (default: now)."""
+        cutoff = time.time() if before is None else before
         with self.store.tx() as db:
             n = db.execute("UPDATE outbox SET sent_at = NULL WHERE acked_at IS NULL AND "
-                           "sent_at IS NOT NULL").rowcount
+                           "sent_at IS NOT NULL AND sent_at <= ?", (cutoff,)).rowcount
         if n:
             log.info("outbox: replaying %d unacknowledged event(s) (%s)", n, why)
         self._wake.set()

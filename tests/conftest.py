@@ -4,18 +4,41 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
-from sim.broker import free_port
+from sim.broker import Broker, free_port
 from sim.hall import SimHall
 from sim.printer import SimPrinter
 from sim.procs import AgentProcess, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_CATALOG = ROOT / "tests" / "data" / "services.toml"
-__all__ = ["ROOT", "TEST_CATALOG", "HallUnderTest", "free_port", "wait_until"]
+TZ = ZoneInfo("Asia/Shanghai")
+__all__ = ["ROOT", "TEST_CATALOG", "TZ", "Clock", "HallUnderTest", "free_port", "wait_until"]
+
+
+class Clock:
+    """A clock the tests move, passed to the engine or agent as ``clock=``."""
+
+    def __init__(self, when: datetime) -> None:
+        self.t = when.timestamp()
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+    def set(self, when: datetime | str) -> None:
+        """A datetime, or "HH:MM" for that time of the same hall-local day."""
+        if isinstance(when, str):
+            h, m = (int(x) for x in when.split(":"))
+            when = datetime.fromtimestamp(self.t, TZ).replace(hour=h, minute=m)
+        self.t = when.timestamp()
 
 
 class HallUnderTest(AgentProcess):
@@ -47,3 +70,12 @@ def hall(tmp_path: Path) -> Iterator[HallUnderTest]:
     finally:
         with contextlib.suppress(Exception):
             h.close()
+
+
+@pytest.fixture
+def broker() -> Iterator[Broker]:
+    """A private Mosquitto on its own loopback port."""
+    b = Broker()
+    b.start()
+    yield b
+    b.close()

@@ -7,31 +7,16 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from cardhall import CARD_CATALOG, CardHall
 
+from conftest import TZ, Clock
 from hall_agent.config import load_catalog
 from hall_agent.personal import id_hash
 from sim.broker import Broker
 from sim.central import Central
 from sim.idcard import CARDS, RESIDENT_NUMBER
-
-TZ = ZoneInfo("Asia/Shanghai")
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.t = at.timestamp()
-
-    def __call__(self) -> float:
-        return self.t
-
-    def set(self, hhmm: str) -> None:
-        h, m = (int(x) for x in hhmm.split(":"))
-        self.t = datetime.fromtimestamp(self.t, TZ).replace(hour=h, minute=m).timestamp()
-
 
 DAY = "2026-03-02"
 
@@ -182,14 +167,6 @@ def test_booking_for_tomorrow_prints_a_slip_and_checks_in(tmp_path: Path,
 
 
 # ---------------------------------------------------------------- central mode
-
-
-@pytest.fixture
-def broker() -> Iterator[Broker]:
-    b = Broker()
-    b.start()
-    yield b
-    b.close()
 
 
 def test_central_mode_checks_in_an_appointment_the_agent_does_not_know(

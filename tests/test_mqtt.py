@@ -26,14 +26,6 @@ HALL = "fz-citizen"
 AGENT = "kiosk-01"
 
 
-@pytest.fixture
-def broker() -> Iterator[Broker]:
-    b = Broker()
-    b.start()
-    yield b
-    b.close()
-
-
 def make_central(broker: Broker, root: Path) -> Central:
     c = Central("127.0.0.1", broker.port, HALL, load_catalog(TEST_CATALOG), root,
                 ZoneInfo("Asia/Shanghai"))

@@ -5,30 +5,14 @@ from __future__ import annotations
 import sqlite3
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 
+from conftest import TZ, Clock
 from hall_agent.config import Catalog
 from hall_agent.errors import QueueError
 from hall_agent.queue import QueueEngine
 from hall_agent.store import Store
-
-TZ = ZoneInfo("Asia/Shanghai")
-
-
-class Clock:
-    def __init__(self, when: datetime) -> None:
-        self.t = when.timestamp()
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
-
-    def set(self, when: datetime) -> None:
-        self.t = when.timestamp()
 
 
 def catalog(**overrides: object) -> Catalog:

@@ -6,8 +6,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from test_queue import Clock, catalog
+from test_queue import catalog
 
+from conftest import Clock
 from hall_agent.queue import QueueEngine
 from hall_agent.store import Store
 

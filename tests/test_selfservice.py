@@ -7,25 +7,15 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from cardhall import CardHall, wait_for
 
+from conftest import TZ, Clock
 from hall_agent.config import SelfServiceConfig
 from hall_agent.personal import id_hash
 from hall_agent.selfservice import hall_mode, next_change
 from sim.idcard import RESIDENT_NUMBER
-
-TZ = ZoneInfo("Asia/Shanghai")
-
-
-class Clock:
-    def __init__(self, at: datetime) -> None:
-        self.t = at.timestamp()
-
-    def __call__(self) -> float:
-        return self.t
 
 
 @pytest.mark.parametrize("at,mode", [

@@ -21,13 +21,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import random
 import sqlite3
+import sys
 import tempfile
 import threading
 import time
+import traceback
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -78,6 +81,7 @@ class Tally:
     retries: int = 0
     ratings_pressed: int = 0
     calls: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
     faults: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -101,14 +105,37 @@ class Soak:
         self.central = self.hall.central
         self.broker = self.hall.broker
         self.tally = Tally()
-        self.services = [s.id for s in self.central.catalog.services]
         self.windows = [w.id for w in self.central.catalog.windows][:windows]
+        # A hall staffs each service for its demand: arrivals follow the windows' capacity
+        # (a window serving two services gives each half), so no single-window service
+        # is loaded beyond what its window can do while the others idle.
+        capacity: dict[str, float] = {}
+        for w in self.central.catalog.windows:
+            if w.id in self.windows:
+                for sid in w.services:
+                    capacity[sid] = capacity.get(sid, 0.0) + 1 / len(w.services)
+        self.services = [s.id for s in self.central.catalog.services if s.id in capacity]
+        self.service_weights = [capacity[s] for s in self.services]
         self.stop = threading.Event()
         self.peak_rss_kb = 0
         self.cpu_s = 0.0
         self._cpu_seen: dict[int, float] = {}
+        self.stacks: dict[str, str] = {}
+        self.drain_s = 0.0
 
     # ------------------------------------------------------------------ actors
+
+    def _collect_central_errors(self) -> logging.Handler:
+        """Warnings and errors the central stand-in logs go into the report."""
+        tally = self.tally
+
+        class Collect(logging.Handler):
+            def emit(self, record: logging.LogRecord) -> None:
+                tally.errors[f"central: {record.getMessage()}"[:200]] += 1
+
+        h = Collect(logging.WARNING)
+        logging.getLogger("sim.central").addHandler(h)
+        return h
 
     def kiosk(self) -> None:
         """Arrivals on the day's curve; each citizen's request is retried with the same
@@ -125,7 +152,7 @@ class Soak:
             wait = t0 + due - time.monotonic()
             if wait > 0:
                 time.sleep(wait)
-            service = self.rng.choices(self.services, k=1)[0]
+            service = self.rng.choices(self.services, self.service_weights, k=1)[0]
             priority = self.rng.random() < 0.05
             body = {"service": service, "priority": priority,
                     **({"priority_reason": "elderly"} if priority else {})}
@@ -154,9 +181,13 @@ class Soak:
 
     def windows_at_work(self) -> None:
         """Each window calls its next citizen when the last one is done; service times are
-        exponential, scaled to the compressed day; most citizens then rate."""
+        exponential, scaled to the compressed day so that the windows are busy about 70 %
+        of the day on average (queues build at the morning peak and drain after it);
+        most citizens then rate."""
         busy_until = dict.fromkeys(self.windows, 0.0)
-        mean_s = max(0.05, self.duration / max(1, self.n) * len(self.windows) * 0.8)
+        # Arrivals fill 85 % of the run: mean gap 0.85·D/n, so W windows at mean service
+        # time s are busy s·n / (0.85·D·W) of the time; 0.6 gives ≈ 0.7.
+        mean_s = max(0.05, self.duration / max(1, self.n) * len(self.windows) * 0.6)
         evaluators = {w for w in self.windows
                       if self.hall.command(f"eval {w}").lstrip().startswith("{")}
         while not self.stop.is_set():
@@ -167,6 +198,7 @@ class Soak:
                 try:
                     call = self.central.call(w)
                 except Exception as e:  # the broker may be down: try again shortly
+                    self.tally.errors[f"call: {type(e).__name__}: {e}"] += 1
                     self.log(f"  call at window {w} failed: {e}")
                     busy_until[w] = now + 0.5
                     continue
@@ -177,7 +209,11 @@ class Soak:
                 busy_until[w] = now + self.rng.expovariate(1 / mean_s)
                 if w in evaluators and self.rng.random() < 0.7:
                     key = self.rng.choices([1, 2, 3, 4, 5], [60, 30, 6, 3, 1])[0]
-                    answer = self.hall.command(f"eval press {w} {key}")
+                    try:
+                        answer = self.hall.command(f"eval press {w} {key}")
+                    except Exception as e:  # noted in the report; the day goes on
+                        self.tally.errors[f"eval press: {type(e).__name__}: {e}"] += 1
+                        continue
                     if answer.startswith("ok"):
                         self.tally.ratings_pressed += 1
             time.sleep(0.02)
@@ -241,10 +277,17 @@ class Soak:
     # ------------------------------------------------------------------ run
 
     def run(self) -> dict[str, Any]:
+        handler = self._collect_central_errors()
+        try:
+            return self._run()
+        finally:
+            logging.getLogger("sim.central").removeHandler(handler)
+
+    def _run(self) -> dict[str, Any]:
         self.agent.start()
         assert wait_until(lambda: self.agent.health()["mode"] == "central", 30)
         self.t0 = time.monotonic()
-        actors = [threading.Thread(target=f, daemon=True) for f in
+        actors = [threading.Thread(target=f, daemon=True, name=f.__name__) for f in
                   (self.windows_at_work, self.watch_agent, self.faults)]
         kiosks = [threading.Thread(target=self.kiosk, daemon=True)]
         for th in actors + kiosks:
@@ -253,8 +296,17 @@ class Soak:
             th.join()
         self.log(f"  [{time.monotonic() - self.t0:6.1f} s] all {self.n} citizens served by "
                  "the kiosk; windows finish the queue")
+        # A ceiling, not a pace: the queue left at the last arrival normally drains in
+        # a few seconds.
+        t_last = time.monotonic()
         drained = wait_until(lambda: self.central.stats()["tickets"] >= len(self.tally.issued)
-                             and self._waiting() == 0, self.duration, step=1.0)
+                             and self._waiting() == 0, max(60.0, self.duration), step=1.0)
+        self.drain_s = time.monotonic() - t_last
+        if not drained:  # where is everyone? (the report shows it)
+            frames = sys._current_frames()
+            for th in actors:
+                if th.ident in frames:
+                    self.stacks[th.name] = "".join(traceback.format_stack(frames[th.ident]))
         time.sleep(3.0)  # the last ratings reach a poll
         self.stop.set()
         for th in actors:
@@ -318,7 +370,15 @@ class Soak:
             "agent_peak_rss_mb": round(self.peak_rss_kb / 1024, 1),
             "agent_cpu_s": round(cpu, 1),
             "agent_cpu_share": round(cpu / max(1e-9, time.monotonic() - self.t0), 3),
+            "central_tickets": self.central.stats()["tickets"],
+            "queue_drained_s_after_last_arrival": round(self.drain_s, 1),
+            "waiting_at_central": self._waiting(),
             "settled": settled, "faults": self.tally.faults,
+            "stuck": [dict(r) for r in self.central.store.query(
+                "SELECT number, service, status, offline, window FROM tickets "
+                "WHERE status IN ('waiting', 'called') AND finished_at IS NULL "
+                "ORDER BY issued_at DESC LIMIT 10")] if not settled else [],
+            "errors": dict(self.tally.errors), "stacks": self.stacks,
         }
         result["ok"] = bool(
             settled and not lost and not dup_numbers and not central_dups
@@ -337,11 +397,18 @@ def report(r: dict[str, Any], tickets: int, duration: float) -> str:
         "| check | value |", "|---|---:|",
     ]
     for k, v in r.items():
-        if k not in ("faults", "refused", "ok"):
+        if k not in ("faults", "refused", "ok", "stuck", "errors", "stacks"):
             rows.append(f"| {k.replace('_', ' ')} | {v} |")
     rows += ["", "Refused requests (expected: none, or only transient 503 no_number "
              "before a lease arrived): " + json.dumps(r["refused"]), "", "Faults injected:", ""]
     rows += [f"- {f}" for f in r["faults"]]
+    if r["errors"]:
+        rows += ["", "Errors the simulated staff met: " + json.dumps(r["errors"])]
+    if r["stuck"]:
+        rows += ["", "Tickets the central still holds open (newest first): "
+                 + json.dumps(r["stuck"], ensure_ascii=False)]
+    for name, stack in r["stacks"].items():
+        rows += ["", f"Thread {name} when the queue did not drain:", "", "```", stack, "```"]
     return "\n".join(rows)
 
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_a_short_hall_day_under_faults_loses_and_doubles_nothing(tmp_path: Path) -> None:
-    r = Soak(tmp_path, tickets=240, duration_s=50, seed=11, log=lambda _: None).run()
+    r = Soak(tmp_path, tickets=240, duration_s=50, seed=11, log=print).run()
     text = report(r, 240, 50)
     print(text)
     assert r["settled"], text

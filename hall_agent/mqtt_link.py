@@ -61,6 +61,12 @@ log = logging.getLogger("hall_agent.mqtt")
 SESSION_EXPIRY_S = 7 * 24 * 3600  # ≥ 1 day (MQTT.md, Session): survives a long weekend
 RESEND_AFTER_S = 30.0  # MQTT.md, Event envelope: unacknowledged 30 s → sent again
 RELAY_BATCH = 200
+# A central that is connected but does not answer (hung, overloaded) would make every
+# citizen wait the full request timeout for a lease number. After this many unanswered
+# requests in a row the agent numbers from the lease at once, and asks again after the
+# pause (one request as a probe) or as soon as the central comes online anew.
+UNANSWERED_LIMIT = 3
+ASK_AGAIN_AFTER_S = 15.0
 
 
 def now_iso(tz: Any) -> str:
@@ -112,6 +118,9 @@ class MqttLink:
         self.central_online = False
         self.rejected: Counter[str] = Counter()
         self.late_replies = 0
+        self.unanswered = 0  # number requests in a row with no answer in time
+        self.not_asked = 0  # requests numbered from the lease without asking
+        self._ask_again_at = 0.0  # monotonic; 0 = ask
         self.last_error = ""
         self._pending: dict[str, tuple[threading.Event, list[NumberReply]]] = {}
         self._pending_lock = threading.Lock()
@@ -248,8 +257,15 @@ class MqttLink:
         None when no answer came in time."""
         if not self.central_available:
             return None
-        ev, box = threading.Event(), list[NumberReply]()
         with self._pending_lock:
+            if time.monotonic() < self._ask_again_at:
+                self.not_asked += 1
+                return None
+            if self._ask_again_at:
+                # The pause is over: this request is the probe; the ones racing it
+                # keep using the lease until it is answered.
+                self._ask_again_at = time.monotonic() + timeout_s
+            ev, box = threading.Event(), list[NumberReply]()
             self._pending[req.req_id] = (ev, box)
         try:
             self.client.publish(self.t.request, req.model_dump_json(), qos=1)
@@ -257,7 +273,28 @@ class MqttLink:
         finally:
             with self._pending_lock:
                 self._pending.pop(req.req_id, None)
+                self._count_answer(answered=bool(box))
         return box[0] if box else None
+
+    def _count_answer(self, answered: bool) -> None:
+        """Called with ``_pending_lock`` held."""
+        if answered:
+            if self._ask_again_at:
+                log.warning("central answers number requests again")
+            self.unanswered, self._ask_again_at = 0, 0.0
+            return
+        self.unanswered += 1
+        if self.unanswered >= UNANSWERED_LIMIT:
+            if not self._ask_again_at:
+                log.warning("central did not answer %d number requests in a row: numbering "
+                            "from the lease without waiting, asking again every %.0f s",
+                            self.unanswered, ASK_AGAIN_AFTER_S)
+            self._ask_again_at = time.monotonic() + ASK_AGAIN_AFTER_S
+
+    @property
+    def central_answering(self) -> bool:
+        """False while number requests are skipped because the central did not answer."""
+        return not self._ask_again_at
 
     # ------------------------------------------------------------------ outbox relay
 
@@ -389,6 +426,8 @@ class MqttLink:
                 self.h.on_mode(self.mode())
                 self.publish_birth()
             if online and not was:
+                with self._pending_lock:  # a central back online is asked at once
+                    self.unanswered, self._ask_again_at = 0, 0.0
                 self.replay("central online")
         elif topic == t.central_call:
             call = self._parse("call", CentralCall, payload, topic)
@@ -437,4 +476,8 @@ class MqttLink:
         if not self.central_online:
             return DeviceHealth(Health.DEGRADED, f"connected to {where}, central queue "
                                                  f"offline; tickets come from the lease{extra}")
+        if not self.central_answering:
+            return DeviceHealth(Health.DEGRADED, f"connected to {where}, central online but "
+                                                 f"not answering number requests; tickets "
+                                                 f"come from the lease{extra}")
         return DeviceHealth(Health.OK, f"connected to {where}, central online{extra}")

@@ -163,6 +163,75 @@ def test_silent_central_still_gets_tickets_out_of_the_kiosk(
     assert_all_delivered_once(agent, central)
 
 
+def test_a_hung_central_costs_the_wait_only_a_few_times(
+        agent: HallUnderTest, central: Central) -> None:
+    """Connected but not answering (hung, overloaded): after 3 unanswered requests the
+    agent numbers from the lease without asking, says so in its health, and asks again
+    as soon as the central announces itself online anew."""
+    central.faults.silent = True
+    tickets = [take(agent) for _ in range(8)]
+    assert all(t["offline"] for t in tickets)
+    assert [t["number"] for t in tickets] == [f"A{n}" for n in range(500, 508)]
+    assert central.requests_ignored == 3, "only the first 3 citizens waited for it"
+    mqtt_health = agent.health()["devices"]["mqtt"]  # type: ignore[index]
+    assert mqtt_health["status"] == "degraded", mqtt_health
+    assert "not answering number requests" in mqtt_health["detail"], mqtt_health
+    assert agent.health()["mode"] == "central"  # still connected, still syncing
+
+    # The central restarts: it says offline, then online (retained state, as on boot).
+    central.faults.silent = False
+    state = f"qms/v1/{HALL}/central/state"
+    for online in (False, True):
+        central.client.publish(state, json.dumps({"online": online}), qos=1,
+                               retain=True).wait_for_publish(5)
+        assert wait_until(lambda o=online: agent.health()["mode"]  # type: ignore[misc]
+                          == ("central" if o else "offline"), 10)
+    t = take(agent)
+    assert (t["number"], t["offline"]) == ("A001", False)
+    assert agent.health()["devices"]["mqtt"]["status"] == "ok"  # type: ignore[index]
+    assert_all_delivered_once(agent, central)
+
+
+def test_after_the_pause_one_request_probes_the_hung_central(
+        broker: Broker, central: Central, tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The link itself (in-process, real broker and central): once the pause is over one
+    request goes out as a probe; answered, numbering by the central resumes."""
+    from hall_agent import mqtt_link
+    from hall_agent.config import load_config
+    from hall_agent.mqtt_models import NumberReply, NumberRequest
+    from hall_agent.store import Store
+
+    monkeypatch.setattr(mqtt_link, "ASK_AGAIN_AFTER_S", 1.0)
+    h = HallUnderTest(tmp_path / "hall", extra_toml=mqtt_toml(broker))
+    link = mqtt_link.MqttLink(load_config(h.config_path), Store(tmp_path / "data"), 1, "t",
+                              mqtt_link.LinkHandlers(), lambda: "central")
+    link.start()
+    try:
+        assert wait_until(lambda: link.central_available, 10)
+
+        def ask() -> NumberReply | None:
+            return link.request_number(NumberRequest(
+                req_id=str(uuid.uuid4()), ticket_id=str(uuid.uuid4()), service="A",
+                ts="2026-11-30T09:00:00+08:00"), 0.3)
+
+        central.faults.silent = True
+        assert [ask() for _ in range(5)] == [None] * 5
+        assert (central.requests_ignored, link.unanswered, link.not_asked) == (3, 3, 2)
+        assert not link.central_answering
+        time.sleep(1.1)  # the pause is over: the next request probes, still unanswered
+        assert ask() is None and central.requests_ignored == 4 and link.not_asked == 2
+        assert ask() is None and link.not_asked == 3  # paused again
+        central.faults.silent = False
+        time.sleep(1.1)
+        reply = ask()
+        assert reply is not None and reply.ok and reply.number == "A001"
+        assert link.central_answering and link.unanswered == 0
+        assert ask() is not None  # asked every time again
+    finally:
+        link.stop()
+
+
 def test_central_calls_are_shown_once_even_when_repeated(
         agent: HallUnderTest, central: Central, broker: Broker) -> None:
     t = take(agent)

@@ -115,7 +115,7 @@ def add_routes(app: FastAPI, agent: Agent, errors: dict[int | str, dict[str, Any
             raise QueueError(f"{day} 不是有效的日期（应为 YYYY-MM-DD）", code="bad_day",
                              field="day", status=422, en=f"{day} is not a date") from None
         return SlotsOut(service=service, day=day,
-                        slots=agent.book.slots(service, day))  # type: ignore[arg-type]
+                        slots=agent.checkins.slots(service, day))  # type: ignore[arg-type]
 
     @app.post("/v1/appointments", status_code=201, response_model=BookOut, responses=errors)
     def book(body: BookIn, idempotency_key: IdemKey = None) -> JSONResponse:

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
     from hall_agent.app import Agent
+    from hall_agent.mqtt_models import AnyRequest, NumberReply
 
 log = logging.getLogger("hall_agent.appointments")
 
@@ -272,7 +273,8 @@ class AppointmentBook:
                 at += step
         return out
 
-    def book(self, p: Person, service: str, day: str, start: str) -> Appointment:
+    def check_bookable(self, service: str, day: str, start: str) -> dict[str, Any]:
+        """The slot, if this service, day and start may be booked here (else 422)."""
         svc = self.catalog.service(service)
         if svc is None or service not in self.cfg.bookable:
             raise QueueError(f"{service} 不能在本机预约", code="not_bookable", field="service",
@@ -285,21 +287,35 @@ class AppointmentBook:
         if slot is None:
             raise QueueError(f"没有 {start} 这个时段", code="bad_slot", field="start",
                              status=422, en=f"no slot at {start}")
+        return slot
+
+    def book(self, p: Person, service: str, day: str, start: str,
+             appointment_id: str | None = None) -> Appointment:
+        """Book a slot. With ``appointment_id`` (the central's side of
+        ``appointment.book``) a repeated request answers the booking it already made."""
+        if appointment_id:
+            row = self.store.one("SELECT * FROM appointments WHERE appointment_id = ?",
+                                 (appointment_id,))
+            if row is not None:
+                return Appointment.from_row(row)
+        slot = self.check_bookable(service, day, start)
         with self.store.tx() as db:
-            mine = db.execute("SELECT COUNT(*) FROM appointments WHERE id_hash = ? AND day = ? "
-                              "AND service = ? AND status = 'booked'",
-                              (p.id_hash, day, service)).fetchone()[0]
+            mine = db.execute("SELECT slot_start, slot_end FROM appointments WHERE id_hash = ? "
+                              "AND day = ? AND service = ? AND status = 'booked'",
+                              (p.id_hash, day, service)).fetchone()
             if mine:
-                raise QueueError("您明天已预约该业务", code="already_booked", field="service",
-                                 status=409, en="You already have a booking for this "
-                                                "service tomorrow")
+                slot_ = f"{mine[0]}-{mine[1]}"
+                raise QueueError(f"您明天已预约该业务（{slot_}），到厅后刷身份证即可签到",
+                                 code="already_booked", field="service", status=409,
+                                 en=f"You already have a booking for this service tomorrow "
+                                    f"({slot_}); check in with your ID card when you come")
             taken = db.execute("SELECT COUNT(*) FROM appointments WHERE service = ? AND day = ? "
                                "AND slot_start = ? AND status != 'cancelled'",
                                (service, day, start)).fetchone()[0]
             if taken >= self.cfg.slot_capacity:
                 raise QueueError("该时段已约满，请选择其他时段", code="slot_full", field="start",
                                  status=409, en="This slot is full; please choose another")
-            aid = str(uuid.uuid4())
+            aid = appointment_id or str(uuid.uuid4())
             db.execute("INSERT INTO appointments (appointment_id, code, service, day, "
                        "slot_start, slot_end, id_hash, masked_name, masked_id, source, "
                        "created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
@@ -373,6 +389,68 @@ class CheckinService:
         log.info("appointment %s checked in (%s): ticket %s", a.code, channel, body["number"])
         got = self.book.by_code(a.code) or a
         return {"appointment": got.public(), "ticket": body, "status": status}
+
+    # ------------------------------------------------------------------ booking
+
+    @property
+    def _central_books(self) -> bool:
+        """In central mode the central keeps the hall's one appointment list: slots and
+        bookings are asked of it (a booking kept here alone would be unknown to the
+        other kiosks and to the central's check-in)."""
+        return self.agent.link is not None and self.agent.numbering == "central"
+
+    def slots(self, service: str, day: str) -> list[dict[str, Any]]:
+        if not self._central_books:
+            return self.book.slots(service, day)
+        from hall_agent.mqtt_models import SlotsRequest
+
+        reply = self._ask(SlotsRequest(req_id=str(uuid.uuid4()), service=service, day=day,
+                                       ts=self.agent.queue.iso(self.book.clock())))
+        if not reply.ok or reply.slots is None:
+            raise QueueError(reply.error or "中心预约系统不提供该业务的时段",
+                             code=reply.error_code or "central_refused", field="service",
+                             status=409, en=reply.error or "the central offers no slots")
+        return [s.model_dump() for s in reply.slots]
+
+    def book_slot(self, p: Person, service: str, day: str, start: str) -> Appointment:
+        """Book tomorrow's slot: here in standalone mode, at the central in central mode
+        (checked here first, so a wrong request is a 422 without a round trip)."""
+        if not self._central_books:
+            return self.book.book(p, service, day, start)
+        from hall_agent.mqtt_models import BookRequest
+
+        self.book.check_bookable(service, day, start)
+        reply = self._ask(BookRequest(
+            req_id=str(uuid.uuid4()), appointment_id=str(uuid.uuid4()), service=service,
+            day=day, start=start, id_hash=p.id_hash, masked_name=p.masked_name,
+            ts=self.agent.queue.iso(self.book.clock())))
+        if not reply.ok or reply.appointment is None:
+            raise QueueError(reply.error or "中心预约系统未受理该预约",
+                             code=reply.error_code or "central_refused", field="start",
+                             status=409, en=reply.error or "the central refused the booking")
+        info = reply.appointment
+        # Kept here too: the slip is printed from it, and a check-in at this kiosk finds
+        # it without asking.
+        self.book.import_records([{
+            "code": info.code, "service": info.service, "date": info.day,
+            "start": info.slot_start, "end": info.slot_end, "id_hash": p.id_hash,
+            "masked_name": p.masked_name}], source="central")
+        got = self.book.by_code(info.code)
+        assert got is not None
+        log.info("appointment %s booked at the central: %s %s %s-%s", info.code,
+                 info.service, info.day, info.slot_start, info.slot_end)
+        return got
+
+    def _ask(self, req: AnyRequest) -> NumberReply:
+        link, mc = self.agent.link, self.agent.cfg.mqtt
+        assert link is not None and mc is not None
+        reply = link.request_number(req, mc.request_timeout_ms / 1000)
+        if reply is None:
+            raise QueueError("暂时无法连接中心预约系统，请稍后再试，或到咨询台预约",
+                             code="central_timeout", field="service", status=503,
+                             en="The central booking system does not answer; please try "
+                                "again later or book at the information desk")
+        return reply
 
     def _ask_central(self, code: str | None, p: Person | None) -> Appointment | None:
         from hall_agent.mqtt_models import CheckinRequest

@@ -40,17 +40,16 @@ from hall_agent.errors import ConfigError
 from hall_agent.mqtt_models import (
     Ack,
     AgentState,
+    AnyRequest,
     CentralCall,
     CentralQueue,
     CentralState,
-    CheckinRequest,
     CmdResult,
     Command,
     DeviceHealthMsg,
     EventEnvelope,
     Lease,
     NumberReply,
-    NumberRequest,
     Satisfaction,
     Topics,
 )
@@ -251,10 +250,9 @@ class MqttLink:
     def central_available(self) -> bool:
         return self.connected and self.central_online
 
-    def request_number(self, req: NumberRequest | CheckinRequest, timeout_s: float
-                       ) -> NumberReply | None:
-        """Ask the central for a number (or an appointment check-in, docs/appointments.md);
-        None when no answer came in time."""
+    def request_number(self, req: AnyRequest, timeout_s: float) -> NumberReply | None:
+        """Ask the central for a number (or an appointment check-in, slots or a booking,
+        docs/appointments.md); None when no answer came in time."""
         if not self.central_available:
             return None
         with self._pending_lock:

@@ -83,6 +83,36 @@ class CheckinRequest(_Msg):
     ts: str
 
 
+class SlotsRequest(_Msg):
+    """``A/request`` type ``appointment.slots`` (docs/appointments.md): the bookable slots
+    of a service on a day, with what is still free across the whole hall."""
+
+    req_id: str
+    type: Literal["appointment.slots"] = "appointment.slots"
+    service: Annotated[str, Field(pattern=r"^[A-Z]{1,2}$")]
+    day: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    ts: str
+
+
+class BookRequest(_Msg):
+    """``A/request`` type ``appointment.book`` (docs/appointments.md): book a slot for the
+    card holder; the central keeps the hall's one appointment list. ``appointment_id``
+    (chosen by the agent) makes a repeated request answer the same booking."""
+
+    req_id: str
+    type: Literal["appointment.book"] = "appointment.book"
+    appointment_id: str
+    service: Annotated[str, Field(pattern=r"^[A-Z]{1,2}$")]
+    day: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    start: Annotated[str, Field(pattern=r"^\d{2}:\d{2}$")]
+    id_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    masked_name: str | None = None
+    ts: str
+
+
+AnyRequest = NumberRequest | CheckinRequest | SlotsRequest | BookRequest
+
+
 class CmdResult(_Msg):
     cmd_id: str
     ok: bool
@@ -98,9 +128,18 @@ class NumberReply(_Msg):
     waiting_ahead: Annotated[int | None, Field(ge=0)] = None
     est_wait_s: Annotated[int | None, Field(ge=0)] = None
     error: str | None = None
-    # appointment.checkin replies only
+    # appointment.* replies only
     error_code: str | None = None
     appointment: AppointmentInfo | None = None
+    slots: list[SlotInfo] | None = None
+
+
+class SlotInfo(_Msg):
+    """A bookable slot in an ``appointment.slots`` reply."""
+
+    start: Annotated[str, Field(pattern=r"^\d{2}:\d{2}$")]
+    end: Annotated[str, Field(pattern=r"^\d{2}:\d{2}$")]
+    free: Annotated[int, Field(ge=0)]
 
 
 class AppointmentInfo(_Msg):
@@ -177,6 +216,7 @@ class Satisfaction(_Msg):
 SCHEMAS: dict[str, type[BaseModel]] = {
     "agent-state": AgentState, "agent-device": DeviceHealthMsg, "agent-event": EventEnvelope,
     "agent-request": NumberRequest, "agent-request-checkin": CheckinRequest,
+    "agent-request-slots": SlotsRequest, "agent-request-book": BookRequest,
     "agent-cmd_result": CmdResult,
     "central-reply": NumberReply, "central-ack": Ack, "central-lease": Lease,
     "central-cmd": Command, "central-state": CentralState, "central-call": CentralCall,

@@ -151,7 +151,7 @@ class SelfService:
             raise QueueError("本机未配置读卡器", code="no_reader", field="card", status=409,
                              en="this kiosk has no ID-card reader")
         p = self.agent.cards.take(token, keep=True)
-        a = self.agent.book.book(p, service, day, start)
+        a = self.agent.checkins.book_slot(p, service, day, start)
         svc = self.agent.catalog.service(service)
         name = svc.name if svc else service
         r = self.agent.print_receipt(Receipt(

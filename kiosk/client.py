@@ -39,7 +39,8 @@ class AgentUnavailable(HallEdgeError, ConnectionError):
 
 
 class AgentRefused(HallEdgeError, ValueError):
-    """The agent answered 4xx; ``body`` says why, in Chinese and English."""
+    """The agent answered 4xx (or 503 with its error body); ``body`` says why, in Chinese
+    and English."""
 
     def __init__(self, status: int, body: ErrorBody) -> None:
         super().__init__(body.message)
@@ -73,11 +74,17 @@ class AgentClient:
                 json=body.model_dump(mode="json", exclude_none=True) if body else None)
         except httpx.HTTPError as e:
             raise AgentUnavailable(f"agent at {self.base_url}: {type(e).__name__}: {e}") from e
-        if 400 <= r.status_code < 500:
+        if 400 <= r.status_code < 500 or r.status_code == 503:
             try:
                 err = ErrorBody.model_validate(r.json())
             except (ValueError, ValidationError):
+                if r.status_code == 503:  # not the agent's own answer: a proxy, a restart
+                    raise AgentUnavailable(f"agent at {self.base_url}: {method} {path} → "
+                                           "HTTP 503") from None
                 err = ErrorBody(error=f"http_{r.status_code}", message=r.text[:200])
+            # A 503 with the agent's own error body is the agent, working, saying what it
+            # cannot do now and what to do instead (no number without the central and
+            # without a lease; the central booking system not answering).
             raise AgentRefused(r.status_code, err)
         if r.status_code >= 300:
             raise AgentUnavailable(f"agent at {self.base_url}: {method} {path} → "

@@ -250,8 +250,13 @@ class SelfServiceFlows:
         def ok(s: SlotsOut) -> None:
             self.k._go(lambda: self.render_slots(s))
 
+        def refused(e: AgentRefused) -> None:
+            msg = e.body.message if self.k.lang == "zh" else e.body.message_en or e.body.message
+            self.k._go(lambda: self.k._render_message("selfservice_failed",
+                                                      self.t("ss_failed"), msg))
+
         self.k._call(lambda: c._request("GET", f"/v1/appointments/slots?service={sid}"
-                                               f"&day={day}", SlotsOut), ok)
+                                               f"&day={day}", SlotsOut), ok, refused)
 
     def render_slots(self, s: SlotsOut) -> None:
         svc = next((x for x in self.k._service_list() if x.id == s.service), None)

@@ -31,12 +31,15 @@ from hall_agent.errors import QueueError
 from hall_agent.mqtt_link import _no_delay
 from hall_agent.mqtt_models import (
     AgentState,
+    BookRequest,
     CentralCall,
     CheckinRequest,
     EventEnvelope,
     NumberRequest,
+    SlotsRequest,
     Topics,
 )
+from hall_agent.personal import Person
 from hall_agent.queue import LEASE_FLOOR, LEVELS, QueueEngine
 from hall_agent.store import Store
 
@@ -84,6 +87,8 @@ class Central:
     faults: Faults = field(default_factory=Faults)
     # The hall's HMAC secret (personal.py), for appointments imported with ID numbers.
     secret: bytes = b"central-stand-in-secret-0123456789abcdef"
+    # Appointment rules; default: every service bookable, the agent's default slots.
+    appointments: AppointmentsConfig | None = None
     requests_answered: int = 0
     requests_ignored: int = 0
     malformed: int = 0
@@ -95,8 +100,9 @@ class Central:
                 if stmt.strip():
                     db.execute(stmt)
         self.engine = QueueEngine(self.store, self.catalog, self.tz)
-        self.book = AppointmentBook(self.store, self.catalog, AppointmentsConfig(), self.tz,
-                                    self.secret)
+        rules = self.appointments or AppointmentsConfig(
+            bookable=[s.id for s in self.catalog.services])
+        self.book = AppointmentBook(self.store, self.catalog, rules, self.tz, self.secret)
         self.p = f"qms/v1/{self.hall}"
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
                                   client_id=f"central-{self.hall}", protocol=mqtt.MQTTv5)
@@ -149,10 +155,7 @@ class Central:
         _, agent, kind = parsed
         try:
             if kind == "request":
-                if b'"appointment.checkin"' in msg.payload:  # docs/appointments.md
-                    self._checkin(agent, CheckinRequest.model_validate_json(msg.payload))
-                else:
-                    self._request(agent, NumberRequest.model_validate_json(msg.payload))
+                self._dispatch_request(agent, msg.payload)
             elif kind == "event":
                 self._event(agent, EventEnvelope.model_validate_json(msg.payload))
             elif kind == "state" and msg.payload:
@@ -165,6 +168,64 @@ class Central:
                         e.errors()[0]["msg"])
         except Exception:
             log.exception("central: failed on %s", msg.topic)
+
+    def _dispatch_request(self, agent: str, payload: bytes | bytearray) -> None:
+        """By ``type``: ``ticket.number`` (MQTT.md; the default) or one of the
+        ``appointment.*`` requests of docs/appointments.md."""
+        try:
+            doc = json.loads(payload)
+            rtype = doc.get("type", "ticket.number") if isinstance(doc, dict) else None
+        except ValueError:
+            rtype = "ticket.number"  # its validation says what is wrong
+        if rtype == "appointment.checkin":
+            self._checkin(agent, CheckinRequest.model_validate_json(payload))
+        elif rtype == "appointment.slots":
+            self._slots(agent, SlotsRequest.model_validate_json(payload))
+        elif rtype == "appointment.book":
+            self._book(agent, BookRequest.model_validate_json(payload))
+        else:
+            self._request(agent, NumberRequest.model_validate_json(payload))
+
+    def _reply(self, agent: str, body: dict[str, Any]) -> None:
+        self.client.publish(f"{self.p}/agent/{agent}/reply",
+                            json.dumps(body, ensure_ascii=False), qos=1)
+
+    def _slots(self, agent: str, req: SlotsRequest) -> None:
+        if self.faults.silent:
+            self.requests_ignored += 1
+            return
+        with self._lock:
+            body: dict[str, Any] = {"req_id": req.req_id, "ok": True,
+                                    "slots": self.book.slots(req.service, req.day)}
+            if req.service not in self.book.cfg.bookable:
+                body = {"req_id": req.req_id, "ok": False, "error_code": "not_bookable",
+                        "error": f"{req.service} 不接受预约"}
+            self.requests_answered += 1
+        self._reply(agent, body)
+
+    def _book(self, agent: str, req: BookRequest) -> None:
+        """One appointment list for the hall: capacity per slot and one booking per person,
+        service and day hold across every kiosk; a repeated ``appointment_id`` answers
+        the booking already made."""
+        if self.faults.silent:
+            self.requests_ignored += 1
+            return
+        holder = Person(id_hash=req.id_hash, masked_id="", masked_name=req.masked_name or "",
+                        card_type="", expired=False, id_number="", name="")
+        with self._lock:
+            try:
+                a = self.book.book(holder, req.service, req.day, req.start,
+                                   appointment_id=req.appointment_id)
+            except QueueError as e:
+                body: dict[str, Any] = {"req_id": req.req_id, "ok": False, "error": str(e),
+                                        "error_code": e.code}
+            else:
+                body = {"req_id": req.req_id, "ok": True, "appointment": {
+                    "appointment_id": a.appointment_id, "code": a.code, "service": a.service,
+                    "day": a.day, "slot_start": a.slot_start, "slot_end": a.slot_end,
+                    "masked_name": a.masked_name, "id_hash": a.id_hash}}
+            self.requests_answered += 1
+        self._reply(agent, body)
 
     def _request(self, agent: str, req: NumberRequest) -> None:
         if self.faults.silent:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -209,4 +209,81 @@ def test_central_mode_checks_in_an_appointment_the_agent_does_not_know(
         assert wait_for(lambda: central.stats()["by_type"].get("checkin.done") == 2, 10)
     finally:
         h.close()
+        central.stop()
+
+
+def test_central_mode_books_at_the_central_for_every_kiosk_of_the_hall(
+        tmp_path: Path, broker: Broker) -> None:
+    """Two kiosks, one central: a booking made at one kiosk is in the central's list
+    (so any kiosk and the central's check-in find it), slot capacity and one booking
+    per person hold across kiosks, and a central that does not answer books nothing."""
+    from cardhall import wait_for
+
+    from hall_agent.config import AppointmentsConfig
+
+    central = Central("127.0.0.1", broker.port, "fz-citizen", load_catalog(CARD_CATALOG),
+                      tmp_path / "central", TZ,
+                      appointments=AppointmentsConfig(bookable=["B"], slot_capacity=1))
+    central.start()
+    assert central.connected.wait(10)
+    secret = tmp_path / "hall.secret"  # one hall, one secret on every kiosk
+
+    def kiosk(name: str) -> CardHall:
+        return CardHall(tmp_path / name, extra={
+            "hall": {"id": "fz-citizen", "name": "福州市市民服务中心",
+                     "catalog": str(CARD_CATALOG), "secret_file": str(secret)},
+            "agent": {"id": name, "data_dir": str(tmp_path / name / "data"),
+                      "health_interval_ms": 500},
+            "appointments": {"bookable": ["B"], "slot_capacity": 1},
+            "mqtt": {"host": "127.0.0.1", "port": broker.port,
+                     "request_timeout_ms": 2000}}).start()
+
+    k1, k2 = kiosk("kiosk-01"), kiosk("kiosk-02")
+    try:
+        assert wait_for(lambda: k1.agent.mode == k2.agent.mode == "central", 10)
+        tomorrow = (datetime.now(TZ).date() + timedelta(days=1)).isoformat()
+        token = k1.place("resident")["token"]
+        r = k1.api.post("/v1/appointments", json={"card": token, "service": "B",
+                                                   "day": tomorrow, "start": "09:00"})
+        assert r.status_code == 201, r.text
+        code = r.json()["appointment"]["code"]
+        assert r.json()["printed"] and k1.printer.wait_for_tickets(1)
+        assert k1.printer.tickets[-1].qr_data == [f"YY-{code}"]
+        at_central = central.book.by_code(code)
+        assert at_central is not None and at_central.slot_start == "09:00"
+        assert at_central.id_hash == id_hash(k1.agent.secret, RESIDENT_NUMBER)
+        assert at_central.masked_name == "测*"
+        central_db = (tmp_path / "central" / "hall-agent.sqlite3").read_bytes()
+        assert RESIDENT_NUMBER.encode() not in central_db
+        assert "测试甲".encode() not in central_db
+
+        # The other kiosk sees the slot taken, and the same citizen's booking there.
+        slots = k2.api.get("/v1/appointments/slots",
+                           params={"service": "B", "day": tomorrow}).json()["slots"]
+        assert slots[0] == {"start": "09:00", "end": "09:30", "free": 0}
+        assert slots[1]["free"] == 1
+        again = k2.api.post("/v1/appointments", json={
+            "card": k2.place("resident")["token"], "service": "B", "day": tomorrow,
+            "start": "09:30"})
+        assert again.status_code == 409 and again.json()["error"] == "already_booked"
+        assert "09:00-09:30" in again.json()["message"]
+        k2.lift()
+        token2 = k2.place("resident2")["token"]
+        full = k2.api.post("/v1/appointments", json={
+            "card": token2, "service": "B", "day": tomorrow, "start": "09:00"})
+        assert full.status_code == 409 and full.json()["error"] == "slot_full"
+
+        # A wrong request is refused by the kiosk itself; a silent central books nothing.
+        bad = k2.api.post("/v1/appointments", json={
+            "card": token2, "service": "B", "day": tomorrow, "start": "08:00"})
+        assert bad.status_code == 422 and bad.json()["error"] == "bad_slot"
+        central.faults.silent = True
+        down = k2.api.post("/v1/appointments", json={
+            "card": token2, "service": "B", "day": tomorrow, "start": "10:00"})
+        assert down.status_code == 503 and down.json()["error"] == "central_timeout"
+        assert "请稍后再试" in down.json()["message"]
+        assert central.book.slots("B", tomorrow)[2]["free"] == 1
+    finally:
+        k1.close()
+        k2.close()
         central.stop()

@@ -235,6 +235,39 @@ def test_daily_limit_says_so_instead_of_failing(qtbot: Any, hall: Any,
     assert tickets_issued(hall) == 3
 
 
+def test_no_number_at_all_says_what_to_do_instead_of_out_of_service(
+        qtbot: Any, tmp_path: Path) -> None:
+    """Central mode, broker unreachable, no lease yet: the agent works but cannot number
+    (503 no_number). The kiosk says so and where to go, and stays in service."""
+    from conftest import HallUnderTest
+    from sim.broker import free_port
+
+    h = HallUnderTest(tmp_path / "hall", extra_toml=(
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {free_port()}\nrequest_timeout_ms = 300\n'))
+    h.start()
+    cfg = load_config(h.config_path)
+    k = Kiosk(KioskSettings(hall_name=cfg.hall.name, health_interval_s=0.5,
+                            recover_interval_s=0.3), AgentClient(agent_url(cfg)))
+    try:
+        qtbot.addWidget(k)
+        k.resize(1080, 1920)
+        k.show()
+        k.start()
+        qtbot.waitUntil(lambda: k.services is not None, timeout=10_000)
+        tap(qtbot, k, "take_ticket")
+        tap(qtbot, k, "cat:社会保障")
+        tap(qtbot, k, "A")
+        qtbot.waitUntil(lambda: k.screen_name == "refused", timeout=10_000)
+        assert "咨询台" in k.message.body.text()
+        assert k.message.kind == "refused:no_number"
+        shot(k, tmp_path, "no_number")
+        qtbot.wait(1500)  # health checks come and go: still in service
+        assert k.screen_name == "refused"
+    finally:
+        k.stop()
+        h.close()
+
+
 def test_queue_status_follows_the_event_stream(qtbot: Any, hall: Any,
                                                make_kiosk: Any) -> None:
     k = make_kiosk()

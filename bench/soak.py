@@ -3,8 +3,8 @@
 Citizens take tickets at the kiosk (a morning peak and an afternoon bump), 20 windows
 call them through the central stand-in over a real Mosquitto, citizens rate on the
 evaluators; meanwhile the broker restarts, the central goes silent for a stretch, the
-agent is SIGKILLed, a board and the printer are unplugged and plugged back in, and the
-paper runs out once. At the end it checks, and prints:
+agent is SIGKILLed, a board, the RS-485 adapter and the printer are unplugged and plugged
+back in, and the paper runs out once. At the end it checks, and prints:
 
 - tickets issued (answered 201 to the kiosk) = tickets in the agent's store = tickets
   the central stored: lost 0, duplicated 0;
@@ -260,6 +260,8 @@ class Soak:
             (0.60, "paper ran out", lambda: self.hall.printer.set_state(paper="end")),
             (0.64, "paper loaded", lambda: self.hall.printer.set_state(paper="ok")),
             (0.70, "broker restarted", self.broker.restart),
+            (0.73, "RS-485 adapter unplugged", lambda: self.hall.command("unplug bus")),
+            (0.75, "RS-485 adapter plugged back", lambda: self.hall.command("replug bus")),
             (0.78, "agent SIGKILLed", self._kill_agent),
             (0.88, "broker restarted", self.broker.restart),
         ]

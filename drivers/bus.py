@@ -38,7 +38,13 @@ from drivers.rs485 import (
     parse_error,
     parse_info,
 )
-from drivers.types import DeviceHealth, Health
+from drivers.types import (
+    PORT_ABSENT_RETRY_S,
+    SERIAL_ERRORS,
+    DeviceHealth,
+    Health,
+    port_absent,
+)
 
 log = logging.getLogger("drivers.bus")
 
@@ -278,7 +284,8 @@ class BusMaster:
             self._ser = self._opener(self.port, self.baudrate)
         except BusError as e:
             self._port_error = str(e)
-            self._next_open = now + self.reprobe_s
+            self._next_open = now + (PORT_ABSENT_RETRY_S if port_absent(self.port)
+                                     else self.reprobe_s)
             raise
         if self._port_error:
             log.info("RS-485 bus %s: port open again", self.port)
@@ -364,7 +371,7 @@ class BusMaster:
             self._decoder.reset()
             ser.write(frame)
             ser.flush()
-        except (serial.SerialException, OSError) as e:
+        except SERIAL_ERRORS as e:
             raise self._lost(e) from None
         self.traffic.write(self.port, ">>>", frame)
         self.stats.transactions += 1
@@ -386,7 +393,7 @@ class BusMaster:
                 data = ser.read(max(1, ser.in_waiting))
                 if data and ser.in_waiting:
                     data += ser.read(ser.in_waiting)
-            except (serial.SerialException, OSError) as e:
+            except SERIAL_ERRORS as e:
                 raise self._lost(e) from None
             if not data:
                 continue

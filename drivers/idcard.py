@@ -26,6 +26,7 @@ from typing import Final, Protocol
 
 import serial
 
+from drivers.types import SERIAL_ERRORS
 from hall_agent.errors import DeviceError
 
 log = logging.getLogger(__name__)
@@ -460,7 +461,7 @@ class IdCardReader:
                 try:
                     reply = self._exchange(dev, encode_command(*command, data),
                                            timeout_s or self.timeout_s)
-                except (OSError, serial.SerialException) as e:
+                except SERIAL_ERRORS as e:
                     self._drop()
                     raise CardReaderError(f"{self.where}: connection lost ({e}) — check the "
                                           "USB cable") from None

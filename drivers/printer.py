@@ -15,7 +15,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-import termios
 import threading
 import time
 from collections.abc import Callable
@@ -33,7 +32,7 @@ from drivers.escpos_codec import (
     is_status_reply,
     status_query,
 )
-from drivers.types import DeviceHealth, Health, PrintResult, TicketPrint
+from drivers.types import SERIAL_ERRORS, DeviceHealth, Health, PrintResult, TicketPrint
 from hall_agent.config import PrinterConfig
 
 log = logging.getLogger(__name__)
@@ -48,9 +47,7 @@ _POLL_S = 0.02
 
 # Everything a transport throws when the device misbehaves or goes away.
 # termios.error is not an OSError; pyserial lets it out of tcflush on a dead tty.
-_DEVICE_ERRORS: tuple[type[BaseException], ...] = (
-    OSError, termios.error, serial.SerialException, EscposError, EOFError,
-)
+_DEVICE_ERRORS: tuple[type[BaseException], ...] = (*SERIAL_ERRORS, EscposError, EOFError)
 
 
 class Link(Protocol):

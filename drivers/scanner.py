@@ -21,7 +21,13 @@ from typing import Any, Final, Protocol
 
 import serial
 
-from drivers.types import DeviceHealth, Health
+from drivers.types import (
+    PORT_ABSENT_RETRY_S,
+    SERIAL_ERRORS,
+    DeviceHealth,
+    Health,
+    port_absent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +161,9 @@ def _open_evdev(path: str) -> InputDevice:
 class _Backoff:
     failures: int = 0
 
-    def wait_s(self) -> float:
+    def wait_s(self, port: str) -> float:
+        if port_absent(port):  # unplugged: looked for again at once (drivers/types.py)
+            return PORT_ABSENT_RETRY_S
         return float(min(30, 2 ** min(self.failures, 5)))
 
 
@@ -229,7 +237,7 @@ class EvdevScanner:
                     e, PermissionError) else "check the USB cable")
                 self.on_health(DeviceHealth(Health.FAULT, f"{self.where}: {why} — {hint}"))
             self._dev = None
-            self._stop.wait(back.wait_s())
+            self._stop.wait(back.wait_s(self.path))
 
 
 class SerialPort(Protocol):
@@ -287,7 +295,7 @@ class SerialScanner:
                             self.on_scan(text)
                         except Exception:
                             log.exception("%s: scan handler failed", self.where)
-            except (OSError, serial.SerialException) as e:
+            except SERIAL_ERRORS as e:
                 back.failures += 1
                 self.on_health(DeviceHealth(Health.FAULT, f"{self.where}: {e} — check the "
                                                           "USB cable"))
@@ -296,4 +304,4 @@ class SerialScanner:
                 if dev is not None:
                     with contextlib.suppress(OSError, serial.SerialException):
                         dev.close()
-            self._stop.wait(back.wait_s())
+            self._stop.wait(back.wait_s(self.port))

@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+import os
+import termios
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+
+import serial
+
+# What a serial line raises when its device misbehaves or goes away. termios.error is
+# not an OSError: pyserial lets it out of tcflush/tcdrain on a tty whose USB device
+# was pulled, and a handler that misses it never reopens the port.
+SERIAL_ERRORS: tuple[type[BaseException], ...] = (OSError, termios.error,
+                                                  serial.SerialException)
+
+# A device whose port name is gone (unplugged) is looked for this often: looking costs
+# nothing, and it is back in use within a second of the replug. A port that is there
+# but fails (busy, no permission, no answer) backs off instead.
+PORT_ABSENT_RETRY_S = 0.5
+
+
+def port_absent(port: str) -> bool:
+    """True when ``port`` names nothing (a pulled USB device); a pyserial URL never is."""
+    return "://" not in port and not os.path.exists(port)
 
 
 class Health(StrEnum):

@@ -26,7 +26,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from drivers.idcard import CardDataError, CardReaderError, CardText, IdCardReader
-from drivers.types import DeviceHealth, Health
+from drivers.types import PORT_ABSENT_RETRY_S, DeviceHealth, Health, port_absent
 from hall_agent.config import IdReaderConfig
 from hall_agent.errors import QueueError
 from hall_agent.personal import Person, person
@@ -189,6 +189,9 @@ class CardService:
             fast = time.monotonic() < self._want_until
             wait = (self.cfg.fast_poll_ms if fast else self.cfg.poll_ms) / 1000
             if failures:
-                wait = min(30.0, max(wait, 2.0 ** min(failures, 5)))
+                if port_absent(self.cfg.port):  # unplugged: drivers/types.py
+                    wait = max(wait, PORT_ABSENT_RETRY_S)
+                else:  # there but failing (busy, no permission, no answer): back off
+                    wait = min(30.0, max(wait, 2.0 ** min(failures, 5)))
             self._wake.wait(wait)
             self._wake.clear()

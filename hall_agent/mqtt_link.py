@@ -120,6 +120,7 @@ class MqttLink:
         self.unanswered = 0  # number requests in a row with no answer in time
         self.not_asked = 0  # requests numbered from the lease without asking
         self._ask_again_at = 0.0  # monotonic; 0 = ask
+        self._early_probe = True  # an ack may bring the probe forward, once per outage
         self.last_error = ""
         self._pending: dict[str, tuple[threading.Event, list[NumberReply]]] = {}
         self._pending_lock = threading.Lock()
@@ -279,7 +280,7 @@ class MqttLink:
         if answered:
             if self._ask_again_at:
                 log.warning("central answers number requests again")
-            self.unanswered, self._ask_again_at = 0, 0.0
+            self.unanswered, self._ask_again_at, self._early_probe = 0, 0.0, True
             return
         self.unanswered += 1
         if self.unanswered >= UNANSWERED_LIMIT:
@@ -350,6 +351,13 @@ class MqttLink:
                 return
 
     def _acked(self, ack: Ack) -> None:
+        with self._pending_lock:
+            if self._ask_again_at and self._early_probe:
+                # The central acknowledges again: probably back. The next request asks
+                # at once instead of after the pause (once: a central that acknowledges
+                # but answers numbers too slowly keeps the pause).
+                self._early_probe = False
+                self._ask_again_at = min(self._ask_again_at, time.monotonic())
         now = time.time()
         with self.store.tx() as db:
             db.executemany("UPDATE outbox SET acked_at = ? WHERE msg_id = ? AND "
@@ -425,7 +433,7 @@ class MqttLink:
                 self.publish_birth()
             if online and not was:
                 with self._pending_lock:  # a central back online is asked at once
-                    self.unanswered, self._ask_again_at = 0, 0.0
+                    self.unanswered, self._ask_again_at, self._early_probe = 0, 0.0, True
                 self.replay("central online")
         elif topic == t.central_call:
             call = self._parse("call", CentralCall, payload, topic)

@@ -477,17 +477,19 @@ def make_sim_bus(root: Path, windows: list[str], *, window_boards: int = WINDOW_
     return bus
 
 
-def bus_config(bus: SimBus) -> str:
-    """The agent config sections for ``bus``'s devices (★ keys of DESIGN.md)."""
+def bus_config(bus: SimBus, port: str | Path | None = None) -> str:
+    """The agent config sections for ``bus``'s devices (★ keys of DESIGN.md); ``port``
+    is the name the agent opens (a stable link to the bus's pty, by default the pty)."""
     out = []
+    port = port or bus.port
     for addr, d in sorted(bus.devices.items()):
         if isinstance(d, SimBoard):
             role = "hall" if d.role == "hall" else "window"
             win = f'window = "{d.role.split()[1]}"\n' if role == "window" else ""
-            out.append(f'[[boards]]\nport = "{bus.port}"\nbaudrate = {bus.baudrate}\n'
+            out.append(f'[[boards]]\nport = "{port}"\nbaudrate = {bus.baudrate}\n'
                        f'address = {addr}\nrole = "{role}"\n{win}')
         elif isinstance(d, SimEvaluator):
-            out.append(f'[[evaluators]]\nport = "{bus.port}"\nbaudrate = {bus.baudrate}\n'
+            out.append(f'[[evaluators]]\nport = "{port}"\nbaudrate = {bus.baudrate}\n'
                        f'address = {addr}\nwindow = "{d.window}"\n')
     return "\n" + "\n".join(out)
 

@@ -18,6 +18,7 @@ from sim.bus import BUS_HELP, SimBus, bus_command, bus_config, catalog_windows, 
 from sim.central import CENTRAL_HELP, Central
 from sim.idcard import SimIdReader
 from sim.printer import SETTINGS_HELP, SimPrinter, apply_setting
+from sim.ptydevice import PtyDevice
 from sim.scanner import SimScanner
 
 DEMO_HALL = "福州市市民服务中心"
@@ -26,6 +27,7 @@ CONTROL_HELP = """commands (one per line; also over the control socket):
   printer SETTING VALUE    e.g. `printer paper end`, `printer cover open`, `printer reply off`
   printer tickets          how many tickets were cut, and the last one
   printer unplug|replug    pull the printer's cable / plug it back in
+  unplug|replug DEVICE     the same for `bus` (the RS-485 adapter) or `card` (the ID reader)
   status                   every device and its state
   help                     this list
 with ID devices: `card NAME|none` (resident, resident2, hmt, foreigner2017, foreigner2023,
@@ -67,9 +69,41 @@ class SimHall:
         self.printer = self._new_printer()
         if self.bus_devices:
             self.bus = make_sim_bus(self.root, catalog_windows(self.catalog))
+            self._link(self.bus)
         if self.id_devices:
             self.id_reader = SimIdReader(traffic_log=self.root / "idcard-traffic.log")
+            self._link(self.id_reader)
             self.scanner = SimScanner()
+
+    # ------------------------------------------------------------------ cables
+
+    def link_of(self, dev: PtyDevice) -> Path:
+        """A stable name for a device's pty, like the udev names of systemd/: it goes
+        away on unplug and follows the new pty on replug."""
+        return self.root / {SimBus: "rs485.tty", SimIdReader: "idreader.tty"}[type(dev)]
+
+    def _link(self, dev: PtyDevice) -> None:
+        link = self.link_of(dev)
+        link.unlink(missing_ok=True)
+        link.symlink_to(dev.port)
+
+    def _pluggable(self, name: str) -> PtyDevice:
+        dev = {"bus": self.bus, "card": self.id_reader}.get(name)
+        if dev is None:
+            raise KeyError(f"no device {name!r} here; unplug/replug takes bus or card")
+        return dev
+
+    def unplug(self, name: str) -> None:
+        """Pull the cable of ``bus`` (the RS-485 adapter) or ``card`` (the ID reader);
+        the devices behind it keep their state (boards keep their text)."""
+        dev = self._pluggable(name)
+        self.link_of(dev).unlink(missing_ok=True)
+        dev.unplug()
+
+    def replug(self, name: str) -> None:
+        dev = self._pluggable(name)
+        dev.replug()
+        self._link(dev)
 
     @property
     def tickets_dir(self) -> Path:
@@ -108,8 +142,10 @@ class SimHall:
             f'[agent]\napi = "{self.api}"\ndata_dir = "{self.root / "data"}"\n'
             f"health_interval_ms = {self.health_interval_ms}\n\n"
             f'[printer]\ntransport = "serial"\nport = "{self.printer_link}"\n'
-            "baudrate = 115200\n" + (bus_config(self.bus) if self.bus else "")
-            + (f'\n[id_reader]\nport = "{self.id_reader.port}"\n' if self.id_reader else "")
+            "baudrate = 115200\n"
+            + (bus_config(self.bus, self.link_of(self.bus)) if self.bus else "")
+            + (f'\n[id_reader]\nport = "{self.link_of(self.id_reader)}"\n'
+               if self.id_reader else "")
             + (f'\n[scanner]\nport = "{self.scanner.port}"\n' if self.scanner else "")
             + (f"\n{self.extra_toml}\n" if self.extra_toml else ""),
             encoding="utf-8")
@@ -128,6 +164,12 @@ class SimHall:
                               ensure_ascii=False)
         if words[0] == "printer" and len(words) >= 2:
             return self._printer_command(words[1:])
+        if words[0] in ("unplug", "replug") and len(words) == 2:
+            try:
+                (self.unplug if words[0] == "unplug" else self.replug)(words[1])
+            except KeyError as e:
+                return f"error: {e.args[0]}"
+            return f"ok {words[1]} {words[0]}ged"
         if words[0] == "central":
             if self.central is None:
                 return "error: no central here; start hall-sim with --mqtt"

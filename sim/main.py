@@ -31,12 +31,14 @@ def _print_where(hall: SimHall) -> None:
     print(f"printed tickets     {hall.tickets_dir}/ (one PNG per cut ticket)")
     print(f"printer traffic     {hall.root / 'printer-traffic.log'}")
     if hall.bus is not None:
-        print(f"RS-485 bus          {hall.bus.port}  (9600 8N1: LED boards, evaluators)")
+        print(f"RS-485 bus          {hall.link_of(hall.bus)} → {hall.bus.port}  (9600 8N1: "
+              "LED boards, evaluators)")
         print(f"LED boards          {hall.root / 'boards'}/ (what each board shows, as PNG)")
     print(f"spoken calls        {hall.root / 'data' / 'voice'}/ (WAV, when no sound card)")
     if hall.id_reader is not None:
-        print(f"ID-card reader      {hall.id_reader.port}  (115200 8N1, SAM; put a card on it: "
-              f"hall-sim ctl --dir {hall.root} card resident)")
+        print(f"ID-card reader      {hall.link_of(hall.id_reader)} → {hall.id_reader.port}  "
+              f"(115200 8N1, SAM; put a card on it: hall-sim ctl --dir {hall.root} card "
+              "resident)")
     if hall.scanner is not None:
         print(f"QR scanner          {hall.scanner.port}  (serial; scan: hall-sim ctl --dir "
               f"{hall.root} scan TEXT)")

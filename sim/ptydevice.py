@@ -58,6 +58,40 @@ class PtyDevice:
     def _on_close(self) -> None:
         """Stop the subclass's own threads: the reader has stopped, the pty is still open."""
 
+    # -- the cable
+
+    @property
+    def plugged(self) -> bool:
+        return self._master >= 0
+
+    def unplug(self) -> None:
+        """The USB cable is pulled: the port disappears under the host (its reads and
+        writes fail), while the device keeps its state. :meth:`replug` brings it back."""
+        if self._closed or not self.plugged:
+            return
+        self._stop.set()
+        os.write(self._wake_w, b"x")
+        if self._reader is not None:
+            self._reader.join(timeout=2)
+        master, slave = self._master, self._slave
+        self._master = self._slave = -1
+        for fd in (master, slave):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        os.read(self._wake_r, 64)  # the wake-up byte, or the next reader spins on it
+
+    def replug(self) -> None:
+        """Plugged back in: a new pty, as a USB serial device comes back under a new
+        ``/dev`` name (a stable udev-style link follows it: ``SimHall``)."""
+        if self._closed or self.plugged:
+            return
+        self._master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        self.port = os.ttyname(self._slave)
+        self._stop.clear()
+        if self._reader is not None:  # a device that listens (not a scanner)
+            self._start_reading()
+
     def close(self) -> None:
         """Stop the threads and close the pty: the port disappears, like a pulled cable."""
         if self._closed:
@@ -96,6 +130,8 @@ class PtyDevice:
     def _send(self, data: bytes, *, elide: bool = False) -> None:
         """Bytes to the host; ``elide`` logs only their start (a card's text, say)."""
         self._traffic(">>>", data, elide=elide)
+        if self._master < 0:
+            return  # unplugged: the bytes go nowhere
         try:
             os.write(self._master, data)
         except OSError as e:

@@ -149,6 +149,30 @@ def test_board_that_stops_answering_goes_fault_and_gets_its_content_back(
                              2.0)
 
 
+def test_rs485_adapter_unplugged_and_replugged_every_board_gets_the_current_content(
+        hall: AgentOnBus) -> None:
+    """The USB-RS485 adapter's cable is pulled (the port vanishes; the boards, powered on
+    their own, keep their text) and plugged back in under a new pty. Calls made while it
+    was gone reach every board once it is back, and nothing blocks meanwhile."""
+    assert hall.agent is not None
+    hall.issue("A", "A")
+    hall.sim.unplug("bus")
+    hall.agent.call("5", "call")  # answered at once: boards are not on the call path
+    assert wait(lambda: hall.health("board-hall") is Health.FAULT, 3.0)
+    detail = hall.agent.devices()["board-hall"].detail
+    assert "USB" in detail or "cannot open" in detail, detail
+    assert "A001" not in hall.bus.board(HALL).text()[0]
+    time.sleep(3.0)  # a technician takes a few seconds: reopening has failed meanwhile
+    replugged = time.monotonic()
+    hall.sim.replug("bus")
+    assert hall.bus.wait_for(lambda: "A001" in hall.bus.board(HALL).text()[0]
+                             and hall.bus.board(WIN5).text() == ["5号窗口", "请 A001 号"], 5.0)
+    back_s = time.monotonic() - replugged
+    assert wait(lambda: hall.health("board-hall") is Health.OK
+                and hall.health("board-5") is Health.OK, 3.0)
+    print(f"boards had the current content {back_s:.2f} s after the replug")
+
+
 def test_crc_garbage_and_partial_frames_are_survived(hall: AgentOnBus) -> None:
     assert hall.agent is not None
     hall.issue("A", "B")

@@ -80,6 +80,35 @@ def test_silent_reader_is_a_fault_and_recovers(hall: CardHall) -> None:
     assert wait_for(lambda: hall.agent.devices()["id_reader"].status is Health.OK, 8)
 
 
+def test_reader_unplugged_and_replugged_reads_again_within_a_second_or_two(
+        tmp_path: Path) -> None:
+    """The reader's USB cable is pulled for a few seconds (its stable udev name goes
+    away) and plugged back in under a new pty: a fault meanwhile, then cards read."""
+    link = tmp_path / "idreader.tty"
+    h = CardHall(tmp_path / "hall", extra={"id_reader": {
+        "port": str(link), "poll_ms": 100, "fast_poll_ms": 50, "timeout_ms": 1000}})
+    assert h.reader is not None
+    link.symlink_to(h.reader.port)
+    h.start()
+    try:
+        assert h.place("resident")["ok"]
+        h.lift()
+        link.unlink()
+        h.reader.unplug()
+        assert wait_for(lambda: h.agent.devices()["id_reader"].status is Health.FAULT, 5)
+        time.sleep(4.0)  # long enough for several failed reopenings
+        h.reader.replug()
+        link.symlink_to(h.reader.port)
+        replugged = time.monotonic()
+        assert wait_for(lambda: h.agent.devices()["id_reader"].status is Health.OK, 3)
+        back_s = time.monotonic() - replugged
+        ev = h.place("resident2")
+        assert ev["ok"] and ev["masked_name"].startswith("测")
+        print(f"the reader was read again {back_s:.2f} s after the replug")
+    finally:
+        h.close()
+
+
 def test_real_name_service_needs_a_card(hall: CardHall) -> None:
     r = hall.api.post("/v1/tickets", json={"service": "A"})
     assert r.status_code == 422 and r.json()["error"] == "card_required"

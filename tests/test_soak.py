@@ -24,5 +24,5 @@ def test_a_short_hall_day_under_faults_loses_and_doubles_nothing(tmp_path: Path)
     assert r["outbox_unacknowledged"] == 0, text
     assert r["ratings_stored"] == r["ratings_pressed"] == r["ratings_at_central"] > 0, text
     assert r["offline_tickets"] > 0, "the faults really took the central away for a while"
-    assert len(r["faults"]) == 13, text
+    assert len(r["faults"]) == 15, text
     assert r["ok"], text

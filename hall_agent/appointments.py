@@ -355,7 +355,9 @@ class CheckinService:
             raise QueueError("证件已过期，请到咨询台办理", code="card_expired_date", field="card",
                              status=409, en="This card has expired; please ask at the desk")
         a = self._find(code, person)
-        if a is None and self.agent.mode == "central":
+        if a is None and self._central_books:
+            # Also when the central cannot be reached now: then the citizen is told to
+            # check in at the desk, not that no appointment exists.
             a = self._ask_central(code, person)
         if a is None:
             raise QueueError("没有找到您今天的预约，请核对后重试或现场取号",

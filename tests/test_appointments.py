@@ -207,6 +207,17 @@ def test_central_mode_checks_in_an_appointment_the_agent_does_not_know(
         r = h.api.post("/v1/checkins", json={"code": "NOPE000"})
         assert r.status_code == 404
         assert wait_for(lambda: central.stats()["by_type"].get("checkin.done") == 2, 10)
+        # The broker goes away: an appointment this kiosk does not know may well exist
+        # at the central, so the citizen is sent to the desk, not told there is none.
+        broker.stop()
+        assert wait_for(lambda: h.agent.mode == "offline", 10)
+        r = h.api.post("/v1/checkins", json={"code": "CENTRAL003"})
+        assert r.status_code == 503 and r.json()["error"] == "central_timeout", r.text
+        assert "咨询台" in r.json()["message"]
+        # One it knows is still checked in (again: the same ticket).
+        r = h.api.post("/v1/checkins", json={"code": "CENTRAL001"})
+        assert r.status_code in (200, 201) and r.json()["ticket"]["number"] == t["number"]
+        broker.start()
     finally:
         h.close()
         central.stop()

@@ -51,7 +51,11 @@ CREATE TABLE IF NOT EXISTS received (
     offline INTEGER NOT NULL, data TEXT NOT NULL, deliveries INTEGER NOT NULL DEFAULT 1,
     ts REAL NOT NULL
 );
-CREATE TABLE IF NOT EXISTS agents (agent TEXT PRIMARY KEY, idx INTEGER NOT NULL UNIQUE)
+CREATE TABLE IF NOT EXISTS agents (agent TEXT PRIMARY KEY, idx INTEGER NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS agent_leases (
+    agent TEXT NOT NULL, day TEXT NOT NULL, service TEXT NOT NULL, from_n INTEGER NOT NULL,
+    to_n INTEGER NOT NULL, PRIMARY KEY (day, service, from_n)
+)
 """
 
 CENTRAL_HELP = """central commands:
@@ -80,7 +84,10 @@ class Central:
     catalog: Catalog
     data_dir: Path
     tz: Any
-    lease_size: int = 100
+    # Numbers per service in each leased block: enough for a busy service through the
+    # better part of an hour without the central. A block is topped up (a new one added)
+    # once fewer than half of an agent's leased numbers of a service are left.
+    lease_size: int = 200
     username: str | None = None
     password: str | None = None
     tls_ca: str | None = None
@@ -118,6 +125,7 @@ class Central:
         self.client.on_message = self._on_message
         self.connected = threading.Event()
         self._lock = threading.Lock()
+        self._timers: list[threading.Timer] = []
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -126,6 +134,8 @@ class Central:
         self.client.loop_start()
 
     def stop(self, *, clean: bool = True) -> None:
+        for timer in self._timers:  # slow answers still due: never sent
+            timer.cancel()
         if clean:
             self.client.publish(f"{self.p}/central/state", json.dumps({"online": False}),
                                 qos=1, retain=True).wait_for_publish(2)
@@ -232,7 +242,10 @@ class Central:
             self.requests_ignored += 1
             return
         if self.faults.delay_ms:
-            threading.Timer(self.faults.delay_ms / 1000, self._answer, (agent, req)).start()
+            timer = threading.Timer(self.faults.delay_ms / 1000, self._answer, (agent, req))
+            timer.daemon = True
+            self._timers.append(timer)
+            timer.start()
         else:
             self._answer(agent, req)
 
@@ -305,6 +318,11 @@ class Central:
                            (env.msg_id,))
             elif env.type == "ticket.issued":
                 self._merge_ticket(db, env)
+        if first and env.type == "ticket.issued" and env.offline:
+            d = env.data
+            if self._top_up(agent, str(d.get("issued_at", ""))[:10] or self.engine.today(),
+                            str(d.get("service", ""))):
+                self.publish_lease(agent)
         if not self.faults.drop_acks:
             # A duplicate is acknowledged again (its first ack may have been lost).
             self.client.publish(f"{self.p}/agent/{agent}/ack",
@@ -365,15 +383,54 @@ class Central:
             return int(idx)
 
     def publish_lease(self, agent: str) -> None:
-        lo = LEASE_FLOOR + self.agent_index(agent) * self.lease_size
-        hi = lo + self.lease_size - 1
-        # Remembered before it is sent: our own numbering must never use a leased number.
-        self.engine.add_lease_blocks(self.engine.today(),
-                                     [(s.id, lo, hi) for s in self.catalog.services])
-        blocks = [{"service": s.id, "from": lo, "to": hi} for s in self.catalog.services]
+        """The agent's blocks of today (retained; the agent replaces its lease with it):
+        one per service at the first lease of the day, plus any top-ups since."""
+        day = self.engine.today()
+        with self.store.tx() as db:
+            have = {r[0] for r in db.execute(
+                "SELECT DISTINCT service FROM agent_leases WHERE agent = ? AND day = ?",
+                (agent, day))}
+            for svc in self.catalog.services:
+                if svc.id not in have:
+                    self._new_block(db, agent, day, svc.id)
+            blocks = [{"service": r[0], "from": r[1], "to": r[2]} for r in db.execute(
+                "SELECT service, from_n, to_n FROM agent_leases WHERE agent = ? AND day = ? "
+                "ORDER BY service, from_n", (agent, day))]
         self.client.publish(f"{self.p}/agent/{agent}/lease",
-                            json.dumps({"day": self.engine.today(), "blocks": blocks}),
-                            qos=1, retain=True)
+                            json.dumps({"day": day, "blocks": blocks}), qos=1, retain=True)
+
+    def _new_block(self, db: sqlite3.Connection, agent: str, day: str, service: str) -> None:
+        """A block no one has: above every block leased today and every number issued.
+        Remembered before it is sent, so our own numbering never uses a leased number."""
+        top = db.execute(
+            "SELECT MAX(n) FROM (SELECT MAX(to_n) AS n FROM leases WHERE day = ? AND "
+            "service = ? UNION ALL SELECT MAX(seq) FROM tickets WHERE day = ? AND prefix = ?)",
+            (day, service, day, service)).fetchone()[0]
+        # The first agent of an empty day gets 500…, the next 700…: readable at a glance.
+        lo = max(LEASE_FLOOR + self.agent_index(agent) * self.lease_size, (top or 0) + 1)
+        hi = lo + self.lease_size - 1
+        db.execute("INSERT INTO agent_leases (agent, day, service, from_n, to_n) "
+                   "VALUES (?, ?, ?, ?, ?)", (agent, day, service, lo, hi))
+        self.engine.add_lease_blocks(day, [(service, lo, hi)])
+
+    def _top_up(self, agent: str, day: str, service: str) -> bool:
+        """Add a block when fewer than half of the agent's leased numbers are left."""
+        with self.store.tx() as db:
+            blocks = db.execute("SELECT from_n, to_n FROM agent_leases WHERE agent = ? AND "
+                                "day = ? AND service = ?", (agent, day, service)).fetchall()
+            if not blocks:
+                return False
+            left = 0
+            for lo, hi in blocks:
+                used = db.execute("SELECT MAX(seq) FROM tickets WHERE day = ? AND prefix = ? "
+                                  "AND seq BETWEEN ? AND ?", (day, service, lo, hi)).fetchone()[0]
+                left += hi - (lo - 1 if used is None else used)
+            if left >= self.lease_size // 2:
+                return False
+            self._new_block(db, agent, day, service)
+        log.info("central: topped up %s's lease of %s (%d numbers were left)", agent, service,
+                 left)
+        return True
 
     def call(self, window: str, kind: str = "call") -> CentralCall | None:
         with self._lock:

@@ -243,6 +243,41 @@ def test_after_the_pause_one_request_probes_the_hung_central(
         link.stop()
 
 
+def test_the_central_tops_up_a_lease_that_runs_low(broker: Broker, tmp_path: Path) -> None:
+    """A long stretch without central numbers: the central adds a block once fewer than
+    half of the agent's leased numbers are left, so offline numbering carries on."""
+    central = Central("127.0.0.1", broker.port, HALL, load_catalog(TEST_CATALOG),
+                      tmp_path / "central", ZoneInfo("Asia/Shanghai"), lease_size=10)
+    central.start()
+    assert central.connected.wait(10)
+    h = HallUnderTest(tmp_path / "hall", extra_toml=mqtt_toml(broker, timeout_ms=300))
+    h.start()
+    try:
+        assert wait_until(lambda: lease_rows(h) > 0, 15), "no lease arrived"
+        central.faults.delay_ms = 2000  # every answer too late: numbered from the lease
+
+        def blocks() -> list[tuple[int, int]]:
+            with db(h) as c:
+                return [(r[0], r[1]) for r in c.execute(
+                    "SELECT from_n, to_n FROM leases WHERE service = 'A' ORDER BY from_n")]
+
+        first = [take(h) for _ in range(7)]
+        assert [t["number"] for t in first] == [f"A{n}" for n in range(500, 507)]
+        assert all(t["offline"] for t in first)
+        assert wait_until(lambda: len(blocks()) == 2, 10), blocks()
+        assert blocks() == [(500, 509), (510, 519)]
+        more = [take(h) for _ in range(7)]
+        assert [t["number"] for t in more] == [f"A{n}" for n in range(507, 514)]
+        central.faults.delay_ms = 0
+        assert_all_delivered_once(h, central)
+        numbers = [r[0] for r in central.store.query(
+            "SELECT number FROM tickets WHERE number >= 'A500'")]
+        assert len(numbers) == len(set(numbers)) == 14
+    finally:
+        h.close()
+        central.stop()
+
+
 def test_central_calls_are_shown_once_even_when_repeated(
         agent: HallUnderTest, central: Central, broker: Broker) -> None:
     t = take(agent)

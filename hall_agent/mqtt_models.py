@@ -26,6 +26,11 @@ EventType = Literal["ticket.issued", "ticket.printed", "ticket.print_failed", "t
                     # in central mode
                     "staff.key"]
 
+ServiceId = Annotated[str, Field(pattern=r"^[A-Z]{1,2}$")]  # a catalogue id, the prefix
+Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]  # hall-local date
+HhMm = Annotated[str, Field(pattern=r"^\d{2}:\d{2}$")]  # hall-local time of day
+IdHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]  # HMAC-SHA256 of an ID number, hex
+
 
 class _Msg(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -64,12 +69,12 @@ class NumberRequest(_Msg):
     req_id: str
     type: Literal["ticket.number"] = "ticket.number"
     ticket_id: str
-    service: Annotated[str, Field(pattern=r"^[A-Z]{1,2}$")]
+    service: ServiceId
     priority: bool = False
     ts: str
     # A real-name ticket (HMAC of the ID number, never the number): the central
     # enforces the per-person limit across every kiosk of the hall.
-    id_hash: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
+    id_hash: IdHash | None = None
 
 
 class CheckinRequest(_Msg):
@@ -79,7 +84,7 @@ class CheckinRequest(_Msg):
     req_id: str
     type: Literal["appointment.checkin"] = "appointment.checkin"
     code: Annotated[str | None, Field(pattern=r"^[A-Z0-9]{1,32}$")] = None
-    id_hash: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
+    id_hash: IdHash | None = None
     ts: str
 
 
@@ -89,8 +94,8 @@ class SlotsRequest(_Msg):
 
     req_id: str
     type: Literal["appointment.slots"] = "appointment.slots"
-    service: Annotated[str, Field(pattern=r"^[A-Z]{1,2}$")]
-    day: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    service: ServiceId
+    day: Day
     ts: str
 
 
@@ -102,10 +107,10 @@ class BookRequest(_Msg):
     req_id: str
     type: Literal["appointment.book"] = "appointment.book"
     appointment_id: str
-    service: Annotated[str, Field(pattern=r"^[A-Z]{1,2}$")]
-    day: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
-    start: Annotated[str, Field(pattern=r"^\d{2}:\d{2}$")]
-    id_hash: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+    service: ServiceId
+    day: Day
+    start: HhMm
+    id_hash: IdHash
     masked_name: str | None = None
     ts: str
 
@@ -137,8 +142,8 @@ class NumberReply(_Msg):
 class SlotInfo(_Msg):
     """A bookable slot in an ``appointment.slots`` reply."""
 
-    start: Annotated[str, Field(pattern=r"^\d{2}:\d{2}$")]
-    end: Annotated[str, Field(pattern=r"^\d{2}:\d{2}$")]
+    start: HhMm
+    end: HhMm
     free: Annotated[int, Field(ge=0)]
 
 
@@ -147,10 +152,10 @@ class AppointmentInfo(_Msg):
 
     appointment_id: str
     code: str
-    service: Annotated[str, Field(pattern=r"^[A-Z]{1,2}$")]
-    day: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
-    slot_start: Annotated[str, Field(pattern=r"^\d{2}:\d{2}$")]
-    slot_end: Annotated[str, Field(pattern=r"^\d{2}:\d{2}$")]
+    service: ServiceId
+    day: Day
+    slot_start: HhMm
+    slot_end: HhMm
     masked_name: str | None = None
     id_hash: str | None = None
 
@@ -160,7 +165,7 @@ class Ack(_Msg):
 
 
 class LeaseBlock(_Msg):
-    service: Annotated[str, Field(pattern=r"^[A-Z]{1,2}$")]
+    service: ServiceId
     from_: Annotated[int, Field(alias="from", ge=1, le=9999)]
     to: Annotated[int, Field(ge=1, le=9999)]
 
@@ -168,7 +173,7 @@ class LeaseBlock(_Msg):
 
 
 class Lease(_Msg):
-    day: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    day: Day
     blocks: list[LeaseBlock]
 
 

@@ -4,6 +4,7 @@ here), the serial scanner over a pty, and the routing of what was scanned."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -122,6 +123,35 @@ def test_serial_scanner_over_a_pty() -> None:
         sim.scan("APPT:ZZZ999")
         assert wait_for(lambda: len(got) == 2)
         assert got == ["YY-K7M2Q9XW4P", "APPT:ZZZ999"]
+    finally:
+        s.close()
+        sim.close()
+
+
+def test_serial_scanner_unplugged_and_replugged_scans_again(tmp_path: Path) -> None:
+    """The scanner's cable is pulled for a few seconds (its stable name goes away) and
+    plugged back in under a new pty: a fault, then scans again within a second."""
+    sim = SimScanner()
+    link = tmp_path / "scanner.tty"
+    link.symlink_to(sim.port)
+    got: list[str] = []
+    health: list[DeviceHealth] = []
+    s = SerialScanner(str(link), 9600, got.append, on_health=health.append)
+    s.start()
+    try:
+        assert wait_for(lambda: s._dev is not None)
+        sim.scan("YY-AAAA1111")
+        assert wait_for(lambda: got == ["YY-AAAA1111"])
+        link.unlink()
+        sim.unplug()
+        assert wait_for(lambda: health[-1].status is Health.FAULT, 5), health
+        assert "USB cable" in health[-1].detail
+        time.sleep(3.0)  # several failed reopenings meanwhile
+        sim.replug()
+        link.symlink_to(sim.port)
+        assert wait_for(lambda: health[-1].status is Health.OK, 2), health
+        sim.scan("YY-BBBB2222")
+        assert wait_for(lambda: got == ["YY-AAAA1111", "YY-BBBB2222"]), got
     finally:
         s.close()
         sim.close()

@@ -63,7 +63,8 @@ RELAY_BATCH = 200
 # A central that is connected but does not answer (hung, overloaded) would make every
 # citizen wait the full request timeout for a lease number. After this many unanswered
 # requests in a row the agent numbers from the lease at once, and asks again after the
-# pause (one request as a probe) or as soon as the central comes online anew.
+# pause (one request as a probe), at the central's first acknowledgement (once per
+# outage), or as soon as the central comes online anew.
 UNANSWERED_LIMIT = 3
 ASK_AGAIN_AFTER_S = 15.0
 

@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
     from hall_agent.app import Agent
-    from hall_agent.mqtt_models import AnyRequest, NumberReply
+    from hall_agent.mqtt_models import AnyRequest, AppointmentInfo, NumberReply
 
 log = logging.getLogger("hall_agent.appointments")
 
@@ -433,11 +433,7 @@ class CheckinService:
         info = reply.appointment
         # Kept here too: the slip is printed from it, and a check-in at this kiosk finds
         # it without asking.
-        self.book.import_records([{
-            "code": info.code, "service": info.service, "date": info.day,
-            "start": info.slot_start, "end": info.slot_end, "id_hash": p.id_hash,
-            "masked_name": p.masked_name}], source="central")
-        got = self.book.by_code(info.code)
+        got = self._keep(info)
         assert got is not None
         log.info("appointment %s booked at the central: %s %s %s-%s", info.code,
                  info.service, info.day, info.slot_start, info.slot_end)
@@ -475,8 +471,11 @@ class CheckinService:
                 raise QueueError(reply.error or "预约不能签到", code=reply.error_code,
                                  field="code", status=409)
             return None
-        info = reply.appointment
         # Keep it locally, so a repeat and the ticket's event find it.
+        return self._keep(reply.appointment)
+
+    def _keep(self, info: AppointmentInfo) -> Appointment | None:
+        """An appointment the central answered with, in this kiosk's list too."""
         self.book.import_records([{
             "code": info.code, "service": info.service, "date": info.day,
             "start": info.slot_start, "end": info.slot_end, "id_hash": info.id_hash,

@@ -25,12 +25,13 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
 
-from hall_agent.appointments import AppointmentBook
+from hall_agent.appointments import Appointment, AppointmentBook
 from hall_agent.config import AppointmentsConfig, Catalog
 from hall_agent.errors import QueueError
 from hall_agent.mqtt_link import _no_delay
 from hall_agent.mqtt_models import (
     AgentState,
+    AppointmentInfo,
     BookRequest,
     CentralCall,
     CheckinRequest,
@@ -67,6 +68,13 @@ CENTRAL_HELP = """central commands:
   stats                events received, unique, duplicates; tickets; requests answered
   lease AGENT          publish the agent's lease again
 """
+
+
+def _info(a: Appointment) -> dict[str, Any]:
+    """An appointment as a reply carries it (AppointmentInfo: masked forms and the hash)."""
+    return AppointmentInfo(appointment_id=a.appointment_id, code=a.code, service=a.service,
+                           day=a.day, slot_start=a.slot_start, slot_end=a.slot_end,
+                           masked_name=a.masked_name, id_hash=a.id_hash).model_dump()
 
 
 @dataclass
@@ -230,10 +238,7 @@ class Central:
                 body: dict[str, Any] = {"req_id": req.req_id, "ok": False, "error": str(e),
                                         "error_code": e.code}
             else:
-                body = {"req_id": req.req_id, "ok": True, "appointment": {
-                    "appointment_id": a.appointment_id, "code": a.code, "service": a.service,
-                    "day": a.day, "slot_start": a.slot_start, "slot_end": a.slot_end,
-                    "masked_name": a.masked_name, "id_hash": a.id_hash}}
+                body = {"req_id": req.req_id, "ok": True, "appointment": _info(a)}
             self.requests_answered += 1
         self._reply(agent, body)
 
@@ -294,11 +299,7 @@ class Central:
                         db.execute("UPDATE appointments SET status = 'checked_in', "
                                    "checked_in_at = ? WHERE appointment_id = ?",
                                    (time.time(), a.appointment_id))
-                    body.update(ok=True, appointment={
-                        "appointment_id": a.appointment_id, "code": a.code,
-                        "service": a.service, "day": a.day, "slot_start": a.slot_start,
-                        "slot_end": a.slot_end, "masked_name": a.masked_name,
-                        "id_hash": a.id_hash})
+                    body.update(ok=True, appointment=_info(a))
             self.requests_answered += 1
         self.client.publish(f"{self.p}/agent/{agent}/reply",
                             json.dumps(body, ensure_ascii=False), qos=1)

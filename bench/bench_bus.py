@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from drivers.rs485 import Cmd, Key, wire_time_s  # noqa: E402
-from hall_agent.app import Agent  # noqa: E402
-from hall_agent.config import load_config  # noqa: E402
+from hall_agent.agent import Agent  # noqa: E402
+from hall_agent.contract.config import load_config  # noqa: E402
 from sim.bus import HALL_BOARD, make_sim_bus  # noqa: E402
 from sim.hall import SimHall  # noqa: E402
 

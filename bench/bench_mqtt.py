@@ -25,9 +25,9 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from hall_agent.config import load_catalog
-from hall_agent.queue import QueueEngine
-from hall_agent.store import Store
+from hall_agent.contract.config import load_catalog
+from hall_agent.core.queue import QueueEngine
+from hall_agent.core.store import Store
 from sim.broker import Broker
 from sim.central import Central
 from sim.hall import SimHall

@@ -51,7 +51,7 @@ def _sam(data: bytes) -> None:
 def _mqtt(data: bytes) -> None:
     from pydantic import ValidationError
 
-    from hall_agent.mqtt_models import SCHEMAS
+    from hall_agent.contract.mqtt import SCHEMAS
 
     models = list(SCHEMAS.values())
     if not data:
@@ -65,7 +65,7 @@ def _config(data: bytes) -> None:
 
     from pydantic import ValidationError
 
-    from hall_agent.config import Catalog, Config
+    from hall_agent.contract.config import Catalog, Config
 
     try:
         doc = tomllib.loads(data.decode("utf-8"))

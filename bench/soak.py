@@ -39,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from hall_agent.config import DEFAULTS_DIR
+from hall_agent.contract.config import DEFAULTS_DIR
 from sim.broker import free_port
 from sim.hall import SimHall
 from sim.procs import AgentProcess, wait_until

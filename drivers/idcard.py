@@ -26,8 +26,8 @@ from typing import Final, Protocol
 
 import serial
 
+from drivers.errors import DeviceError
 from drivers.types import SERIAL_ERRORS
-from hall_agent.errors import DeviceError
 
 log = logging.getLogger(__name__)
 

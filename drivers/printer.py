@@ -33,7 +33,7 @@ from drivers.escpos_codec import (
     status_query,
 )
 from drivers.types import SERIAL_ERRORS, DeviceHealth, Health, PrintResult, TicketPrint
-from hall_agent.config import PrinterConfig
+from hall_agent.contract.config import PrinterConfig
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from drivers.errors import HallEdgeError
 from hall_agent import __version__
-from hall_agent.config import ENV_CONFIG, load_catalog, load_config, resolve_config_path
-from hall_agent.errors import HallEdgeError
+from hall_agent.contract.config import ENV_CONFIG, load_catalog, load_config, resolve_config_path
 from hall_agent.sdnotify import Notifier, Watchdog
 
 EXIT_OK, EXIT_CONFIG, EXIT_RUNTIME = 0, 2, 3
@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
-    from hall_agent.api import create_app
-    from hall_agent.app import Agent
+    from hall_agent.agent import Agent
+    from hall_agent.api.app import create_app
 
     try:
         lock = lock_data_dir(Path(cfg.agent.data_dir))

@@ -28,7 +28,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from hall_agent.api_models import (
+from hall_agent.contract.api import (
     EvaluationIn,
     EvaluationOut,
     HealthOut,
@@ -41,8 +41,14 @@ from hall_agent.api_models import (
     TicketIn,
     TicketOut,
 )
+from hall_agent.contract.client import (
+    AgentClient,
+    AgentRefused,
+    AgentUnavailable,
+    EventStream,
+    Runner,
+)
 from kiosk.checkin import CardFlows
-from kiosk.client import AgentClient, AgentRefused, AgentUnavailable, EventStream, Runner
 from kiosk.screens import (
     CheckinScreen,
     ChoiceScreen,

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QVBoxLayout, QWidget
 
-from hall_agent.api_models import (
+from hall_agent.contract.api import (
     CardWantIn,
     CheckinIn,
     CheckinOut,
@@ -24,7 +24,7 @@ from hall_agent.api_models import (
     TicketIn,
     TicketOut,
 )
-from kiosk.client import AgentClient, AgentRefused
+from hall_agent.contract.client import AgentClient, AgentRefused
 from kiosk.screens import Screen, service_name
 from kiosk.strings import Lang, tr
 from kiosk.theme import Theme

@@ -11,10 +11,10 @@ import signal
 import sys
 from pathlib import Path
 
-from hall_agent.config import Config, KioskConfig, load_config, resolve_config_path
-from hall_agent.errors import ConfigError
+from drivers.errors import ConfigError
+from hall_agent.contract.client import AgentClient
+from hall_agent.contract.config import Config, KioskConfig, load_config, resolve_config_path
 from kiosk.app import Kiosk, KioskSettings
-from kiosk.client import AgentClient
 
 
 def agent_url(cfg: Config | None) -> str:
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     client = AgentClient(agent_url(cfg))
 
     if args.screenshot is not None:
-        from kiosk.client import wait_for_agent
+        from hall_agent.contract.client import wait_for_agent
         from kiosk.shots import render_all
 
         up = wait_for_agent(client, timeout_s=1.0) is not None

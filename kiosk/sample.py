@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hall_agent.api_models import (
+from hall_agent.contract.api import (
     CallOut,
     DeviceState,
     HealthOut,
@@ -21,7 +21,7 @@ _WAITING = {"A": 12, "B": 5, "C": 21, "D": 3, "E": 0, "F": 4, "G": 2, "H": 0, "J
 
 
 def _services() -> ServicesOut:
-    from hall_agent.config import DEFAULTS_DIR, load_catalog
+    from hall_agent.contract.config import DEFAULTS_DIR, load_catalog
 
     out = []
     for s in load_catalog(DEFAULTS_DIR / "services.toml").services:

@@ -21,7 +21,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
-from hall_agent.api_models import QueueOut, ServiceOut, TicketOut
+from hall_agent.contract.api import QueueOut, ServiceOut, TicketOut
 from kiosk.pinyin import matches_initials
 from kiosk.qr import qr_pixmap
 from kiosk.strings import Lang, duration, tr

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QGridLayout
 
-from hall_agent.api_models import (
+from hall_agent.contract.api import (
     BookIn,
     BookOut,
     SelfServiceOut,
@@ -23,8 +23,8 @@ from hall_agent.api_models import (
     SelfServiceRunIn,
     SlotsOut,
 )
+from hall_agent.contract.client import AgentRefused
 from kiosk.checkin import card_symbol
-from kiosk.client import AgentRefused
 from kiosk.screens import Screen
 from kiosk.strings import Lang, tr
 from kiosk.theme import Theme

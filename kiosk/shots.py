@@ -14,10 +14,10 @@ from pathlib import Path
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QApplication
 
-from hall_agent.api_models import QueueOut, ServicesOut
+from hall_agent.contract.api import QueueOut, ServicesOut
+from hall_agent.contract.client import AgentClient, AgentUnavailable
 from kiosk import sample
 from kiosk.app import Kiosk, KioskSettings
-from kiosk.client import AgentClient, AgentUnavailable
 from kiosk.strings import Lang
 
 VARIANTS: tuple[tuple[str, Lang, bool], ...] = (

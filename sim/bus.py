@@ -453,7 +453,7 @@ BUS_HELP = """  board ADDR                         what board ADDR shows (boards
 def catalog_windows(catalog: str) -> list[str]:
     import tomllib
 
-    from hall_agent.config import DEFAULTS_DIR
+    from hall_agent.contract.config import DEFAULTS_DIR
 
     path = Path(catalog) if catalog else DEFAULTS_DIR / "services.toml"
     try:

@@ -25,11 +25,9 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
 
-from hall_agent.appointments import Appointment, AppointmentBook
-from hall_agent.config import AppointmentsConfig, Catalog
-from hall_agent.errors import QueueError
-from hall_agent.mqtt_link import _no_delay
-from hall_agent.mqtt_models import (
+from drivers.errors import QueueError
+from hall_agent.contract.config import AppointmentsConfig, Catalog
+from hall_agent.contract.mqtt import (
     AgentState,
     AppointmentInfo,
     BookRequest,
@@ -40,9 +38,11 @@ from hall_agent.mqtt_models import (
     SlotsRequest,
     Topics,
 )
-from hall_agent.personal import Person
-from hall_agent.queue import LEASE_FLOOR, LEVELS, QueueEngine
-from hall_agent.store import Store
+from hall_agent.core.personal import Person
+from hall_agent.core.queue import LEASE_FLOOR, LEVELS, QueueEngine
+from hall_agent.core.store import Store
+from hall_agent.link.mqtt import _no_delay
+from hall_agent.services.appointments import Appointment, AppointmentBook
 
 log = logging.getLogger("sim.central")
 

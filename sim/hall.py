@@ -121,7 +121,7 @@ class SimHall:
         """A private Mosquitto and the central stand-in; the config gains [mqtt]."""
         from zoneinfo import ZoneInfo
 
-        from hall_agent.config import DEFAULTS_DIR, load_catalog
+        from hall_agent.contract.config import DEFAULTS_DIR, load_catalog
 
         self.broker = Broker()
         self.broker.start()

@@ -102,7 +102,7 @@ def cmd_ctl(a: argparse.Namespace) -> int:
 def _demo_catalog(root: Path) -> Path:
     """The built-in catalogue with every service open around the clock, so the demo
     issues tickets whatever the time of day; the real hours are in the guide."""
-    from hall_agent.config import DEFAULTS_DIR
+    from hall_agent.contract.config import DEFAULTS_DIR
 
     text = (DEFAULTS_DIR / "services.toml").read_text(encoding="utf-8")
     data = tomllib.loads(text)

@@ -1,6 +1,6 @@
 """Generate the voice clip set (voice/clips/) with espeak-ng and sox.
 
-Each clip of :data:`hall_agent.voice.CLIPS` is synthesised once, trimmed of
+Each clip of :data:`hall_agent.services.voice.CLIPS` is synthesised once, trimmed of
 leading and trailing silence, normalised and stored as 16 kHz mono 16-bit WAV,
 so the whole set stays well under a megabyte or two and joins without clicks.
 Run ``scripts/make-voice-clips`` after changing the clip table.
@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from hall_agent.voice import CLIP_DIR, CLIP_RATE, CLIPS
+from hall_agent.services.voice import CLIP_DIR, CLIP_RATE, CLIPS
 
 SPEED = {"cmn-latn-pinyin": 175, "en-us": 165}
 

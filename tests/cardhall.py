@@ -11,10 +11,10 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from hall_agent.api import create_app
-from hall_agent.app import Agent
-from hall_agent.config import Config
-from hall_agent.events import Event
+from hall_agent.agent import Agent
+from hall_agent.api.app import create_app
+from hall_agent.contract.config import Config
+from hall_agent.core.events import Event
 from sim.idcard import SimIdReader
 from sim.printer import SimPrinter
 

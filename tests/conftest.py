@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -79,3 +80,12 @@ def broker() -> Iterator[Broker]:
     b.start()
     yield b
     b.close()
+
+
+# A udev rule line: every comma-separated part is a match or an assignment udev knows.
+RULE_PART = re.compile(r'^(SUBSYSTEM|KERNEL|KERNELS|ATTRS?\{\w+\}|ENV\{\w+\})=="[^"]*"$'
+                       r'|^(SYMLINK\+|GROUP|MODE)="[^"]*"$')
+
+
+def rule_ok(line: str) -> bool:
+    return all(RULE_PART.match(p.strip()) for p in line.split(","))

@@ -1,0 +1,611 @@
+"""Configuration (★ keys of DESIGN.md) and the service catalogue, as pydantic models.
+
+Every model forbids unknown keys, so a typo (``baudrat = 9600``) stops the agent
+with a message naming the file and the key instead of being silently ignored.
+``load_config`` is the only entry point; it raises :class:`ConfigError` whose
+text is meant to be printed as is, without a traceback.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import tomllib
+from datetime import datetime, time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from drivers.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("/etc/hall-edge/agent.toml")
+ENV_CONFIG = "HALL_EDGE_CONFIG"
+DEFAULTS_DIR = Path(__file__).resolve().parent.parent / "defaults"
+
+# A serial port is a device path or one of pyserial's URL handlers.
+_PORT_RE = re.compile(r"^(/dev/\S+|/\S+|(socket|rfc2217|loop|spy|alt|hwgrep)://\S*)$")
+_HOST_PORT_RE = re.compile(r"^(?P<host>[0-9A-Za-z.\-:\[\]]+):(?P<port>\d{1,5})$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_port(value: str) -> str:
+    if not _PORT_RE.match(value):
+        raise ValueError(
+            f"{value!r} is not a serial port: give a device path such as /dev/ttyUSB0 "
+            "(or /dev/serial/by-id/…), or a pyserial URL such as socket://host:port"
+        )
+    return value
+
+
+SerialPort = Annotated[str, Field(description="serial device path or pyserial URL")]
+Baudrate = Annotated[int, Field(ge=1200, le=921600, description="line speed, in bit/s")]
+
+
+class HallConfig(_Model):
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
+                             description="hall id; appears in MQTT topics")]
+    name: Annotated[str, Field(min_length=1, max_length=64,
+                               description="the hall's name, printed on every ticket")]
+    name_en: Annotated[str, Field(max_length=80, description=(
+        "the hall's name in English, for the kiosk in English; empty = the Chinese name"))
+                       ] = ""
+    catalog: Annotated[str, Field(description="path of the service catalogue (TOML); "
+                                              "relative paths are resolved from the config "
+                                              "file; empty = the catalogue built in")] = ""
+    timezone: str = Field(default="Asia/Shanghai", description=(
+        "IANA time zone of the hall: service hours, the numbering day, midnight reset"))
+    status_url: Annotated[str, Field(
+        description="URL printed as the ticket's QR code; {hall}, {ticket_id} and {number} "
+                    "are replaced")] = "https://qms.example.gov.cn/t/{hall}/{ticket_id}"
+    notice: Annotated[str, Field(max_length=40, description="short notice printed on each ticket")
+                      ] = "请留意叫号，过号请重新取号"
+    secret_file: Annotated[str, Field(description=(
+        "the per-hall HMAC secret for ID numbers (a root-only file); empty = "
+        "data_dir/hall.secret, created 0600 if absent. Give every kiosk of a hall the same "
+        "file, so a person's id_hash is the same on each"))] = ""
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as e:
+            raise ValueError(f"unknown time zone {v!r}; use an IANA name such as Asia/Shanghai"
+                             ) from e
+        return v
+
+    @field_validator("status_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if "{ticket_id}" not in v and "{number}" not in v:
+            raise ValueError("status_url must contain {ticket_id} (or {number}) so each "
+                             "ticket gets its own QR code")
+        return v
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class AgentConfig(_Model):
+    id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
+                             description="agent id; MQTT client id and topic segment")] = "kiosk-01"
+    api: Annotated[str, Field(description="local API listen address, host:port")
+                   ] = "127.0.0.1:8765"
+    data_dir: Annotated[str, Field(description="directory of the SQLite store")
+                        ] = "/var/lib/hall-edge"
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="log level (hallctl log level changes it at run time)")
+    health_interval_ms: Annotated[int, Field(ge=500, le=600_000,
+                                             description="device health poll, in milliseconds")
+                                  ] = 10_000
+    retention_days: Annotated[int, Field(ge=7, le=3650, description=(
+        "tickets, calls, ratings and appointments older than this many days are deleted "
+        "(they hold ID hashes and masked names); acknowledged events after 7 days"))] = 90
+
+    @field_validator("api")
+    @classmethod
+    def _api(cls, v: str) -> str:
+        m = _HOST_PORT_RE.match(v)
+        if not m or not 0 < int(m["port"]) < 65536:
+            raise ValueError(f"{v!r} is not host:port, e.g. 127.0.0.1:8765")
+        return v
+
+    @property
+    def api_host(self) -> str:
+        return self.api.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def api_port(self) -> int:
+        return int(self.api.rsplit(":", 1)[1])
+
+
+class MqttConfig(_Model):
+    host: str = Field(default="127.0.0.1", description="the broker's address")
+    port: Annotated[int, Field(ge=1, le=65535, description="1883 plain, 8883 TLS")] = 1883
+    username: str | None = Field(default=None, description="MQTT user; by the ACL it "
+                                                           "must equal [agent] id")
+    password_file: str | None = Field(default=None, description=(
+        "file holding the MQTT password (readable by the agent only)"))
+    tls_ca: str | None = Field(default=None, description="CA certificate file: enables TLS")
+    tls_cert: str | None = Field(default=None, description="client certificate file")
+    tls_key: str | None = Field(default=None, description="client key file")
+    keepalive_s: Annotated[int, Field(ge=5, le=600, description="keepalive, in seconds")] = 30
+    request_timeout_ms: Annotated[int, Field(ge=50, le=30_000,
+                                             description="wait for a central number, in ms")] = 800
+    protocol: Annotated[Literal[5, 311], Field(
+        description="MQTT version: 5, or 311 for a broker that only speaks 3.1.1")] = 5
+
+    @model_validator(mode="after")
+    def _files(self) -> MqttConfig:
+        if self.password_file and not self.username:
+            raise ValueError("password_file is set but username is not")
+        if self.tls_key and not self.tls_cert:
+            raise ValueError("tls_key is set but tls_cert is not")
+        return self
+
+
+class PrinterConfig(_Model):
+    transport: Literal["serial", "usb", "network", "file"] = Field(
+        default="serial", description="how the printer is reached")
+    port: str | None = Field(default=None, description="serial port (transport serial) or "
+                                                       "file path (transport file)")
+    baudrate: Baudrate = 115200
+    host: str | None = Field(default=None, description="printer address (transport network)")
+    tcp_port: Annotated[int, Field(ge=1, le=65535)] = 9100
+    usb_vendor: Annotated[int | None, Field(ge=0, le=0xFFFF)] = None
+    usb_product: Annotated[int | None, Field(ge=0, le=0xFFFF)] = None
+    status_timeout_ms: Annotated[int, Field(ge=50, le=5000,
+                                            description="wait for a DLE EOT answer, in ms")] = 500
+    qr_module: Annotated[int, Field(ge=1, le=16, description="QR module size, in dots")] = 6
+    feed_dots: Annotated[int, Field(ge=0, le=255, description="feed before the cut, in dots")
+                         ] = 80
+
+    @model_validator(mode="after")
+    def _transport_needs(self) -> PrinterConfig:
+        if self.transport in ("serial", "file"):
+            if not self.port:
+                raise ValueError(f"transport {self.transport!r} needs port = \"/dev/…\"")
+            if self.transport == "serial":
+                _check_port(self.port)
+        if self.transport == "network" and not self.host:
+            raise ValueError("transport 'network' needs host = \"192.0.2.10\"")
+        if self.transport == "usb" and (self.usb_vendor is None or self.usb_product is None):
+            raise ValueError("transport 'usb' needs usb_vendor and usb_product (see lsusb)")
+        return self
+
+
+class BoardConfig(_Model):
+    port: str
+    baudrate: Baudrate = 9600
+    address: Annotated[int, Field(ge=1, le=247)]
+    role: Literal["hall", "window"]
+    window: str | None = None
+
+    _port = field_validator("port")(classmethod(lambda cls, v: _check_port(v)))
+
+    @model_validator(mode="after")
+    def _window(self) -> BoardConfig:
+        if self.role == "window" and not self.window:
+            raise ValueError("a board with role = \"window\" needs window = \"5\"")
+        return self
+
+
+class IdReaderConfig(_Model):
+    port: str
+    baudrate: Baudrate = 115200
+    poll_ms: Annotated[int, Field(ge=100, le=10_000, description=(
+        "find-card poll while no flow waits for a card, in milliseconds"))] = 1000
+    fast_poll_ms: Annotated[int, Field(ge=50, le=5000, description=(
+        "find-card poll while a flow waits for a card, in milliseconds"))] = 300
+    timeout_ms: Annotated[int, Field(ge=100, le=10_000, description=(
+        "wait for one reply (a read takes the SAM up to ~1 s), in milliseconds"))] = 2000
+
+    _port = field_validator("port")(classmethod(lambda cls, v: _check_port(v)))
+
+
+def _check_pattern(v: str, group: str) -> str:
+    try:
+        rx = re.compile(v)
+    except re.error as e:
+        raise ValueError(f"{v!r} is not a regular expression: {e}") from None
+    if group not in rx.groupindex:
+        raise ValueError(f"{v!r} needs a named group (?P<{group}>…)")
+    return v
+
+
+class ScannerConfig(_Model):
+    """A QR/barcode scanner (SCANNER.md): a keyboard wedge (``device``) or serial (``port``)."""
+
+    device: Annotated[str | None, Field(description=(
+        "evdev node of a keyboard-wedge scanner, e.g. /dev/input/by-id/…-event-kbd"))] = None
+    port: Annotated[str | None, Field(description="serial port of a serial scanner")] = None
+    baudrate: Baudrate = 9600
+    grab: Annotated[bool, Field(description=(
+        "grab the wedge exclusively, so scans never type into the kiosk"))] = True
+    appointment_pattern: Annotated[str, Field(description=(
+        "regular expression of an appointment QR, with a group (?P<code>…)"))] = (
+        r"^(?:YY|APPT)[-:]?(?P<code>[A-Z0-9]{6,32})$")
+    ticket_pattern: Annotated[str, Field(description=(
+        "regular expression of a ticket's own QR, with a group (?P<ticket_id>…)"))] = (
+        r"/t/[^/]+/(?P<ticket_id>[0-9a-f-]{36})$")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ScannerConfig:
+        if (self.device is None) == (self.port is None):
+            raise ValueError("give either device = \"/dev/input/…\" (USB keyboard wedge) or "
+                             "port = \"/dev/ttyACM0\" (serial scanner), not both or neither")
+        if self.port is not None:
+            _check_port(self.port)
+        if self.device is not None and not self.device.startswith("/"):
+            raise ValueError(f"device {self.device!r} is not a path such as "
+                             "/dev/input/by-id/…-event-kbd")
+        _check_pattern(self.appointment_pattern, "code")
+        _check_pattern(self.ticket_pattern, "ticket_id")
+        return self
+
+
+GpioPin = Annotated[int | None, Field(ge=2, le=27, description="BCM pin number")]
+
+
+class GpioConfig(_Model):
+    """GPIO devices (SCANNER.md "GPIO"); every pin is optional, BCM numbering."""
+
+    pin_factory: Annotated[Literal["", "lgpio", "rpigpio", "pigpio", "native", "mock"], Field(
+        description="gpiozero pin factory; empty = gpiozero's choice or "
+                    "$GPIOZERO_PIN_FACTORY")] = ""
+    ticket_button: GpioPin = None
+    ticket_service: Annotated[str, Field(description=(
+        "service the button takes a ticket for; empty = the first of the catalogue"))] = ""
+    door_relay: GpioPin = None
+    door_relay_active_high: bool = True
+    door_open_s: Annotated[float, Field(ge=1, le=60, description=(
+        "the door relay stays open this long after a valid card, in seconds"))] = 5
+    door_contact: GpioPin = None
+    door_held_s: Annotated[float, Field(ge=5, le=600, description=(
+        "a door open longer than this is reported, in seconds"))] = 60
+    presence: GpioPin = None
+    status_led: GpioPin = None
+    bounce_ms: Annotated[int, Field(ge=0, le=1000, description="button debounce, in ms")] = 50
+
+    @model_validator(mode="after")
+    def _distinct(self) -> GpioConfig:
+        used: dict[int, str] = {}
+        for name in ("ticket_button", "door_relay", "door_contact", "presence", "status_led"):
+            pin = getattr(self, name)
+            if pin is None:
+                continue
+            if pin in used:
+                raise ValueError(f"{name} and {used[pin]} both use GPIO{pin}")
+            used[pin] = name
+        return self
+
+
+class AppointmentsConfig(_Model):
+    """Appointment check-in and booking (docs/appointments.md)."""
+
+    early_min: Annotated[int, Field(ge=0, le=240, description=(
+        "check-in opens this long before the slot starts, in minutes"))] = 30
+    late_min: Annotated[int, Field(ge=0, le=240, description=(
+        "check-in closes this long after the slot starts, in minutes"))] = 15
+    slot_min: Annotated[int, Field(ge=5, le=240, description="booking slot, in minutes")] = 30
+    slot_capacity: Annotated[int, Field(ge=1, le=100, description="bookings per slot")] = 4
+    bookable: Annotated[list[str], Field(description=(
+        "services that can be booked for the next day at the kiosk"))] = []
+    booking_hours: str = "09:00-12:00,14:00-17:00"
+
+    @field_validator("booking_hours")
+    @classmethod
+    def _hours(cls, v: str) -> str:
+        if parse_hours(v) is None:
+            raise ValueError("booking_hours cannot be \"24h\"; give the slots' hours")
+        return v
+
+
+class SelfServiceConfig(_Model):
+    """The 24-hour self-service area (docs/selfservice.md); absent = no 24-hour mode."""
+
+    staffed_hours: Annotated[str, Field(description=(
+        "when the hall is staffed; outside these hours the kiosk is in self-service "
+        "mode"))] = "08:30-17:30"
+    staffed_days: Annotated[list[Annotated[int, Field(ge=1, le=7)]], Field(description=(
+        "staffed weekdays, ISO numbering (1 = Monday)"))] = [1, 2, 3, 4, 5]
+    services: Annotated[list[str], Field(description=(
+        "self-service plugins shown, in order (see docs/selfservice.md)"))] = [
+        "social_insurance", "housing_fund", "property"]
+    door_always: Annotated[bool, Field(description=(
+        "open the door for a valid card during staffed hours too"))] = False
+
+    @field_validator("staffed_hours")
+    @classmethod
+    def _hours(cls, v: str) -> str:
+        parse_hours(v)
+        return v
+
+
+class EvaluatorConfig(_Model):
+    port: str
+    baudrate: Baudrate = 9600
+    address: Annotated[int, Field(ge=1, le=247)]
+    window: str
+
+    _port = field_validator("port")(classmethod(lambda cls, v: _check_port(v)))
+
+
+class VoiceConfig(_Model):
+    """Spoken calls (SCANNER.md, Voice)."""
+
+    enabled: bool = True
+    engine: Literal["clips", "espeak"] = Field(
+        default="clips", description="recorded clips (fast, natural) or espeak-ng")
+    output: Literal["auto", "alsa", "wav"] = Field(
+        default="auto", description="auto: ALSA when a sound card is present, else WAV files")
+    english: bool = Field(default=False, description="repeat each call in English")
+
+
+class BusConfig(_Model):
+    """Timings of the LED boards and evaluators on the RS-485 buses."""
+
+    call_hold_s: Annotated[float, Field(ge=5, le=600, description=(
+        "the hall board shows calls this long after the last one, in seconds"))] = 30
+    page_s: Annotated[float, Field(ge=2, le=120, description=(
+        "each information page (waiting, satisfaction) stays this long, in seconds"))] = 8
+    prompt_timeout_s: Annotated[int, Field(ge=5, le=255, description=(
+        "a citizen has this long to rate before `none` is stored, in seconds"))] = 30
+
+
+class KioskConfig(_Model):
+    """The touch kiosk (hall-kiosk); its command-line flags override these."""
+
+    idle_timeout_s: Annotated[float, Field(ge=10, le=600, description=(
+        "back to the home screen after this many seconds untouched"))] = 60
+    ticket_hold_s: Annotated[float, Field(ge=5, le=600, description=(
+        "a printed ticket stays on screen this long, in seconds"))] = 30
+    unprinted_hold_s: Annotated[float, Field(ge=10, le=1800, description=(
+        "an unprinted ticket (to be photographed) stays this long, in seconds"))] = 120
+    lang: Literal["zh", "en"] = "zh"
+    blank_after_s: Annotated[float, Field(ge=0, le=86400, description=(
+        "the home screen untouched this long dims to a saver, woken by a touch or the "
+        "presence sensor; 0 = never, in seconds"))] = 300
+    dpi: Annotated[float | None, Field(ge=40, le=400, description=(
+        "screen density, dots per inch; default: what the screen reports"))] = None
+    fullscreen: bool = True
+
+
+class Config(_Model):
+    hall: HallConfig
+    agent: AgentConfig = AgentConfig()
+    mqtt: MqttConfig | None = None
+    printer: PrinterConfig | None = None
+    boards: list[BoardConfig] = []
+    id_reader: IdReaderConfig | None = None
+    evaluators: list[EvaluatorConfig] = []
+    kiosk: KioskConfig = KioskConfig()
+    voice: VoiceConfig = VoiceConfig()
+    bus: BusConfig = BusConfig()
+    scanner: ScannerConfig | None = None
+    gpio: GpioConfig | None = None
+    appointments: AppointmentsConfig = AppointmentsConfig()
+    selfservice: SelfServiceConfig | None = None
+
+    # Filled by load_config, not by the file.
+    source: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="after")
+    def _bus_addresses(self) -> Config:
+        seen: dict[tuple[str, int], str] = {}
+        devices: list[tuple[str, BoardConfig | EvaluatorConfig]] = [
+            *((f"[[boards]] #{i + 1}", b) for i, b in enumerate(self.boards)),
+            *((f"[[evaluators]] #{i + 1}", e) for i, e in enumerate(self.evaluators))]
+        for here, d in devices:
+            key = (d.port, d.address)
+            if key in seen:
+                raise ValueError(f"{here} and {seen[key]} share address {d.address} on "
+                                 f"{d.port}; give each device on a bus its own address")
+            seen[key] = here
+        return self
+
+    @property
+    def catalog_path(self) -> Path:
+        if not self.hall.catalog:
+            return DEFAULTS_DIR / "services.toml"
+        p = Path(self.hall.catalog)
+        if not p.is_absolute() and self.source is not None:
+            p = self.source.parent / p
+        return p
+
+
+# --------------------------------------------------------------------------- catalogue
+
+_HOURS_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
+
+
+def parse_hours(spec: str) -> list[tuple[time, time]] | None:
+    """``"08:30-12:00,13:30-17:30"`` → spans; ``"24h"`` → None (always open)."""
+    if spec.strip() == "24h":
+        return None
+    spans: list[tuple[time, time]] = []
+    for part in spec.split(","):
+        m = _HOURS_RE.match(part.strip())
+        if not m:
+            raise ValueError(f"{part.strip()!r} is not HH:MM-HH:MM; write e.g. "
+                             "\"08:30-12:00,13:30-17:30\" or \"24h\"")
+        h1, m1, h2, m2 = (int(g) for g in m.groups())
+        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+            raise ValueError(f"{part.strip()!r} is not a time of day")
+        start = time(h1, m1)
+        end = time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2)
+        if end <= start:
+            raise ValueError(f"{part.strip()!r} ends before it starts")
+        spans.append((start, end))
+    spans.sort()
+    for (_, e1), (s2, _) in itertools.pairwise(spans):
+        if s2 < e1:
+            raise ValueError(f"hours {spec!r} overlap")
+    return spans
+
+
+class Service(_Model):
+    id: Annotated[str, Field(pattern=r"^[A-Z]{1,2}$", description="ticket prefix")]
+    name: Annotated[str, Field(min_length=1, max_length=20)]
+    name_en: Annotated[str, Field(min_length=1, max_length=40)]
+    category: Annotated[str, Field(max_length=12)] = "综合服务"
+    category_en: Annotated[str, Field(max_length=30)] = "General"
+    hours: str = "08:30-12:00,13:30-17:30"
+    daily_limit: Annotated[int | None, Field(ge=1, le=9999)] = None
+    avg_service_s: Annotated[int, Field(ge=10, le=7200, description=(
+        "expected service time, in seconds, used for the wait estimate until the "
+        "day has measured service times"))] = 300
+    promise: Annotated[str, Field(max_length=20, description="time promise, e.g. 60分钟办结")
+                       ] = ""
+    guide: str = ""
+    guide_en: str = Field(default="", description="the guide in English (Markdown); "
+                                                  "empty = the kiosk shows the Chinese one")
+    promise_en: Annotated[str, Field(max_length=40)] = ""
+    requires_id: Annotated[bool, Field(description=(
+        "a real-name service: a ticket needs an ID card on the reader"))] = False
+    max_open_per_person: Annotated[int | None, Field(ge=1, le=20, description=(
+        "open (waiting or called) tickets one person may hold for this service per day; "
+        "counts ID-linked tickets only; none = no limit"))] = 1
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, v: str) -> str:
+        parse_hours(v)
+        return v
+
+    @property
+    def spans(self) -> list[tuple[time, time]] | None:
+        return parse_hours(self.hours)
+
+
+class Window(_Model):
+    id: Annotated[str, Field(pattern=r"^[0-9A-Za-z]{1,4}$")]
+    name: str = ""
+    services: Annotated[list[str], Field(min_length=1)]
+
+
+class Catalog(_Model):
+    services: Annotated[list[Service], Field(min_length=1)]
+    windows: list[Window] = []
+
+    @model_validator(mode="after")
+    def _refs(self) -> Catalog:
+        ids = [s.id for s in self.services]
+        dup = {i for i in ids if ids.count(i) > 1}
+        if dup:
+            raise ValueError(f"service id {sorted(dup)[0]!r} is used twice; each ticket "
+                             "prefix must be unique")
+        wids = [w.id for w in self.windows]
+        wdup = {i for i in wids if wids.count(i) > 1}
+        if wdup:
+            raise ValueError(f"window id {sorted(wdup)[0]!r} is used twice")
+        for w in self.windows:
+            for s in w.services:
+                if s not in ids:
+                    raise ValueError(f"window {w.id!r} lists service {s!r}, which is not in "
+                                     f"[[services]] (known: {', '.join(ids)})")
+        return self
+
+    def service(self, sid: str) -> Service | None:
+        return next((s for s in self.services if s.id == sid), None)
+
+    def window(self, wid: str) -> Window | None:
+        return next((w for w in self.windows if w.id == wid), None)
+
+
+# --------------------------------------------------------------------------- loading
+
+def _loc(loc: tuple[int | str, ...], data: Any) -> str:
+    """``("boards", 0, "baudrate")`` → ``[[boards]] #1 baudrate``; TOML-shaped."""
+    parts: list[str] = []
+    i = 0
+    while i < len(loc):
+        item = loc[i]
+        if isinstance(item, str) and i + 1 < len(loc) and isinstance(loc[i + 1], int):
+            parts.append(f"[[{item}]] #{int(loc[i + 1]) + 1}")
+            i += 2
+            continue
+        if isinstance(item, str) and i == 0 and item in Config.model_fields:
+            parts.append(f"[{item}]")
+        else:
+            parts.append(str(item))
+        i += 1
+    return " ".join(parts) if parts else "(top level)"
+
+
+def _format(path: Path, err: ValidationError, data: Any) -> str:
+    lines = [f"{path}: the configuration is not valid, so nothing was started:"]
+    for e in err.errors():
+        loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+        where = _loc(loc, data)
+        kind = e["type"]
+        msg = e["msg"].removeprefix("Value error, ")
+        if kind == "extra_forbidden":
+            msg = "unknown key: remove it or check its spelling"
+        elif kind == "missing":
+            msg = "missing: this key is required"
+        elif ("input" in e and kind.endswith("_type")) or kind.endswith("_parsing"):
+            msg = f"{msg} (got {e['input']!r})"
+        lines.append(f"  {where}: {msg}")
+    return "\n".join(lines)
+
+
+def _read_toml(path: Path, what: str) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found; give --config PATH or set "
+                          f"{ENV_CONFIG}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read the {what}: {e.strerror}") from None
+    try:
+        return tomllib.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {e.start}); save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+
+
+def resolve_config_path(cli_value: str | None) -> Path:
+    """``--config`` wins, then ``HALL_EDGE_CONFIG``, then /etc/hall-edge/agent.toml."""
+    if cli_value:
+        return Path(cli_value)
+    env = os.environ.get(ENV_CONFIG)
+    if env:
+        return Path(env)
+    return DEFAULT_CONFIG_PATH
+
+
+def load_config(path: Path) -> Config:
+    data = _read_toml(path, "configuration file")
+    try:
+        cfg = Config.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format(path, e, data)) from None
+    return cfg.model_copy(update={"source": path.resolve()})
+
+
+def load_catalog(path: Path) -> Catalog:
+    data = _read_toml(path, "service catalogue")
+    try:
+        return Catalog.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format(path, e, data)) from None
+
+
+def local_now(cfg: Config) -> datetime:
+    return datetime.now(cfg.hall.tz)

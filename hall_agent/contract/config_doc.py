@@ -1,0 +1,92 @@
+"""The configuration reference, generated from the models (``docs/config-reference.md``).
+
+``python -m hall_agent.contract.config_doc > docs/config-reference.md``; a test keeps it in step.
+"""
+
+from __future__ import annotations
+
+import sys
+import typing
+from typing import Any
+
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined
+
+from hall_agent.contract.config import Catalog, Config
+
+INTRO = """# Configuration reference
+
+Generated from the models in `hall_agent/config.py`
+(`python -m hall_agent.contract.config_doc > docs/config-reference.md`). Every key not
+marked required has the default shown; an unknown key is an error. The agent
+reads `/etc/hall-edge/agent.toml`, `--config PATH` or `$HALL_EDGE_CONFIG`; the
+catalogue is the file `[hall] catalog` names. See `config/agent.toml` and
+`config/services.toml` for examples.
+"""
+
+
+def _type(ann: Any) -> str:
+    text = str(ann) if not isinstance(ann, type) else ann.__name__
+    for junk in ("typing.", "hall_agent.contract.config.", "typing_extensions."):
+        text = text.replace(junk, "")
+    origin = typing.get_origin(ann)
+    if origin is typing.Annotated:
+        return _type(typing.get_args(ann)[0])
+    return text.replace("NoneType", "None").replace("|", "or")
+
+
+def _section(title: str, model: type[BaseModel]) -> list[str]:
+    rows = [f"\n## {title}\n", "| key | type | default | meaning |", "|---|---|---|---|"]
+    for name, f in model.model_fields.items():
+        if f.exclude:
+            continue
+        sub = f.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            continue
+        default = "**required**" if f.is_required() else (
+            "" if f.default is PydanticUndefined else repr(f.default))
+        desc = (f.description or "").replace("|", "\\|").replace("\n", " ")
+        bounds = [f"{k} {v}" for m in f.metadata for k, v in (
+            ("≥", getattr(m, "ge", None)), ("≤", getattr(m, "le", None)),
+            ("pattern", getattr(m, "pattern", None))) if v is not None]
+        if bounds:
+            desc = (desc + " " if desc else "") + "(" + ", ".join(str(b) for b in bounds) + ")"
+        typ = _type(f.annotation).replace("|", "\\|")
+        rows.append(f"| `{name}` | {typ} | {default.replace('|', chr(92) + '|')} | {desc} |")
+    return rows
+
+
+def _model_of(ann: Any) -> tuple[type[BaseModel] | None, bool]:
+    """(the section's model, whether it is a [[list]])."""
+    origin = typing.get_origin(ann)
+    if origin is list:
+        inner = typing.get_args(ann)[0]
+        return (inner, True) if isinstance(inner, type) and issubclass(inner, BaseModel) \
+            else (None, False)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        for a in typing.get_args(ann):
+            if isinstance(a, type) and issubclass(a, BaseModel):
+                return a, False
+    if isinstance(ann, type) and issubclass(ann, BaseModel):
+        return ann, False
+    return None, False
+
+
+def reference() -> str:
+    out = [INTRO, "\n# agent.toml"]
+    for name, f in Config.model_fields.items():
+        model, many = _model_of(f.annotation)
+        if model is None or f.exclude:
+            continue
+        absent = " (optional section)" if not f.is_required() and f.default is None else ""
+        out += _section((f"[[{name}]]" if many else f"[{name}]") + absent, model)
+    out.append("\n# The catalogue (services.toml)")
+    for name, f in Catalog.model_fields.items():
+        model, _ = _model_of(f.annotation)
+        if model is not None:
+            out += _section(f"[[{name}]]", model)
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(reference())

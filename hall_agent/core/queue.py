@@ -1,0 +1,598 @@
+"""The queue engine: numbering, calling and the hall's rules, on top of the store.
+
+One engine serves the standalone agent and the central stand-in (sim/central).
+Every operation is one store transaction: it reads, decides and writes under the
+store's lock, and writes the event that reports it in the same commit.
+
+Rules (DOMAIN.md, "当日取号、当日受理"):
+- numbers are per service prefix and per hall-local day (``A001``…), reset at
+  local midnight; a number is never issued twice on a day (UNIQUE in the store);
+- a window calls priority tickets first, then by its own service order, then
+  the oldest; tickets of an earlier day still waiting are served, never dropped;
+- a service takes tickets only within its hours and below its daily limit;
+- the wait estimate comes from the day's measured service times, and falls back
+  to the catalogue's ``avg_service_s`` until the day has measured some.
+"""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from drivers.errors import QueueError
+from hall_agent.contract.config import Catalog, Service
+from hall_agent.core.store import Store
+
+# How many of the day's most recent service times feed the estimate: recent
+# enough to follow the day's pace, enough to smooth out one long case.
+ESTIMATE_WINDOW = 20
+FOLLOW_UP_LEVELS = frozenset({"basic", "unsatisfied", "very_unsatisfied"})
+# Where the central stand-in starts the lease blocks it hands out. Numbering skips
+# every leased block (QueueEngine._next_own_number), so a busy service simply jumps
+# over them.
+LEASE_FLOOR = 500
+LEVELS = ("very_satisfied", "satisfied", "basic", "unsatisfied", "very_unsatisfied", "none")
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    ticket_id: str
+    day: str
+    service: str
+    number: str
+    priority: bool
+    priority_reason: str | None
+    channel: str
+    status: str
+    issued_at: float
+    called_at: float | None
+    finished_at: float | None
+    window: str | None
+    calls: int
+    offline: bool
+    print_state: str
+    print_detail: str
+    id_hash: str | None
+    masked_name: str | None = None  # "张*" on a real-name ticket, never the full name
+
+    @classmethod
+    def from_row(cls, r: sqlite3.Row) -> Ticket:
+        return cls(ticket_id=r["ticket_id"], day=r["day"], service=r["service"],
+                   number=r["number"], priority=bool(r["priority"]),
+                   priority_reason=r["priority_reason"], channel=r["channel"],
+                   status=r["status"], issued_at=r["issued_at"], called_at=r["called_at"],
+                   finished_at=r["finished_at"], window=r["window"], calls=r["calls"],
+                   offline=bool(r["offline"]), print_state=r["print_state"],
+                   print_detail=r["print_detail"], id_hash=r["id_hash"],
+                   masked_name=r["masked_name"])
+
+
+@dataclass(frozen=True, slots=True)
+class Issued:
+    ticket: Ticket
+    waiting_ahead: int
+    est_wait_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    call_id: str
+    window: str
+    kind: str  # call | recall
+    ts: float
+    ticket: Ticket | None  # None: the window called, but nobody was waiting
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceState:
+    open_now: bool
+    reason: str | None
+    reason_en: str | None
+    opens_at: datetime | None
+    issued_today: int
+    waiting: int
+    est_wait_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class WindowState:
+    id: str
+    paused: bool
+    serving: Ticket | None
+    services: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    evaluation_id: str
+    window: str
+    ticket: str | None
+    level: str
+    follow_up: bool
+
+
+def format_number(prefix: str, seq: int) -> str:
+    return f"{prefix}{seq:03d}"
+
+
+class QueueEngine:
+    def __init__(self, store: Store, catalog: Catalog, tz: ZoneInfo,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.store = store
+        self.catalog = catalog
+        self.tz = tz
+        self.clock = clock
+        with store.tx() as db:
+            for w in catalog.windows:
+                db.execute("INSERT OR IGNORE INTO windows (id) VALUES (?)", (w.id,))
+
+    # ------------------------------------------------------------------ time
+
+    def local(self, ts: float | None = None) -> datetime:
+        return datetime.fromtimestamp(self.clock() if ts is None else ts, self.tz)
+
+    def iso(self, ts: float) -> str:
+        return self.local(ts).isoformat(timespec="milliseconds")
+
+    def today(self) -> str:
+        return self.local().date().isoformat()
+
+    # ------------------------------------------------------------------ services
+
+    def service(self, sid: str) -> Service:
+        """The catalogue entry; an unknown id is a QueueError naming the field."""
+        return self._service(sid)
+
+    def _service(self, sid: str, field: str = "service") -> Service:
+        svc = self.catalog.service(sid)
+        if svc is None:
+            known = ", ".join(s.id for s in self.catalog.services)
+            raise QueueError(f"没有编号为 {sid} 的业务（可选：{known}）",
+                             code="unknown_service", field=field, status=422,
+                             en=f"no service {sid!r} (known: {known})")
+        return svc
+
+    def _next_opening(self, svc: Service, now: datetime, *, from_tomorrow: bool) -> datetime:
+        spans = svc.spans
+        assert spans is not None
+        day = now.date()
+        if not from_tomorrow:
+            for start, _ in spans:
+                at = datetime.combine(day, start, self.tz)
+                if at > now:
+                    return at
+        return datetime.combine(day + timedelta(days=1), spans[0][0], self.tz)
+
+    def service_state(self, sid: str, db: sqlite3.Connection | None = None) -> ServiceState:
+        svc = self._service(sid)
+        now = self.local()
+        issued = self._scalar(db, "SELECT COUNT(*) FROM tickets WHERE day = ? AND prefix = ?",
+                              (now.date().isoformat(), sid))
+        waiting = self._scalar(db, "SELECT COUNT(*) FROM tickets WHERE status = 'waiting' "
+                                   "AND service = ?", (sid,))
+        est = self.estimate_wait(sid, waiting, db)
+        spans = svc.spans
+        if svc.daily_limit is not None and issued >= svc.daily_limit:
+            opens = None if spans is None else self._next_opening(svc, now, from_tomorrow=True)
+            return ServiceState(False, "今日号源已取完，请明天再来或通过微信预约",
+                                "All of today's tickets are taken; please come back tomorrow "
+                                "or book an appointment", opens, issued, waiting, est)
+        if spans is not None and not any(s <= now.time() < e for s, e in spans):
+            opens = self._next_opening(svc, now, from_tomorrow=False)
+            when = (f"{opens:%H:%M}" if opens.date() == now.date()
+                    else f"明天 {opens:%H:%M}")
+            when_en = (f"{opens:%H:%M}" if opens.date() == now.date()
+                       else f"tomorrow at {opens:%H:%M}")
+            return ServiceState(False, f"现在不在办理时间（{svc.hours}），{when} 开始取号",
+                                f"Closed now (hours {svc.hours}); tickets from {when_en}",
+                                opens, issued, waiting, est)
+        return ServiceState(True, None, None, None, issued, waiting, est)
+
+    def _scalar(self, db: sqlite3.Connection | None, sql: str, args: tuple[Any, ...]) -> int:
+        if db is not None:
+            return int(db.execute(sql, args).fetchone()[0])
+        row = self.store.one(sql, args)
+        assert row is not None
+        return int(row[0])
+
+    # ------------------------------------------------------------------ estimate
+
+    def avg_service_s(self, sid: str, db: sqlite3.Connection | None = None) -> float:
+        """Mean of the day's last measured service times, else the catalogue's guess."""
+        sql = ("SELECT finished_at - called_at FROM tickets WHERE service = ? AND day = ? "
+               "AND status = 'done' AND called_at IS NOT NULL ORDER BY finished_at DESC "
+               f"LIMIT {ESTIMATE_WINDOW}")
+        args = (sid, self.today())
+        rows = db.execute(sql, args).fetchall() if db else self.store.query(sql, args)
+        durations = [float(r[0]) for r in rows]
+        if durations:
+            return sum(durations) / len(durations)
+        return float(self._service(sid).avg_service_s)
+
+    def _open_windows_for(self, sid: str, db: sqlite3.Connection | None) -> int:
+        ids = [w.id for w in self.catalog.windows if sid in w.services]
+        if not ids:
+            return 0
+        marks = ",".join("?" * len(ids))
+        return self._scalar(db, f"SELECT COUNT(*) FROM windows WHERE paused = 0 AND id IN "
+                                f"({marks})", tuple(ids))
+
+    def estimate_wait(self, sid: str, ahead: int, db: sqlite3.Connection | None = None) -> int:
+        """Seconds until a ticket with ``ahead`` people before it is likely called."""
+        if ahead <= 0:
+            return 0
+        windows = max(1, self._open_windows_for(sid, db))
+        return math.ceil(ahead * self.avg_service_s(sid, db) / windows)
+
+    def waiting_ahead(self, t: Ticket, db: sqlite3.Connection | None = None) -> int:
+        if t.status != "waiting":
+            return 0
+        qk = self._scalar(db, "SELECT CAST(queue_key * 1000 AS INTEGER) FROM tickets "
+                              "WHERE ticket_id = ?", (t.ticket_id,))
+        return self._scalar(
+            db,
+            "SELECT COUNT(*) FROM tickets WHERE status = 'waiting' AND service = ? AND "
+            "ticket_id != ? AND (priority > ? OR (priority = ? AND "
+            "CAST(queue_key * 1000 AS INTEGER) <= ?))",
+            (t.service, t.ticket_id, int(t.priority), int(t.priority), qk))
+
+    # ------------------------------------------------------------------ issue
+
+    def issue(self, service: str, *, priority: bool = False, priority_reason: str | None = None,
+              channel: str = "kiosk", ticket_id: str | None = None, offline: bool = False,
+              id_hash: str | None = None, seq: int | None = None,
+              check_open: bool = True, masked_name: str | None = None,
+              queue_key: float | None = None, check_limit: bool = True) -> Issued:
+        """Number and store a ticket, with its ``ticket.issued`` event, in one commit.
+
+        ``seq`` is a number decided elsewhere (the central's answer, or the next
+        number of a lease); the store's UNIQUE (day, prefix, seq) still refuses a
+        number already taken today, so a duplicate can never be issued.
+        ``id_hash`` links the ticket to a person (personal.py); such tickets count
+        against the service's ``max_open_per_person``. ``queue_key`` places the
+        ticket in its queue at another time than now (an appointment's slot).
+        """
+        svc = self._service(service)
+        with self.store.tx() as db:
+            if check_open:
+                state = self.service_state(service, db)
+                if not state.open_now:
+                    raise QueueError(state.reason or "closed", code="service_closed",
+                                     field="service", status=409, en=state.reason_en or "")
+            if id_hash and check_limit:
+                self.check_person_limit(svc, id_hash, db)
+            now = self.clock()
+            day = self.local(now).date().isoformat()
+            if seq is None:
+                seq = self._next_own_number(db, day, svc.id)
+                db.execute("INSERT INTO counters (day, service, last) VALUES (?, ?, ?) "
+                           "ON CONFLICT (day, service) DO UPDATE SET last = excluded.last",
+                           (day, svc.id, seq))
+            tid = ticket_id or str(uuid.uuid4())
+            number = format_number(svc.id, seq)
+            db.execute(
+                "INSERT INTO tickets (ticket_id, day, service, prefix, seq, number, priority, "
+                "priority_reason, channel, status, issued_at, queue_key, offline, id_hash, "
+                "masked_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?)",
+                (tid, day, svc.id, svc.id, seq, number, int(priority),
+                 priority_reason if priority else None, channel, now,
+                 now if queue_key is None else queue_key, int(offline), id_hash, masked_name))
+            t = self._ticket(db, tid)
+            ahead = self.waiting_ahead(t, db)
+            issued = Issued(t, ahead, self.estimate_wait(svc.id, ahead, db))
+            data: dict[str, Any] = {"ticket_id": tid, "number": number, "service": svc.id,
+                                    "channel": channel, "priority": priority,
+                                    "issued_at": self.iso(now)}
+            if id_hash:
+                data["id_hash"] = id_hash
+            self.store.add_event(db, "ticket.issued", data, ts_iso=self.iso(now),
+                                 offline=offline)
+            return issued
+
+    def check_person_limit(self, svc: Service, id_hash: str,
+                           db: sqlite3.Connection | None = None) -> None:
+        """At most ``max_open_per_person`` open tickets per person, service and day:
+        a real-name queue must not be hoarded (numbers resold to people in line)."""
+        limit = svc.max_open_per_person
+        if limit is None:
+            return
+        held = self._scalar(db, "SELECT COUNT(*) FROM tickets WHERE id_hash = ? AND day = ? "
+                                "AND service = ? AND status IN ('waiting', 'called')",
+                            (id_hash, self.today(), svc.id))
+        if held >= limit:
+            raise QueueError(
+                f"{svc.name}：您今天已有 {held} 张未办结的号，每人限 {limit} 张；"
+                "请先办理已取的号", code="person_limit", field="card", status=409,
+                en=f"{svc.name_en}: you already hold {held} open ticket(s) today; the limit "
+                   f"is {limit} per person")
+
+    def _next_own_number(self, db: sqlite3.Connection, day: str, prefix: str) -> int:
+        """The next number this engine may give: after its counter and after any number
+        already issued today outside a lease block (an agent switched to standalone
+        mid-day continues after the central's numbers), skipping every leased block
+        (the central must never give a number it leased to an agent) and every
+        number already taken."""
+        row = db.execute("SELECT last FROM counters WHERE day = ? AND service = ?",
+                         (day, prefix)).fetchone()
+        used = db.execute(
+            "SELECT MAX(seq) FROM tickets t WHERE day = ? AND prefix = ? AND NOT EXISTS "
+            "(SELECT 1 FROM leases l WHERE l.day = t.day AND l.service = t.prefix AND "
+            "t.seq BETWEEN l.from_n AND l.to_n)", (day, prefix)).fetchone()[0]
+        seq = max(row[0] if row else 0, used or 0) + 1
+        while True:
+            block = db.execute("SELECT MAX(to_n) FROM leases WHERE day = ? AND service = ? "
+                               "AND ? BETWEEN from_n AND to_n", (day, prefix, seq)).fetchone()[0]
+            if block is not None:
+                seq = block + 1
+            elif db.execute("SELECT 1 FROM tickets WHERE day = ? AND prefix = ? AND seq = ?",
+                            (day, prefix, seq)).fetchone():
+                seq += 1
+            else:
+                return int(seq)
+
+    # ------------------------------------------------------------------ leases
+
+    def add_lease_blocks(self, day: str, blocks: list[tuple[str, int, int]]) -> None:
+        """Record blocks handed out (the central's side): its own numbering skips them."""
+        with self.store.tx() as db:
+            db.executemany("INSERT OR IGNORE INTO leases (day, service, from_n, to_n) "
+                           "VALUES (?, ?, ?, ?)", [(day, *b) for b in blocks])
+
+    def set_lease(self, day: str, blocks: list[tuple[str, int, int]]) -> None:
+        """Replace the day's leased number blocks (service, from, to)."""
+        with self.store.tx() as db:
+            db.execute("DELETE FROM leases WHERE day = ?", (day,))
+            for service, lo, hi in blocks:
+                db.execute("INSERT OR REPLACE INTO leases (day, service, from_n, to_n) "
+                           "VALUES (?, ?, ?, ?)", (day, service, lo, hi))
+
+    def next_leased(self, service: str, db: sqlite3.Connection) -> int | None:
+        """The lowest number of today's lease for ``service`` above any used today."""
+        day = self.today()
+        for lo, hi in db.execute("SELECT from_n, to_n FROM leases WHERE day = ? AND "
+                                 "service = ? ORDER BY from_n", (day, service)).fetchall():
+            used = db.execute("SELECT MAX(seq) FROM tickets WHERE day = ? AND prefix = ? AND "
+                              "seq BETWEEN ? AND ?", (day, service, lo, hi)).fetchone()[0]
+            n = lo if used is None else used + 1
+            if n <= hi:
+                return int(n)
+        return None
+
+    def lease_left(self) -> dict[str, int]:
+        """Numbers left in today's lease, per service."""
+        out: dict[str, int] = {}
+        day = self.today()
+        with self.store.tx() as db:
+            for sid, lo, hi in db.execute("SELECT service, from_n, to_n FROM leases "
+                                          "WHERE day = ?", (day,)).fetchall():
+                used = db.execute("SELECT COUNT(*) FROM tickets WHERE day = ? AND prefix = ? "
+                                  "AND seq BETWEEN ? AND ?", (day, sid, lo, hi)).fetchone()[0]
+                out[sid] = out.get(sid, 0) + hi - lo + 1 - used
+        return out
+
+    def _ticket(self, db: sqlite3.Connection | None, ticket_id: str) -> Ticket:
+        sql, args = "SELECT * FROM tickets WHERE ticket_id = ?", (ticket_id,)
+        row = db.execute(sql, args).fetchone() if db else self.store.one(sql, args)
+        if row is None:
+            raise QueueError(f"没有这张票（{ticket_id}）", code="unknown_ticket",
+                             field="ticket_id", status=404)
+        return Ticket.from_row(row)
+
+    def ticket(self, ticket_id: str) -> Ticket:
+        return self._ticket(None, ticket_id)
+
+    def set_print_state(self, ticket_id: str, printed: bool, detail: str,
+                        db: sqlite3.Connection | None = None) -> None:
+        with self.store.tx() as conn:
+            conn = db or conn
+            t = self._ticket(conn, ticket_id)
+            conn.execute("UPDATE tickets SET print_state = ?, print_detail = ? "
+                         "WHERE ticket_id = ?",
+                         ("printed" if printed else "failed", detail, ticket_id))
+            kind = "ticket.printed" if printed else "ticket.print_failed"
+            data: dict[str, Any] = {"ticket_id": ticket_id, "number": t.number}
+            if not printed:
+                data["reason"] = detail
+            self.store.add_event(conn, kind, data, ts_iso=self.iso(self.clock()),
+                                 offline=t.offline)
+
+    def tickets(self, *, day: str | None = None, status: str | None = None,
+                limit: int = 200) -> list[Ticket]:
+        where, args = ["day = ?"], [day or self.today()]
+        if status:
+            where.append("status = ?")
+            args.append(status)
+        rows = self.store.query(f"SELECT * FROM tickets WHERE {' AND '.join(where)} "
+                                "ORDER BY issued_at DESC LIMIT ?", (*args, limit))
+        return [Ticket.from_row(r) for r in rows]
+
+    # ------------------------------------------------------------------ windows
+
+    def _window(self, wid: str) -> list[str]:
+        w = self.catalog.window(wid)
+        if w is None:
+            known = ", ".join(x.id for x in self.catalog.windows) or "无"
+            raise QueueError(f"没有 {wid} 号窗口（已配置：{known}）", code="unknown_window",
+                             field="window", status=422,
+                             en=f"no window {wid!r} (configured: {known})")
+        return w.services
+
+    def window_state(self, wid: str, db: sqlite3.Connection | None = None) -> WindowState:
+        services = self._window(wid)
+        sql = "SELECT paused, serving FROM windows WHERE id = ?"
+        row = db.execute(sql, (wid,)).fetchone() if db else self.store.one(sql, (wid,))
+        assert row is not None
+        serving = self._ticket(db, row["serving"]) if row["serving"] else None
+        return WindowState(wid, bool(row["paused"]), serving, services)
+
+    def _finish_serving(self, db: sqlite3.Connection, wid: str, status: str, now: float) -> None:
+        row = db.execute("SELECT serving FROM windows WHERE id = ?", (wid,)).fetchone()
+        if row and row["serving"]:
+            db.execute("UPDATE tickets SET status = ?, finished_at = ? WHERE ticket_id = ? "
+                       "AND status = 'called'", (status, now, row["serving"]))
+            db.execute("UPDATE windows SET serving = NULL WHERE id = ?", (wid,))
+
+    def _record_call(self, db: sqlite3.Connection, wid: str, kind: str, now: float,
+                     t: Ticket | None) -> Call:
+        call_id = str(uuid.uuid4())
+        db.execute("INSERT INTO calls (call_id, ticket_id, number, window, service, kind, ts) "
+                   "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                   (call_id, t and t.ticket_id, t and t.number, wid, t and t.service, kind,
+                    now))
+        if t is not None:
+            self.store.add_event(db, "call.shown", {
+                "call_id": call_id, "ticket": t.number, "ticket_id": t.ticket_id,
+                "window": wid, "service": t.service, "kind": kind}, ts_iso=self.iso(now))
+        return Call(call_id, wid, kind, now, t)
+
+    def call_next(self, wid: str) -> Call:
+        services = self._window(wid)
+        with self.store.tx() as db:
+            if self.window_state(wid, db).paused:
+                raise QueueError(f"{wid} 号窗口已暂停服务，请先恢复", code="window_paused",
+                                 field="window", status=409,
+                                 en=f"window {wid} is paused; resume it first")
+            now = self.clock()
+            self._finish_serving(db, wid, "done", now)
+            rank = " ".join(f"WHEN ? THEN {i}" for i in range(len(services)))
+            marks = ",".join("?" * len(services))
+            row = db.execute(
+                f"SELECT ticket_id FROM tickets WHERE status = 'waiting' AND service IN "
+                f"({marks}) ORDER BY priority DESC, CASE service {rank} END, queue_key "
+                "LIMIT 1", (*services, *services)).fetchone()
+            if row is None:
+                return self._record_call(db, wid, "call", now, None)
+            tid = row[0]
+            db.execute("UPDATE tickets SET status = 'called', called_at = ?, window = ?, "
+                       "calls = calls + 1 WHERE ticket_id = ?", (now, wid, tid))
+            db.execute("UPDATE windows SET serving = ?, last_ticket = ? WHERE id = ?",
+                       (tid, tid, wid))
+            return self._record_call(db, wid, "call", now, self._ticket(db, tid))
+
+    def recall(self, wid: str) -> Call:
+        self._window(wid)
+        with self.store.tx() as db:
+            serving = self.window_state(wid, db).serving
+            if serving is None:
+                raise QueueError(f"{wid} 号窗口当前没有在办理的号，无法重呼",
+                                 code="nothing_to_recall", field="window", status=409,
+                                 en=f"window {wid} is serving nobody: nothing to recall")
+            now = self.clock()
+            db.execute("UPDATE tickets SET calls = calls + 1 WHERE ticket_id = ?",
+                       (serving.ticket_id,))
+            return self._record_call(db, wid, "recall", now,
+                                     self._ticket(db, serving.ticket_id))
+
+    def no_show(self, wid: str) -> Ticket:
+        """The called citizen did not come: the ticket ends as ``no_show``."""
+        self._window(wid)
+        with self.store.tx() as db:
+            serving = self.window_state(wid, db).serving
+            if serving is None:
+                raise QueueError(f"{wid} 号窗口当前没有在办理的号", code="nothing_serving",
+                                 field="window", status=409)
+            self._finish_serving(db, wid, "no_show", self.clock())
+            return self._ticket(db, serving.ticket_id)
+
+    def finish(self, wid: str) -> Ticket | None:
+        self._window(wid)
+        with self.store.tx() as db:
+            serving = self.window_state(wid, db).serving
+            self._finish_serving(db, wid, "done", self.clock())
+            return None if serving is None else self._ticket(db, serving.ticket_id)
+
+    def set_paused(self, wid: str, paused: bool) -> WindowState:
+        self._window(wid)
+        with self.store.tx() as db:
+            if paused:
+                # A window pausing finishes the citizen in front of it first.
+                self._finish_serving(db, wid, "done", self.clock())
+            db.execute("UPDATE windows SET paused = ? WHERE id = ?", (int(paused), wid))
+            return self.window_state(wid, db)
+
+    def transfer(self, ticket_id: str, service: str) -> Ticket:
+        """Move a ticket to another service's queue; it keeps its number and its place
+        in time (the citizen already waited), and any window serving it is freed."""
+        self._service(service)
+        with self.store.tx() as db:
+            t = self._ticket(db, ticket_id)
+            if t.status not in ("waiting", "called"):
+                raise QueueError(f"{t.number} 已{_STATUS_ZH[t.status]}，不能转移",
+                                 code="ticket_closed", field="ticket_id", status=409)
+            if t.service == service:
+                raise QueueError(f"{t.number} 已经在该业务队列中", code="same_service",
+                                 field="service", status=409)
+            db.execute("UPDATE windows SET serving = NULL WHERE serving = ?", (ticket_id,))
+            db.execute("UPDATE tickets SET service = ?, status = 'waiting', window = NULL, "
+                       "called_at = NULL, transferred_from = ? WHERE ticket_id = ?",
+                       (service, t.service, ticket_id))
+            return self._ticket(db, ticket_id)
+
+    # ------------------------------------------------------------------ evaluations
+
+    def evaluate(self, wid: str, level: str, *, number: str | None = None, reason: str = "",
+                 channel: str = "kiosk", staff: str = "") -> Evaluation:
+        self._window(wid)
+        if level not in LEVELS:
+            raise QueueError(f"未知的评价等级 {level}", code="bad_level", field="level",
+                             status=422)
+        with self.store.tx() as db:
+            if number is not None:
+                row = db.execute("SELECT ticket_id FROM tickets WHERE number = ? AND "
+                                 "window = ? ORDER BY issued_at DESC LIMIT 1",
+                                 (number, wid)).fetchone()
+                if row is None:
+                    raise QueueError(f"{wid} 号窗口今天没有办理过 {number}",
+                                     code="unknown_ticket", field="ticket", status=422)
+                tid: str | None = row[0]
+            else:
+                r = db.execute("SELECT last_ticket FROM windows WHERE id = ?", (wid,)
+                               ).fetchone()
+                tid = r[0] if r else None
+            t = self._ticket(db, tid) if tid else None
+            eid = str(uuid.uuid4())
+            now = self.clock()
+            follow = level in FOLLOW_UP_LEVELS
+            db.execute("INSERT INTO evaluations (evaluation_id, window, ticket_id, number, "
+                       "level, reason, channel, follow_up, ts) VALUES (?,?,?,?,?,?,?,?,?)",
+                       (eid, wid, tid, t and t.number, level, reason, channel, int(follow),
+                        now))
+            self.store.add_event(db, "evaluation.submitted", {
+                "window": wid, "ticket": t and t.number, "staff": staff, "level": level,
+                "reason": reason, "channel": channel, "follow_up": follow},
+                ts_iso=self.iso(now))
+            return Evaluation(eid, wid, t.number if t else None, level, follow)
+
+    def satisfaction(self, day: date | None = None) -> dict[str, dict[str, int]]:
+        d = day or self.local().date()
+        start = datetime.combine(d, datetime.min.time(), self.tz).timestamp()
+        rows = self.store.query("SELECT window, level, COUNT(*) FROM evaluations WHERE ts >= ? "
+                                "AND ts < ? GROUP BY window, level",
+                                (start, start + 86400))
+        out: dict[str, dict[str, int]] = {}
+        for wid, level, n in rows:
+            out.setdefault(wid, dict.fromkeys(LEVELS, 0))[level] = n
+        return out
+
+    # ------------------------------------------------------------------ snapshot
+
+    def snapshot(self) -> tuple[dict[str, ServiceState], dict[str, WindowState], list[Call]]:
+        with self.store.tx() as db:
+            services = {s.id: self.service_state(s.id, db) for s in self.catalog.services}
+            windows = {w.id: self.window_state(w.id, db) for w in self.catalog.windows}
+            rows = db.execute("SELECT * FROM calls WHERE ticket_id IS NOT NULL "
+                              "ORDER BY ts DESC LIMIT 10").fetchall()
+            calls = [Call(r["call_id"], r["window"], r["kind"], r["ts"],
+                          self._ticket(db, r["ticket_id"])) for r in rows]
+        return services, windows, calls
+
+
+_STATUS_ZH = {"waiting": "在等候", "called": "被叫号", "done": "办结", "no_show": "过号",
+              "cancelled": "取消"}

@@ -1,0 +1,300 @@
+"""The agent's durable state: SQLite in WAL mode with ``synchronous=FULL``.
+
+A ticket is committed here before it is printed or announced, so a power cut
+or a SIGKILL after the commit loses nothing and reuses no number. Every change
+that an outside party must learn about (the central, a technician) writes its
+event row in the same transaction (the outbox of MQTT.md).
+
+One connection, guarded by a lock: the load of a hall (~8,000 tickets a day,
+a few writes a second at peak) is far below what one SQLite writer does, and a
+single writer makes every "read, decide, write" step atomic without retries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from drivers.errors import StoreError
+
+DB_NAME = "hall-agent.sqlite3"
+
+# Each entry moves the schema from version i to i+1; never edit a released entry,
+# append a new one.
+MIGRATIONS: list[str] = [
+    # 1: tickets, numbering, windows, calls, idempotency, outbox
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+    CREATE TABLE counters (
+        day TEXT NOT NULL, service TEXT NOT NULL, last INTEGER NOT NULL,
+        PRIMARY KEY (day, service)
+    );
+
+    CREATE TABLE tickets (
+        ticket_id    TEXT PRIMARY KEY,
+        day          TEXT NOT NULL,            -- hall-local date it was numbered on
+        service      TEXT NOT NULL,            -- current service (changes on transfer)
+        prefix       TEXT NOT NULL,            -- service it was numbered under
+        seq          INTEGER NOT NULL,
+        number       TEXT NOT NULL,
+        priority     INTEGER NOT NULL DEFAULT 0,
+        priority_reason TEXT,
+        channel      TEXT NOT NULL,
+        status       TEXT NOT NULL,            -- waiting | called | done | no_show | cancelled
+        issued_at    REAL NOT NULL,            -- unix seconds
+        queue_key    REAL NOT NULL,            -- order within a queue (issue time)
+        called_at    REAL,
+        finished_at  REAL,
+        window       TEXT,
+        calls        INTEGER NOT NULL DEFAULT 0,
+        offline      INTEGER NOT NULL DEFAULT 0,
+        print_state  TEXT NOT NULL DEFAULT 'pending',  -- pending | printed | failed
+        print_detail TEXT NOT NULL DEFAULT '',
+        transferred_from TEXT,
+        id_hash      TEXT,
+        UNIQUE (day, prefix, seq)
+    );
+    CREATE INDEX tickets_waiting ON tickets (status, service, priority, queue_key);
+    CREATE INDEX tickets_day ON tickets (day, service);
+
+    CREATE TABLE windows (
+        id TEXT PRIMARY KEY,
+        paused INTEGER NOT NULL DEFAULT 0,
+        serving TEXT REFERENCES tickets (ticket_id),
+        last_ticket TEXT REFERENCES tickets (ticket_id)
+    );
+
+    CREATE TABLE calls (
+        call_id TEXT PRIMARY KEY, ticket_id TEXT, number TEXT, window TEXT NOT NULL,
+        service TEXT, kind TEXT NOT NULL, ts REAL NOT NULL
+    );
+    CREATE INDEX calls_ts ON calls (ts);
+
+    CREATE TABLE evaluations (
+        evaluation_id TEXT PRIMARY KEY, window TEXT NOT NULL, ticket_id TEXT, number TEXT,
+        level TEXT NOT NULL, reason TEXT NOT NULL DEFAULT '', channel TEXT NOT NULL,
+        follow_up INTEGER NOT NULL, ts REAL NOT NULL
+    );
+
+    CREATE TABLE idempotency (
+        key TEXT NOT NULL, route TEXT NOT NULL, request_hash TEXT NOT NULL,
+        status INTEGER NOT NULL, body TEXT NOT NULL, ts REAL NOT NULL,
+        PRIMARY KEY (key, route)
+    );
+
+    CREATE TABLE outbox (
+        seq     INTEGER PRIMARY KEY AUTOINCREMENT,   -- never reused, even after deletes
+        msg_id  TEXT NOT NULL UNIQUE,
+        ts      TEXT NOT NULL,
+        type    TEXT NOT NULL,
+        offline INTEGER NOT NULL DEFAULT 0,
+        data    TEXT NOT NULL,
+        sent_at REAL
+    );
+    """,
+    # 2: central mode: number leases and the central's last word on things
+    """
+    CREATE TABLE leases (
+        day TEXT NOT NULL, service TEXT NOT NULL, from_n INTEGER NOT NULL,
+        to_n INTEGER NOT NULL, PRIMARY KEY (day, service, from_n)
+    );
+    CREATE TABLE central (key TEXT PRIMARY KEY, body TEXT NOT NULL, ts REAL NOT NULL);
+    ALTER TABLE outbox ADD COLUMN acked_at REAL;
+    CREATE INDEX outbox_unacked ON outbox (acked_at, seq);
+    """,
+    # 3: real-name tickets and appointments. Personal data only as an HMAC of the ID
+    # number and masked forms (hall_agent/personal.py), never in clear.
+    """
+    ALTER TABLE tickets ADD COLUMN masked_name TEXT;
+    CREATE INDEX tickets_person ON tickets (id_hash, day, service, status);
+    CREATE TABLE appointments (
+        appointment_id TEXT PRIMARY KEY,
+        code         TEXT NOT NULL UNIQUE,     -- what the appointment QR carries
+        service      TEXT NOT NULL,
+        day          TEXT NOT NULL,            -- hall-local date
+        slot_start   TEXT NOT NULL,            -- HH:MM
+        slot_end     TEXT NOT NULL,
+        id_hash      TEXT,
+        masked_name  TEXT,
+        masked_id    TEXT,
+        source       TEXT NOT NULL,            -- import | kiosk | central
+        status       TEXT NOT NULL DEFAULT 'booked',  -- booked | checked_in | cancelled
+        ticket_id    TEXT,
+        checked_in_at REAL,
+        created_at   REAL NOT NULL
+    );
+    CREATE INDEX appointments_person ON appointments (id_hash, day);
+    CREATE INDEX appointments_slot ON appointments (service, day, slot_start);
+    """,
+]
+
+
+def uuid7() -> str:
+    """A time-ordered UUID (RFC 9562 v7): msg_ids sort by creation time."""
+    ms = time.time_ns() // 1_000_000
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= (rand >> 68 & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+class Store:
+    """The SQLite database under ``data_dir``."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / DB_NAME
+        try:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path, check_same_thread=False,
+                                       isolation_level=None, timeout=10)
+            self._db.row_factory = sqlite3.Row
+            self._db.execute("PRAGMA journal_mode=WAL")
+            # FULL: a committed ticket survives a power cut, not only a crash.
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+        except (OSError, sqlite3.Error) as e:
+            raise StoreError(f"data_dir {data_dir}: cannot open the store ({e}); check that "
+                             "the directory exists and the agent's user may write it") from None
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._new_events = False
+        # Called (outside the lock) after a commit that added outbox events: the MQTT
+        # relay listens here, so an event leaves as soon as it is durable.
+        self.on_events: list[Callable[[], None]] = []
+        self._migrate()
+
+    # ---------------------------------------------------------------- transactions
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        """One atomic unit of work; nests (inner blocks join the outer transaction)."""
+        with self._lock:
+            outer = self._depth == 0
+            if outer:
+                self._db.execute("BEGIN IMMEDIATE")
+            self._depth += 1
+            try:
+                yield self._db
+            except BaseException:
+                self._depth -= 1
+                if outer:
+                    self._new_events = False
+                    self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._depth -= 1
+                if outer:
+                    self._db.execute("COMMIT")
+        if outer and self._new_events:
+            self._new_events = False
+            for fn in self.on_events:
+                fn()
+
+    def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def one(self, sql: str, args: tuple[Any, ...] = ()) -> sqlite3.Row | None:
+        with self._lock:
+            row: sqlite3.Row | None = self._db.execute(sql, args).fetchone()
+            return row
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ---------------------------------------------------------------- schema
+
+    def _migrate(self) -> None:
+        with self._lock:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > len(MIGRATIONS):
+                raise StoreError(f"{self.path}: schema version {version} is newer than this "
+                                 f"agent knows ({len(MIGRATIONS)}); install the newer agent")
+            for i in range(version, len(MIGRATIONS)):
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    for stmt in MIGRATIONS[i].split(";"):
+                        if stmt.strip():
+                            self._db.execute(stmt)
+                    self._db.execute(f"PRAGMA user_version = {i + 1}")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+                self._db.execute("COMMIT")
+
+    @property
+    def schema_version(self) -> int:
+        row = self.one("PRAGMA user_version")
+        assert row is not None
+        return int(row[0])
+
+    # ---------------------------------------------------------------- meta
+
+    def meta_get(self, key: str) -> str | None:
+        row = self.one("SELECT value FROM meta WHERE key = ?", (key,))
+        return None if row is None else str(row[0])
+
+    def meta_set(self, key: str, value: str) -> None:
+        with self.tx() as db:
+            db.execute("INSERT INTO meta (key, value) VALUES (?, ?) "
+                       "ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, value))
+
+    def next_boot(self) -> int:
+        """The persisted boot counter (MQTT.md birth/will), incremented once per start."""
+        with self.tx():
+            boot = int(self.meta_get("boot") or 0) + 1
+            self.meta_set("boot", str(boot))
+        return boot
+
+    # ---------------------------------------------------------------- retention
+
+    def prune(self, now: float, retention_days: int) -> dict[str, int]:
+        """Delete what is past its time: the day's records after ``retention_days``,
+        acknowledged events after a week, idempotency answers after two days. Nothing
+        still waiting or not yet acknowledged is ever deleted."""
+        old = now - retention_days * 86400
+        deleted: dict[str, int] = {}
+        closed = "issued_at < ? AND status NOT IN ('waiting', 'called')"
+        with self.tx() as db:
+            # A window's "last ticket" (for a late rating) may be one of those going.
+            db.execute(f"UPDATE windows SET last_ticket = NULL WHERE last_ticket IN "
+                       f"(SELECT ticket_id FROM tickets WHERE {closed})", (old,))
+            for table, sql, args in (
+                ("tickets", f"DELETE FROM tickets WHERE {closed}", (old,)),
+                ("calls", "DELETE FROM calls WHERE ts < ?", (old,)),
+                ("evaluations", "DELETE FROM evaluations WHERE ts < ?", (old,)),
+                ("counters", "DELETE FROM counters WHERE day < date(?, 'unixepoch')", (old,)),
+                ("leases", "DELETE FROM leases WHERE day < date(?, 'unixepoch')", (old,)),
+                ("appointments", "DELETE FROM appointments WHERE day < date(?, 'unixepoch')",
+                 (old,)),
+                ("outbox", "DELETE FROM outbox WHERE acked_at IS NOT NULL AND acked_at < ?",
+                 (now - 7 * 86400,)),
+                ("idempotency", "DELETE FROM idempotency WHERE ts < ?", (now - 2 * 86400,)),
+            ):
+                deleted[table] = db.execute(sql, args).rowcount
+        return {k: v for k, v in deleted.items() if v}
+
+    # ---------------------------------------------------------------- outbox
+
+    def add_event(self, db: sqlite3.Connection, type_: str, data: dict[str, Any], *,
+                  ts_iso: str, offline: bool = False) -> int:
+        """Append one event in the caller's transaction; returns its seq."""
+        cur = db.execute(
+            "INSERT INTO outbox (msg_id, ts, type, offline, data) VALUES (?, ?, ?, ?, ?)",
+            (uuid7(), ts_iso, type_, int(offline), json.dumps(data, ensure_ascii=False)))
+        assert cur.lastrowid is not None
+        self._new_events = True
+        return cur.lastrowid

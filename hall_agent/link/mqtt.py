@@ -1,0 +1,490 @@
+"""The agent's side of the ★ MQTT contract (protocols/MQTT.md).
+
+- Persistent session: MQTT 5 ``clean_start=False`` with a session expiry of a week
+  (paho's default "clean first time only" would wipe the session at each restart).
+- Birth/will on ``A/state`` with the persisted boot counter; ``online`` is
+  published after subscribing; an explicit ``offline`` before a clean stop.
+- Retained state (birth, every device's health) is republished after each reconnect.
+- The outbox relay sends events in ``seq`` order from SQLite, resends anything not
+  acknowledged after 30 s, replays everything unacknowledged when the central
+  comes online or asks ``sync``, and marks events done only on ``A/ack``.
+- Every inbound payload is validated against its model; a bad one is logged with
+  its topic, counted, and dropped — never a crash.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+from pydantic import BaseModel, ValidationError
+
+from drivers.errors import ConfigError
+from drivers.types import DeviceHealth
+from hall_agent.contract.config import Config
+from hall_agent.contract.mqtt import (
+    Ack,
+    AgentState,
+    AnyRequest,
+    CentralCall,
+    CentralQueue,
+    CentralState,
+    CmdResult,
+    Command,
+    DeviceHealthMsg,
+    EventEnvelope,
+    Lease,
+    NumberReply,
+    Satisfaction,
+    Topics,
+)
+from hall_agent.core.store import Store
+
+log = logging.getLogger("hall_agent.mqtt")
+
+SESSION_EXPIRY_S = 7 * 24 * 3600  # ≥ 1 day (MQTT.md, Session): survives a long weekend
+RESEND_AFTER_S = 30.0  # MQTT.md, Event envelope: unacknowledged 30 s → sent again
+RELAY_BATCH = 200
+# A central that is connected but does not answer (hung, overloaded) would make every
+# citizen wait the full request timeout for a lease number. After this many unanswered
+# requests in a row the agent numbers from the lease at once, and asks again after the
+# pause (one request as a probe), at the central's first acknowledgement (once per
+# outage), or as soon as the central comes online anew.
+UNANSWERED_LIMIT = 3
+ASK_AGAIN_AFTER_S = 15.0
+
+
+def now_iso(tz: Any) -> str:
+    return datetime.now(tz).isoformat(timespec="milliseconds")
+
+
+class LinkHandlers:
+    """What the link calls into the agent for (set by the agent)."""
+
+    on_call: Callable[[CentralCall], None] = staticmethod(lambda c: None)
+    on_lease: Callable[[Lease], None] = staticmethod(lambda lease: None)
+    on_queue: Callable[[CentralQueue], None] = staticmethod(lambda q: None)
+    on_satisfaction: Callable[[Satisfaction], None] = staticmethod(lambda s: None)
+    on_command: Callable[[Command], tuple[bool, str]] = staticmethod(
+        lambda c: (False, "not supported"))
+    on_mode: Callable[[str], None] = staticmethod(lambda m: None)
+
+
+def _read_secret(path: str, key: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as e:
+        raise ConfigError(f"[mqtt] {key} = {path!r}: cannot read it ({e.strerror}); the "
+                          "agent's user needs read access") from None
+
+
+def _no_delay(_c: mqtt.Client, _ud: Any, sock: Any) -> None:
+    """Small request/answer messages: without TCP_NODELAY, Nagle and delayed ACKs add
+    ~40 ms to each hop of a number request."""
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class MqttLink:
+    def __init__(self, cfg: Config, store: Store, boot: int, version: str,
+                 handlers: LinkHandlers, mode: Callable[[], str]) -> None:
+        assert cfg.mqtt is not None
+        self.cfg = cfg
+        self.mc = cfg.mqtt
+        self.store = store
+        self.boot = boot
+        self.version = version
+        self.h = handlers
+        self.mode = mode
+        self.t = Topics(cfg.hall.id, cfg.agent.id)
+        self.tz = cfg.hall.tz
+        self.connected = False
+        self._connected_at = 0.0
+        self.central_online = False
+        self.rejected: Counter[str] = Counter()
+        self.late_replies = 0
+        self.unanswered = 0  # number requests in a row with no answer in time
+        self.not_asked = 0  # requests numbered from the lease without asking
+        self._ask_again_at = 0.0  # monotonic; 0 = ask
+        self._early_probe = True  # an ack may bring the probe forward, once per outage
+        self.last_error = ""
+        self._pending: dict[str, tuple[threading.Event, list[NumberReply]]] = {}
+        self._pending_lock = threading.Lock()
+        self._devices: dict[str, DeviceHealth] = {}
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._relay_thread: threading.Thread | None = None
+        self.client = self._make_client()
+
+    # ------------------------------------------------------------------ setup
+
+    def _make_client(self) -> mqtt.Client:
+        proto = mqtt.MQTTv5 if self.mc.protocol == 5 else mqtt.MQTTv311
+        c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
+                        client_id=self.cfg.agent.id, protocol=proto,
+                        clean_session=None if proto == mqtt.MQTTv5 else False)
+        c.will_set(self.t.state, json.dumps({"online": False, "boot": self.boot}), qos=1,
+                   retain=True)
+        if self.mc.username:
+            pw = _read_secret(self.mc.password_file, "password_file") \
+                if self.mc.password_file else None
+            c.username_pw_set(self.mc.username, pw)
+        if self.mc.tls_ca or self.mc.tls_cert:
+            c.tls_set(ca_certs=self.mc.tls_ca, certfile=self.mc.tls_cert,
+                      keyfile=self.mc.tls_key, cert_reqs=ssl.CERT_REQUIRED,
+                      tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        c.reconnect_delay_set(1, 60)  # MQTT.md, Session: back-off 1 s → 60 s
+        c.on_socket_open = _no_delay
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_subscribe = self._on_subscribe
+        c.on_message = self._on_message
+        return c
+
+    def start(self) -> None:
+        props = None
+        kwargs: dict[str, Any] = {}
+        if self.mc.protocol == 5:
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+            kwargs["clean_start"] = False
+        self.client.connect_async(self.mc.host, self.mc.port, keepalive=self.mc.keepalive_s,
+                                  properties=props, **kwargs)
+        self.client.loop_start()
+        self._relay_thread = threading.Thread(target=self._relay, name="mqtt-outbox",
+                                              daemon=True)
+        self._relay_thread.start()
+
+    def stop(self) -> None:
+        """Clean stop: say offline ourselves (a will is not sent on a clean disconnect)."""
+        self._stop.set()
+        self._wake.set()
+        if self.connected:
+            info = self.client.publish(self.t.state, json.dumps(
+                {"online": False, "boot": self.boot, "ts": now_iso(self.tz)}), qos=1,
+                retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(2)
+        self.client.disconnect()
+        self.client.loop_stop()
+        if self._relay_thread is not None:
+            self._relay_thread.join(5)
+
+    # ------------------------------------------------------------------ connection
+
+    def _on_connect(self, client: mqtt.Client, _ud: Any, _flags: Any, rc: Any,
+                    _props: Any) -> None:
+        if rc.is_failure:
+            self.last_error = f"broker refused the connection: {rc}"
+            log.warning("MQTT %s:%d: %s", self.mc.host, self.mc.port, self.last_error)
+            return
+        self.last_error = ""
+        self._connected_at = time.time()
+        self.connected = True
+        log.info("MQTT connected to %s:%d", self.mc.host, self.mc.port)
+        topics: list[tuple[str, Any]] = [(t, 1) for t in (
+            self.t.reply, self.t.ack, self.t.lease, self.t.central_state,
+            self.t.central_call, self.t.central_queue, self.t.central_satisfaction)]
+        if self.mc.protocol == 5:
+            # Retain-as-published: a command published with retain is recognisable even
+            # when it reaches us live, not only when replayed at subscription.
+            topics.append((self.t.cmd, SubscribeOptions(qos=1, retainAsPublished=True)))
+        else:
+            topics.append((self.t.cmd, 1))
+        client.subscribe(topics)
+
+    def _on_subscribe(self, client: mqtt.Client, *_: Any) -> None:
+        # Birth only after subscribing, so nothing addressed to us is missed.
+        self.publish_birth()
+        for name, h in list(self._devices.items()):
+            self._publish_device(name, h)
+        # After a gap anything sent before it and not acknowledged may be lost: send it
+        # again (not what this connection has sent already).
+        self.replay("reconnect", before=self._connected_at)
+
+    def _on_disconnect(self, _c: mqtt.Client, _ud: Any, _flags: Any, rc: Any,
+                       _props: Any) -> None:
+        was = self.connected
+        self.connected = False
+        # Unknown until the retained central state arrives again after resubscribing;
+        # until then nothing is sent (it would only have to be sent again).
+        self.central_online = False
+        if was:
+            log.warning("MQTT disconnected from %s:%d (%s); numbering falls back to the "
+                        "lease, events wait in the outbox", self.mc.host, self.mc.port, rc)
+            self.h.on_mode(self.mode())
+
+    def publish_birth(self) -> None:
+        birth = AgentState(online=True, boot=self.boot, ts=now_iso(self.tz),
+                           version=self.version, mode=self.mode())  # type: ignore[arg-type]
+        self.client.publish(self.t.state, birth.model_dump_json(), qos=1, retain=True)
+
+    # ------------------------------------------------------------------ devices
+
+    def set_device(self, name: str, h: DeviceHealth) -> None:
+        self._devices[name] = h
+        if self.connected:
+            self._publish_device(name, h)
+
+    def _publish_device(self, name: str, h: DeviceHealth) -> None:
+        msg = DeviceHealthMsg(status=h.status.value, detail=h.detail,
+                              ts=now_iso(self.tz))
+        self.client.publish(self.t.device(name), msg.model_dump_json(), qos=1, retain=True)
+
+    # ------------------------------------------------------------------ numbering
+
+    @property
+    def central_available(self) -> bool:
+        return self.connected and self.central_online
+
+    def request_number(self, req: AnyRequest, timeout_s: float) -> NumberReply | None:
+        """Ask the central for a number (or an appointment check-in, slots or a booking,
+        docs/appointments.md); None when no answer came in time."""
+        if not self.central_available:
+            return None
+        with self._pending_lock:
+            if time.monotonic() < self._ask_again_at:
+                self.not_asked += 1
+                return None
+            if self._ask_again_at:
+                # The pause is over: this request is the probe; the ones racing it
+                # keep using the lease until it is answered.
+                self._ask_again_at = time.monotonic() + timeout_s
+            ev, box = threading.Event(), list[NumberReply]()
+            self._pending[req.req_id] = (ev, box)
+        try:
+            self.client.publish(self.t.request, req.model_dump_json(), qos=1)
+            ev.wait(timeout_s)
+        finally:
+            with self._pending_lock:
+                self._pending.pop(req.req_id, None)
+                self._count_answer(answered=bool(box))
+        return box[0] if box else None
+
+    def _count_answer(self, answered: bool) -> None:
+        """Called with ``_pending_lock`` held."""
+        if answered:
+            if self._ask_again_at:
+                log.warning("central answers number requests again")
+            self.unanswered, self._ask_again_at, self._early_probe = 0, 0.0, True
+            return
+        self.unanswered += 1
+        if self.unanswered >= UNANSWERED_LIMIT:
+            if not self._ask_again_at:
+                log.warning("central did not answer %d number requests in a row: numbering "
+                            "from the lease without waiting, asking again every %.0f s",
+                            self.unanswered, ASK_AGAIN_AFTER_S)
+            self._ask_again_at = time.monotonic() + ASK_AGAIN_AFTER_S
+
+    @property
+    def central_answering(self) -> bool:
+        """False while number requests are skipped because the central did not answer."""
+        return not self._ask_again_at
+
+    # ------------------------------------------------------------------ outbox relay
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def replay(self, why: str, before: float | None = None) -> None:
+        """Send again every unacknowledged event sent before ``before`` (default: now)."""
+        cutoff = time.time() if before is None else before
+        with self.store.tx() as db:
+            n = db.execute("UPDATE outbox SET sent_at = NULL WHERE acked_at IS NULL AND "
+                           "sent_at IS NOT NULL AND sent_at <= ?", (cutoff,)).rowcount
+        if n:
+            log.info("outbox: replaying %d unacknowledged event(s) (%s)", n, why)
+        self._wake.set()
+
+    def _relay(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(1.0)
+            self._wake.clear()
+            # Only while the central listens: an event published with nobody there is
+            # a wasted send that must be repeated anyway.
+            if not self.central_available:
+                continue
+            try:
+                self._send_due()
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+                time.sleep(1)
+
+    def _send_due(self) -> None:
+        while self.central_available and not self._stop.is_set():
+            cutoff = time.time() - RESEND_AFTER_S
+            rows = self.store.query(
+                "SELECT * FROM outbox WHERE acked_at IS NULL AND (sent_at IS NULL OR "
+                "sent_at < ?) ORDER BY seq LIMIT ?", (cutoff, RELAY_BATCH))
+            if not rows:
+                return
+            sent: list[int] = []
+            for r in rows:
+                env = EventEnvelope(msg_id=r["msg_id"], seq=r["seq"], boot=self.boot,
+                                    ts=r["ts"], hall=self.cfg.hall.id, agent=self.cfg.agent.id,
+                                    type=r["type"], offline=bool(r["offline"]),
+                                    data=json.loads(r["data"]))
+                info = self.client.publish(self.t.event, env.model_dump_json(), qos=1)
+                if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                    break
+                sent.append(r["seq"])
+            if sent:
+                now = time.time()
+                with self.store.tx() as db:
+                    db.executemany("UPDATE outbox SET sent_at = ? WHERE seq = ?",
+                                   [(now, s) for s in sent])
+            if len(sent) < len(rows):
+                return
+
+    def _acked(self, ack: Ack) -> None:
+        with self._pending_lock:
+            if self._ask_again_at and self._early_probe:
+                # The central acknowledges again: probably back. The next request asks
+                # at once instead of after the pause (once: a central that acknowledges
+                # but answers numbers too slowly keeps the pause).
+                self._early_probe = False
+                self._ask_again_at = min(self._ask_again_at, time.monotonic())
+        now = time.time()
+        with self.store.tx() as db:
+            db.executemany("UPDATE outbox SET acked_at = ? WHERE msg_id = ? AND "
+                           "acked_at IS NULL", [(now, m) for m in ack.acks])
+
+    def pending_events(self) -> int:
+        row = self.store.one("SELECT COUNT(*) FROM outbox WHERE acked_at IS NULL")
+        return int(row[0]) if row else 0
+
+    # ------------------------------------------------------------------ inbound
+
+    def _parse(self, kind: str, model: type[BaseModel], payload: bytes | bytearray, topic: str
+               ) -> Any | None:
+        try:
+            return model.model_validate_json(payload)
+        except ValidationError as e:
+            self.rejected[kind] += 1
+            first = e.errors()[0]
+            where = ".".join(str(x) for x in first["loc"]) or "payload"
+            log.warning("MQTT %s: rejected a malformed %s message (%s: %s); %d rejected so far",
+                        topic, kind, where, first["msg"], sum(self.rejected.values()))
+            return None
+
+    def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self._dispatch(msg)
+        except Exception:
+            self.rejected["error"] += 1
+            log.exception("MQTT %s: handling the message failed", msg.topic)
+
+    def _dispatch(self, msg: mqtt.MQTTMessage) -> None:
+        t, topic, payload = self.t, msg.topic, msg.payload
+        if topic == t.reply:
+            reply = self._parse("reply", NumberReply, payload, topic)
+            if reply is None:
+                return
+            with self._pending_lock:
+                waiting = self._pending.get(reply.req_id)
+            if waiting is None:
+                # MQTT.md, Numbering: a late answer is dropped; the ticket.issued event
+                # tells the central which number the ticket really has.
+                self.late_replies += 1
+                log.info("MQTT: late number reply %s dropped", reply.req_id)
+                return
+            waiting[1].append(reply)
+            waiting[0].set()
+        elif topic == t.ack:
+            ack = self._parse("ack", Ack, payload, topic)
+            if ack is not None:
+                self._acked(ack)
+        elif topic == t.lease:
+            if not payload:
+                return  # a cleared retained lease
+            lease = self._parse("lease", Lease, payload, topic)
+            if lease is not None:
+                self.h.on_lease(lease)
+        elif topic == t.cmd:
+            if msg.retain:
+                # MQTT.md: a retained command is stale by definition; never act on it.
+                log.warning("MQTT %s: ignored a retained command", topic)
+                self.rejected["retained_cmd"] += 1
+                return
+            cmd = self._parse("cmd", Command, payload, topic)
+            if cmd is not None:
+                self._command(cmd)
+        elif topic == t.central_state:
+            st = self._parse("central_state", CentralState, payload, topic) if payload else None
+            online = bool(st and st.online)
+            was, self.central_online = self.central_online, online
+            if online != was:
+                log.info("central queue is %s", "online" if online else "offline")
+                self.h.on_mode(self.mode())
+                self.publish_birth()
+            if online and not was:
+                with self._pending_lock:  # a central back online is asked at once
+                    self.unanswered, self._ask_again_at, self._early_probe = 0, 0.0, True
+                self.replay("central online")
+        elif topic == t.central_call:
+            call = self._parse("call", CentralCall, payload, topic)
+            if call is not None:
+                self.h.on_call(call)
+        elif topic == t.central_queue:
+            q = self._parse("queue", CentralQueue, payload, topic)
+            if q is not None:
+                self.h.on_queue(q)
+        elif topic == t.central_satisfaction:
+            s = self._parse("satisfaction", Satisfaction, payload, topic)
+            if s is not None:
+                self.h.on_satisfaction(s)
+
+    def _command(self, cmd: Command) -> None:
+        if cmd.name == "sync":
+            self.replay("sync command")
+            ok, detail = True, f"{self.pending_events()} event(s) pending"
+        elif cmd.name == "rebirth":
+            self.publish_birth()
+            for name, h in list(self._devices.items()):
+                self._publish_device(name, h)
+            ok, detail = True, "birth and device states republished"
+        else:
+            try:
+                ok, detail = self.h.on_command(cmd)
+            except Exception as e:
+                log.exception("command %s failed", cmd.name)
+                ok, detail = False, f"{type(e).__name__}: {e}"
+        self.client.publish(self.t.cmd_result,
+                            CmdResult(cmd_id=cmd.cmd_id, ok=ok, detail=detail)
+                            .model_dump_json(), qos=1)
+
+    def describe(self) -> DeviceHealth:
+        from drivers.types import Health
+
+        where = f"{self.mc.host}:{self.mc.port}"
+        pending = self.pending_events()
+        bad = sum(self.rejected.values())
+        extra = f"; {pending} event(s) waiting" if pending else ""
+        extra += f"; {bad} malformed message(s) rejected" if bad else ""
+        if not self.connected:
+            why = f" ({self.last_error})" if self.last_error else ""
+            return DeviceHealth(Health.FAULT, f"broker {where} unreachable{why}; tickets come "
+                                              f"from the lease{extra}")
+        if not self.central_online:
+            return DeviceHealth(Health.DEGRADED, f"connected to {where}, central queue "
+                                                 f"offline; tickets come from the lease{extra}")
+        if not self.central_answering:
+            return DeviceHealth(Health.DEGRADED, f"connected to {where}, central online but "
+                                                 f"not answering number requests; tickets "
+                                                 f"come from the lease{extra}")
+        return DeviceHealth(Health.OK, f"connected to {where}, central online{extra}")

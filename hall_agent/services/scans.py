@@ -1,0 +1,118 @@
+"""Scan routing (SCANNER.md): what a scanned code means, and what the agent does with it.
+
+In order: refused (longer than 512 characters, or with control characters) →
+an appointment code (``[scanner] appointment_pattern``: check-in) → a ticket's
+own QR (``ticket_pattern``: its status) → not recognised. The outcome goes to the
+kiosk as an SSE ``scan`` event. A scan is never logged in full (it may be anyone's
+code); the log says its kind and length.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from typing import TYPE_CHECKING, Any
+
+from drivers.errors import QueueError
+from drivers.types import DeviceHealth
+from hall_agent.contract.config import ScannerConfig
+
+if TYPE_CHECKING:
+    from hall_agent.agent import Agent
+
+log = logging.getLogger("hall_agent.services.scans")
+
+MAX_SCAN = 512
+DEVICE = "scanner"
+
+
+def refusal(text: str) -> str | None:
+    """Why a scan is refused, or None when it may be matched."""
+    if len(text) > MAX_SCAN:
+        return "too_long"
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Cs", "Co") or c == "\ufffd" for c in text):
+        return "control_chars"
+    if not text:
+        return "empty"
+    return None
+
+
+class ScanRouter:
+    def __init__(self, agent: Agent, cfg: ScannerConfig) -> None:
+        self.agent = agent
+        self.cfg = cfg
+        self.appointment = re.compile(cfg.appointment_pattern)
+        self.ticket = re.compile(cfg.ticket_pattern)
+        self.device: Any = None
+
+    def classify(self, text: str) -> tuple[str, str | None]:
+        """(kind, key): refused/appointment/ticket/unknown, with the code or ticket id."""
+        why = refusal(text)
+        if why is not None:
+            return "refused", why
+        m = self.appointment.search(text)
+        if m:
+            return "appointment", m["code"].upper()
+        m = self.ticket.search(text)
+        if m:
+            return "ticket", m["ticket_id"]
+        return "unknown", None
+
+    def route(self, text: str) -> dict[str, Any]:
+        """Act on one scan and publish its outcome; returns the ``scan`` event data."""
+        kind, key = self.classify(text)
+        log.info("scan: %s (%d characters)", kind, len(text))
+        ev: dict[str, Any] = {"kind": kind, "ok": kind in ("appointment", "ticket")}
+        if kind == "refused":
+            ev.update(reason=key, message="无法识别该二维码", message_en="This code cannot be read")
+        elif kind == "unknown":
+            ev.update(message="不是本大厅的预约码或号票二维码",
+                      message_en="Not a booking code or ticket of this hall")
+        elif kind == "appointment":
+            assert key is not None
+            try:
+                ev.update(self.agent.checkins.checkin(code=key, channel="scan"))
+            except QueueError as e:
+                ev.update(ok=False, error=e.code, message=str(e), message_en=e.en)
+        else:
+            assert key is not None
+            try:
+                t = self.agent.queue.ticket(key)
+            except QueueError:
+                ev.update(ok=False, error="unknown_ticket", message="没有找到这张号票",
+                          message_en="No such ticket here")
+            else:
+                ev["ticket"] = {"ticket_id": t.ticket_id, "number": t.number,
+                                "service": t.service, "status": t.status, "window": t.window,
+                                "waiting_ahead": self.agent.queue.waiting_ahead(t),
+                                "day": t.day}
+        self.agent.bus.publish("scan", ev)
+        return ev
+
+    # ------------------------------------------------------------------ the device
+
+    def start(self) -> None:
+        from drivers.scanner import EvdevScanner, SerialScanner
+
+        def health(h: DeviceHealth) -> None:
+            self.agent.set_health(DEVICE, h)
+
+        def on_scan(text: str) -> None:
+            try:
+                self.route(text)
+            except Exception:
+                log.exception("scan routing failed")
+
+        if self.cfg.device:
+            self.device = EvdevScanner(self.cfg.device, on_scan, grab=self.cfg.grab,
+                                       on_health=health)
+        else:
+            assert self.cfg.port
+            self.device = SerialScanner(self.cfg.port, self.cfg.baudrate, on_scan,
+                                        on_health=health)
+        self.device.start()
+
+    def close(self) -> None:
+        if self.device is not None:
+            self.device.close()

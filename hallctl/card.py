@@ -1,0 +1,111 @@
+"""``hallctl card read``: check the ID-card reader with a card, through the agent or
+straight on the port while the agent is stopped.
+
+Only masked forms are ever printed (``3501**********123X``, ``张*``): a technician
+checks that the reader works, not who the citizen is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from collections.abc import Callable
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from hall_agent.core.personal import mask_id, mask_name
+
+if TYPE_CHECKING:
+    from hallctl.main import Ctl
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NO_AGENT, EXIT_DEVICE = 0, 1, 2, 3, 4
+
+
+def _show(ctl: Ctl, body: dict[str, Any]) -> int:
+    if not body.get("ok"):
+        return ctl.fail(EXIT_DEVICE, str(body.get("error", "card_unusable")),
+                        str(body.get("message") or body.get("detail") or "card not usable"))
+    ctl.out(body, lambda: print(
+        f"card read: {body.get('card_type')}  {body.get('masked_id')}  "
+        f"{body.get('masked_name')}" + ("  (EXPIRED)" if body.get("expired") else "")))
+    return EXIT_DEVICE if body.get("expired") else EXIT_OK
+
+
+def _direct(ctl: Ctl, a: argparse.Namespace) -> int:
+    from drivers.idcard import CardDataError, CardReaderError, IdCardReader
+
+    reader = IdCardReader(a.port, a.baudrate)
+    try:
+        sam = reader.sam_id()
+        if not ctl.as_json:
+            print(f"reader on {a.port}: SAM {sam}; put a card on it "
+                  f"(waiting {a.timeout:.0f} s)…")
+        deadline = time.monotonic() + a.timeout
+        while not reader.find():
+            if time.monotonic() > deadline:
+                return ctl.fail(EXIT_REFUSED, "no_card",
+                                f"no card was put on the reader within {a.timeout:.0f} s")
+            time.sleep(0.3)
+        card = reader.read_card()
+        body = {"ok": True, "port": a.port, "sam": sam, "card_type": card.card_type.value,
+                "masked_id": mask_id(card.number),
+                "masked_name": mask_name(card.name or card.name_en),
+                "valid_to": card.valid_to, "expired": not card.valid_on(date.today())}
+        del card
+        return _show(ctl, body)
+    except CardDataError as e:
+        return ctl.fail(EXIT_DEVICE, e.code, f"the card was read but cannot be used: {e}")
+    except CardReaderError as e:
+        return ctl.fail(EXIT_DEVICE, "reader_error", str(e))
+    finally:
+        reader.close()
+
+
+def _through_agent(ctl: Ctl, a: argparse.Namespace) -> int:
+    _, health = ctl.request("GET", "/v1/health")
+    readers = [n for n in health.get("devices", {}) if n.startswith("id")]
+    if not readers:
+        return ctl.fail(EXIT_REFUSED, "no_reader", "this agent has no ID-card reader "
+                        "configured ([id_reader] in the config)")
+    code, body = ctl.request("POST", "/v1/card-reader/wait", json={"seconds": a.timeout})
+    if code >= 400:
+        return ctl.fail(EXIT_REFUSED, str(body.get("error")), str(body.get("message")))
+    if not ctl.as_json:
+        print(f"put a card on the reader (waiting {a.timeout:.0f} s)…")
+    try:
+        with httpx.stream("GET", f"{ctl.base}/v1/events", timeout=a.timeout + 5) as r:
+            deadline = time.monotonic() + a.timeout
+            kind = ""
+            for line in r.iter_lines():
+                if time.monotonic() > deadline:
+                    break
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: ") and kind == "card":
+                    event = json.loads(line[6:])
+                    event.pop("token", None)  # the flow's key; of no use to a technician
+                    event.pop("id_hash", None)
+                    return _show(ctl, event)
+    except httpx.ReadTimeout:
+        pass
+    return ctl.fail(EXIT_REFUSED, "no_card",
+                    f"no card was put on the reader within {a.timeout:.0f} s")
+
+
+def cmd_card(ctl: Ctl, a: argparse.Namespace) -> int:
+    return _direct(ctl, a) if a.port else _through_agent(ctl, a)
+
+
+def add_parsers(sub: Any) -> None:
+    c = sub.add_parser("card", help="read a card on the ID-card reader (masked output)")
+    c.add_argument("action", choices=["read"])
+    c.add_argument("--port", help="the reader's port, when the agent is stopped")
+    c.add_argument("--baudrate", type=int, default=115200)
+    c.add_argument("--timeout", type=float, default=20.0,
+                   help="how long to wait for a card, in seconds")
+
+
+COMMANDS: dict[str, Callable[[Ctl, argparse.Namespace], int]] = {"card": cmd_card}

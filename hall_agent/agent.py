@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Protocol
 
-from drivers.errors import HallEdgeError, QueueError
+from drivers.errors import HallEdgeError
 from drivers.escpos_codec import Receipt
 from drivers.types import DeviceHealth, Health, PrintResult, TicketPrint
 from hall_agent import __version__
@@ -35,6 +35,7 @@ from hall_agent.contract.mqtt import (
 from hall_agent.core.events import EventBus
 from hall_agent.core.personal import Person, load_secret, secret_path
 from hall_agent.core.queue import Call, Issued, QueueEngine, Ticket
+from hall_agent.core.refusal import Refused, Why
 from hall_agent.core.store import Store
 from hall_agent.core.supervisor import DeviceSupervisor, DeviceTimeout, node_identity
 from hall_agent.link.mqtt import LinkHandlers, MqttLink
@@ -292,9 +293,9 @@ class Agent:
         if row is None:
             return None
         if row["request_hash"] != req_hash:
-            raise QueueError("Idempotency-Key 已用于另一项不同的请求；请为新操作生成新的键",
+            raise Refused("Idempotency-Key 已用于另一项不同的请求；请为新操作生成新的键",
                              code="idempotency_key_reused", field="Idempotency-Key",
-                             status=409)
+                             why=Why.CONFLICT)
         return Replay(int(row["status"]), json.loads(row["body"]))
 
     def remember(self, key: str | None, route: str, req_hash: str, status: int,
@@ -330,18 +331,18 @@ class Agent:
         svc = self.queue.service(service)
         if card is None:
             if svc.requires_id:
-                raise QueueError(f"{svc.name} 为实名取号业务，请先在读卡区放置身份证",
-                                 code="card_required", field="card", status=422,
+                raise Refused(f"{svc.name} 为实名取号业务，请先在读卡区放置身份证",
+                                 code="card_required", field="card", why=Why.INVALID,
                                  en=f"{svc.name_en} needs your ID card: place it on the "
                                     "reader first")
             return None
         if self.cards is None:
-            raise QueueError("本机未配置读卡器", code="no_reader", field="card", status=409,
+            raise Refused("本机未配置读卡器", code="no_reader", field="card", why=Why.CONFLICT,
                              en="this kiosk has no ID-card reader")
         p = self.cards.take(card, keep=True)
         if p.expired:
-            raise QueueError("证件已过期，请到咨询台办理", code="card_expired_date", field="card",
-                             status=409, en="This card has expired; please ask at the desk")
+            raise Refused("证件已过期，请到咨询台办理", code="card_expired_date", field="card",
+                             why=Why.CONFLICT, en="This card has expired; please ask at the desk")
         return p
 
     def issue_ticket(self, service: str, *, priority: bool = False,
@@ -379,8 +380,8 @@ class Agent:
                 self.cfg.mqtt.request_timeout_ms / 1000)
             if reply is not None and not reply.ok:
                 msg = reply.error or "中心系统暂不受理该业务"
-                raise QueueError(f"{svc.name}：{msg}", code="central_refused",
-                                 field="service", status=409, en=msg)
+                raise Refused(f"{svc.name}：{msg}", code="central_refused",
+                                 field="service", why=Why.CONFLICT, en=msg)
         with self.store.tx() as db:
             prior = self.replay(key, route, rh)  # a double tap that raced this one
             if prior is None:
@@ -426,10 +427,10 @@ class Agent:
                           reply.number, service)
         seq = self.queue.next_leased(service, db)
         if seq is None:
-            raise QueueError(
+            raise Refused(
                 "暂时无法取号：与中心排队系统的连接中断，本机也没有可用的备用号段。"
                 "请到咨询台人工取号；办事指南等其他功能可以照常使用。",
-                code="no_number", field="service", status=503,
+                code="no_number", field="service", why=Why.UNAVAILABLE,
                 en="No number can be issued right now: the central queue is unreachable and "
                    "this kiosk has no leased numbers left. Please ask at the information desk.")
         return self.queue.issue(service, seq=seq, offline=True, **kw)
@@ -505,8 +506,8 @@ class Agent:
     def reprint(self, ticket_id: str) -> PrintResult:
         t = self.queue.ticket(ticket_id)
         if t.status not in ("waiting", "called"):
-            raise QueueError(f"{t.number} 已结束，不再补打", code="ticket_closed",
-                             field="ticket_id", status=409)
+            raise Refused(f"{t.number} 已结束，不再补打", code="ticket_closed",
+                             field="ticket_id", why=Why.CONFLICT)
         ahead = self.queue.waiting_ahead(t)
         issued = Issued(t, ahead, self.queue.estimate_wait(t.service, ahead))
         result = self._print(issued)
@@ -656,7 +657,7 @@ class Agent:
             tid = str(cmd.args.get("ticket_id", ""))
             try:
                 r = self.reprint(tid)
-            except QueueError as e:
+            except Refused as e:
                 return False, str(e)
             return r.printed, r.detail or "reprinted"
         if cmd.name == "test_print":

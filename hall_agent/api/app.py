@@ -17,7 +17,6 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from drivers.errors import QueueError
 from hall_agent import logs
 from hall_agent.agent import Agent, request_hash
 from hall_agent.contract.api import (
@@ -53,12 +52,15 @@ from hall_agent.contract.api import (
     WindowQueue,
 )
 from hall_agent.core.queue import Ticket
+from hall_agent.core.refusal import Refused, Why
 
 log = logging.getLogger("hall_agent.api.app")
 
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
                                        pattern=r"^[\x21-\x7e]{1,200}$",
                                        description="repeat-safe key, e.g. a uuid4 per flow")]
+# The one place a refusal of the core becomes an HTTP status.
+HTTP_STATUS = {Why.INVALID: 422, Why.CONFLICT: 409, Why.NOT_FOUND: 404, Why.UNAVAILABLE: 503}
 ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody} for code in (404, 409, 422)}
 
@@ -99,9 +101,9 @@ def create_app(agent: Agent) -> FastAPI:
         en = f"{field}: {first.get('msg', 'invalid')}"
         return _err(422, "invalid_request", msg, field, en)
 
-    @app.exception_handler(QueueError)
-    async def _queue_error(_: Request, exc: QueueError) -> JSONResponse:
-        return _err(exc.status, exc.code, str(exc), exc.field, exc.en)
+    @app.exception_handler(Refused)
+    async def _refused(_: Request, exc: Refused) -> JSONResponse:
+        return _err(HTTP_STATUS[exc.why], exc.code, str(exc), exc.field, exc.message_en)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -316,8 +318,8 @@ def create_app(agent: Agent) -> FastAPI:
         names = {b["name"] for b in agent.boards.describe()}
         if body.board is not None and body.board not in names:
             known = ", ".join(sorted(names))
-            raise QueueError(f"没有名为 {body.board} 的显示屏（已配置：{known}）",
-                             code="unknown_board", field="board", status=422,
+            raise Refused(f"没有名为 {body.board} 的显示屏（已配置：{known}）",
+                             code="unknown_board", field="board", why=Why.INVALID,
                              en=f"no board {body.board!r}")
         agent.boards.show_text(body.text, body.seconds, board=body.board)
         devices = agent.devices()
@@ -379,14 +381,14 @@ def create_app(agent: Agent) -> FastAPI:
         known = agent.traffic.known()
         for device in body.traffic:
             if device in logs.NO_RAW_TRAFFIC:
-                raise QueueError(f"{device} 的原始通信含有个人身份信息，不能记录",
-                                 code="personal_data", field=f"traffic.{device}", status=422,
+                raise Refused(f"{device} 的原始通信含有个人身份信息，不能记录",
+                                 code="personal_data", field=f"traffic.{device}", why=Why.INVALID,
                                  en=f"{device}: raw traffic carries personal data and is "
                                     "never logged")
             if device not in known:
-                raise QueueError(f"没有可记录原始通信的设备 {device}（可用：{', '.join(known)}）",
+                raise Refused(f"没有可记录原始通信的设备 {device}（可用：{', '.join(known)}）",
                                  code="unknown_device", field=f"traffic.{device}",
-                                 status=422, en=f"no raw-traffic log for {device!r}; known: "
+                                 why=Why.INVALID, en=f"no raw-traffic log for {device!r}; known: "
                                                 f"{', '.join(sorted(known)) or 'none'}")
         if body.level is not None:
             logs.set_level(body.level)

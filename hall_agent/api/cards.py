@@ -12,7 +12,6 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header, Query
 from fastapi.responses import JSONResponse
 
-from drivers.errors import QueueError
 from hall_agent.agent import Agent, request_hash
 from hall_agent.contract.api import (
     BookIn,
@@ -29,6 +28,7 @@ from hall_agent.contract.api import (
     SelfServiceRunIn,
     SlotsOut,
 )
+from hall_agent.core.refusal import Refused, Why
 from hall_agent.services.appointments import parse_records
 from hall_agent.services.scans import ScanRouter
 
@@ -72,7 +72,7 @@ def add_routes(app: FastAPI, agent: Agent, errors: dict[int | str, dict[str, Any
         person = None
         if body.card is not None:
             if agent.cards is None:
-                raise QueueError("本机未配置读卡器", code="no_reader", field="card", status=409)
+                raise Refused("本机未配置读卡器", code="no_reader", field="card", why=Why.CONFLICT)
             person = agent.cards.take(body.card, keep=True)
         out = agent.checkins.checkin(code=body.code.upper() if body.code else None,
                                      person=person, channel="card" if person else "kiosk")
@@ -112,8 +112,8 @@ def add_routes(app: FastAPI, agent: Agent, errors: dict[int | str, dict[str, Any
         try:
             date.fromisoformat(day)
         except ValueError:
-            raise QueueError(f"{day} 不是有效的日期（应为 YYYY-MM-DD）", code="bad_day",
-                             field="day", status=422, en=f"{day} is not a date") from None
+            raise Refused(f"{day} 不是有效的日期（应为 YYYY-MM-DD）", code="bad_day",
+                             field="day", why=Why.INVALID, en=f"{day} is not a date") from None
         return SlotsOut(service=service, day=day,
                         slots=agent.checkins.slots(service, day))  # type: ignore[arg-type]
 

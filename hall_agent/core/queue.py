@@ -26,8 +26,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from drivers.errors import QueueError
 from hall_agent.contract.config import Catalog, Service
+from hall_agent.core.refusal import Refused, Why
 from hall_agent.core.store import Store
 
 # How many of the day's most recent service times feed the estimate: recent
@@ -147,15 +147,15 @@ class QueueEngine:
     # ------------------------------------------------------------------ services
 
     def service(self, sid: str) -> Service:
-        """The catalogue entry; an unknown id is a QueueError naming the field."""
+        """The catalogue entry; an unknown id is a Refused naming the field."""
         return self._service(sid)
 
     def _service(self, sid: str, field: str = "service") -> Service:
         svc = self.catalog.service(sid)
         if svc is None:
             known = ", ".join(s.id for s in self.catalog.services)
-            raise QueueError(f"没有编号为 {sid} 的业务（可选：{known}）",
-                             code="unknown_service", field=field, status=422,
+            raise Refused(f"没有编号为 {sid} 的业务（可选：{known}）",
+                             code="unknown_service", field=field, why=Why.INVALID,
                              en=f"no service {sid!r} (known: {known})")
         return svc
 
@@ -264,8 +264,8 @@ class QueueEngine:
             if check_open:
                 state = self.service_state(service, db)
                 if not state.open_now:
-                    raise QueueError(state.reason or "closed", code="service_closed",
-                                     field="service", status=409, en=state.reason_en or "")
+                    raise Refused(state.reason or "closed", code="service_closed",
+                                     field="service", why=Why.CONFLICT, en=state.reason_en or "")
             if id_hash and check_limit:
                 self.check_person_limit(svc, id_hash, db)
             now = self.clock()
@@ -307,9 +307,9 @@ class QueueEngine:
                                 "AND service = ? AND status IN ('waiting', 'called')",
                             (id_hash, self.today(), svc.id))
         if held >= limit:
-            raise QueueError(
+            raise Refused(
                 f"{svc.name}：您今天已有 {held} 张未办结的号，每人限 {limit} 张；"
-                "请先办理已取的号", code="person_limit", field="card", status=409,
+                "请先办理已取的号", code="person_limit", field="card", why=Why.CONFLICT,
                 en=f"{svc.name_en}: you already hold {held} open ticket(s) today; the limit "
                    f"is {limit} per person")
 
@@ -381,8 +381,8 @@ class QueueEngine:
         sql, args = "SELECT * FROM tickets WHERE ticket_id = ?", (ticket_id,)
         row = db.execute(sql, args).fetchone() if db else self.store.one(sql, args)
         if row is None:
-            raise QueueError(f"没有这张票（{ticket_id}）", code="unknown_ticket",
-                             field="ticket_id", status=404)
+            raise Refused(f"没有这张票（{ticket_id}）", code="unknown_ticket",
+                             field="ticket_id", why=Why.NOT_FOUND)
         return Ticket.from_row(row)
 
     def ticket(self, ticket_id: str) -> Ticket:
@@ -419,8 +419,8 @@ class QueueEngine:
         w = self.catalog.window(wid)
         if w is None:
             known = ", ".join(x.id for x in self.catalog.windows) or "无"
-            raise QueueError(f"没有 {wid} 号窗口（已配置：{known}）", code="unknown_window",
-                             field="window", status=422,
+            raise Refused(f"没有 {wid} 号窗口（已配置：{known}）", code="unknown_window",
+                             field="window", why=Why.INVALID,
                              en=f"no window {wid!r} (configured: {known})")
         return w.services
 
@@ -456,8 +456,8 @@ class QueueEngine:
         services = self._window(wid)
         with self.store.tx() as db:
             if self.window_state(wid, db).paused:
-                raise QueueError(f"{wid} 号窗口已暂停服务，请先恢复", code="window_paused",
-                                 field="window", status=409,
+                raise Refused(f"{wid} 号窗口已暂停服务，请先恢复", code="window_paused",
+                                 field="window", why=Why.CONFLICT,
                                  en=f"window {wid} is paused; resume it first")
             now = self.clock()
             self._finish_serving(db, wid, "done", now)
@@ -481,8 +481,8 @@ class QueueEngine:
         with self.store.tx() as db:
             serving = self.window_state(wid, db).serving
             if serving is None:
-                raise QueueError(f"{wid} 号窗口当前没有在办理的号，无法重呼",
-                                 code="nothing_to_recall", field="window", status=409,
+                raise Refused(f"{wid} 号窗口当前没有在办理的号，无法重呼",
+                                 code="nothing_to_recall", field="window", why=Why.CONFLICT,
                                  en=f"window {wid} is serving nobody: nothing to recall")
             now = self.clock()
             db.execute("UPDATE tickets SET calls = calls + 1 WHERE ticket_id = ?",
@@ -496,8 +496,8 @@ class QueueEngine:
         with self.store.tx() as db:
             serving = self.window_state(wid, db).serving
             if serving is None:
-                raise QueueError(f"{wid} 号窗口当前没有在办理的号", code="nothing_serving",
-                                 field="window", status=409)
+                raise Refused(f"{wid} 号窗口当前没有在办理的号", code="nothing_serving",
+                                 field="window", why=Why.CONFLICT)
             self._finish_serving(db, wid, "no_show", self.clock())
             return self._ticket(db, serving.ticket_id)
 
@@ -524,11 +524,11 @@ class QueueEngine:
         with self.store.tx() as db:
             t = self._ticket(db, ticket_id)
             if t.status not in ("waiting", "called"):
-                raise QueueError(f"{t.number} 已{_STATUS_ZH[t.status]}，不能转移",
-                                 code="ticket_closed", field="ticket_id", status=409)
+                raise Refused(f"{t.number} 已{_STATUS_ZH[t.status]}，不能转移",
+                                 code="ticket_closed", field="ticket_id", why=Why.CONFLICT)
             if t.service == service:
-                raise QueueError(f"{t.number} 已经在该业务队列中", code="same_service",
-                                 field="service", status=409)
+                raise Refused(f"{t.number} 已经在该业务队列中", code="same_service",
+                                 field="service", why=Why.CONFLICT)
             db.execute("UPDATE windows SET serving = NULL WHERE serving = ?", (ticket_id,))
             db.execute("UPDATE tickets SET service = ?, status = 'waiting', window = NULL, "
                        "called_at = NULL, transferred_from = ? WHERE ticket_id = ?",
@@ -541,16 +541,16 @@ class QueueEngine:
                  channel: str = "kiosk", staff: str = "") -> Evaluation:
         self._window(wid)
         if level not in LEVELS:
-            raise QueueError(f"未知的评价等级 {level}", code="bad_level", field="level",
-                             status=422)
+            raise Refused(f"未知的评价等级 {level}", code="bad_level", field="level",
+                             why=Why.INVALID)
         with self.store.tx() as db:
             if number is not None:
                 row = db.execute("SELECT ticket_id FROM tickets WHERE number = ? AND "
                                  "window = ? ORDER BY issued_at DESC LIMIT 1",
                                  (number, wid)).fetchone()
                 if row is None:
-                    raise QueueError(f"{wid} 号窗口今天没有办理过 {number}",
-                                     code="unknown_ticket", field="ticket", status=422)
+                    raise Refused(f"{wid} 号窗口今天没有办理过 {number}",
+                                     code="unknown_ticket", field="ticket", why=Why.INVALID)
                 tid: str | None = row[0]
             else:
                 r = db.execute("SELECT last_ticket FROM windows WHERE id = ?", (wid,)

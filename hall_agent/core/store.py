@@ -13,6 +13,7 @@ single writer makes every "read, decide, write" step atomic without retries.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -24,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from drivers.errors import StoreError
+
+log = logging.getLogger("hall_agent.store")
 
 DB_NAME = "hall-agent.sqlite3"
 
@@ -170,6 +173,7 @@ class Store:
         self._lock = threading.RLock()
         self._depth = 0
         self._new_events = False
+        self._after: list[Callable[[], None]] = []
         # Called (outside the lock) after a commit that added outbox events: the MQTT
         # relay listens here, so an event leaves as soon as it is durable.
         self.on_events: list[Callable[[], None]] = []
@@ -191,16 +195,36 @@ class Store:
                 self._depth -= 1
                 if outer:
                     self._new_events = False
+                    self._after.clear()  # what rolled back never happened
                     self._db.execute("ROLLBACK")
                 raise
             else:
                 self._depth -= 1
                 if outer:
                     self._db.execute("COMMIT")
-        if outer and self._new_events:
+                    after, self._after = self._after, []
+        if not outer:
+            return
+        if self._new_events:
             self._new_events = False
             for fn in self.on_events:
                 fn()
+        for fn in after:
+            try:
+                fn()
+            except Exception:
+                log.exception("after-commit action %r failed", fn)
+
+    def after_commit(self, fn: Callable[[], None]) -> None:
+        """Run ``fn`` once the transaction in progress has committed (at once when
+        none is open); dropped if it rolls back. Live events (the kiosk's stream, the
+        boards, the voice) go out this way, so nobody sees a change that may still
+        be undone."""
+        with self._lock:
+            if self._depth:
+                self._after.append(fn)
+                return
+        fn()
 
     def query(self, sql: str, args: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:

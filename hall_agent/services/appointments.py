@@ -31,10 +31,10 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from drivers.errors import QueueError
 from drivers.idcard import valid_id_number
 from hall_agent.contract.config import AppointmentsConfig, Catalog, parse_hours
 from hall_agent.core.personal import Person, id_hash, mask_id, mask_name
+from hall_agent.core.refusal import Refused, Why
 from hall_agent.core.store import Store
 
 if TYPE_CHECKING:
@@ -225,8 +225,8 @@ class AppointmentBook:
     def check_window(self, a: Appointment) -> None:
         """Raise unless ``now`` is within the check-in window of the appointment."""
         if a.status == "cancelled":
-            raise QueueError("该预约已取消", code="appointment_cancelled", field="code",
-                             status=409, en="This appointment was cancelled")
+            raise Refused("该预约已取消", code="appointment_cancelled", field="code",
+                             why=Why.CONFLICT, en="This appointment was cancelled")
         now = self.now()
         start = self.slot_at(a)
         opens = start - timedelta(minutes=self.cfg.early_min)
@@ -234,14 +234,14 @@ class AppointmentBook:
         slot = f"{a.slot_start}-{a.slot_end}"
         if now < opens:
             when = f"{opens:%H:%M}" if opens.date() == now.date() else f"{opens:%m月%d日 %H:%M}"
-            raise QueueError(f"预约时段 {a.day} {slot}，请于 {when} 后签到",
-                             code="too_early", field="code", status=409,
+            raise Refused(f"预约时段 {a.day} {slot}，请于 {when} 后签到",
+                             code="too_early", field="code", why=Why.CONFLICT,
                              en=f"Your slot is {a.day} {slot}; check-in opens at "
                                 f"{opens:%Y-%m-%d %H:%M}")
         if now > closes:
-            raise QueueError(f"已超过预约签到时间（{slot}，迟到 {self.cfg.late_min} 分钟内"
+            raise Refused(f"已超过预约签到时间（{slot}，迟到 {self.cfg.late_min} 分钟内"
                              "可签到），"
-                             "请现场取号办理", code="too_late", field="code", status=409,
+                             "请现场取号办理", code="too_late", field="code", why=Why.CONFLICT,
                              en=f"Check-in for the {slot} slot closed {self.cfg.late_min} min "
                                 "after it started; please take an ordinary ticket")
 
@@ -277,16 +277,16 @@ class AppointmentBook:
         """The slot, if this service, day and start may be booked here (else 422)."""
         svc = self.catalog.service(service)
         if svc is None or service not in self.cfg.bookable:
-            raise QueueError(f"{service} 不能在本机预约", code="not_bookable", field="service",
-                             status=422, en=f"{service} cannot be booked here")
+            raise Refused(f"{service} 不能在本机预约", code="not_bookable", field="service",
+                             why=Why.INVALID, en=f"{service} cannot be booked here")
         tomorrow = (self.now().date() + timedelta(days=1)).isoformat()
         if day != tomorrow:
-            raise QueueError("本机只能预约明天", code="bad_day", field="day", status=422,
+            raise Refused("本机只能预约明天", code="bad_day", field="day", why=Why.INVALID,
                              en="Only tomorrow can be booked here")
         slot = next((s for s in self.slots(service, day) if s["start"] == start), None)
         if slot is None:
-            raise QueueError(f"没有 {start} 这个时段", code="bad_slot", field="start",
-                             status=422, en=f"no slot at {start}")
+            raise Refused(f"没有 {start} 这个时段", code="bad_slot", field="start",
+                             why=Why.INVALID, en=f"no slot at {start}")
         return slot
 
     def book(self, p: Person, service: str, day: str, start: str,
@@ -305,16 +305,16 @@ class AppointmentBook:
                               (p.id_hash, day, service)).fetchone()
             if mine:
                 slot_ = f"{mine[0]}-{mine[1]}"
-                raise QueueError(f"您明天已预约该业务（{slot_}），到厅后刷身份证即可签到",
-                                 code="already_booked", field="service", status=409,
+                raise Refused(f"您明天已预约该业务（{slot_}），到厅后刷身份证即可签到",
+                                 code="already_booked", field="service", why=Why.CONFLICT,
                                  en=f"You already have a booking for this service tomorrow "
                                     f"({slot_}); check in with your ID card when you come")
             taken = db.execute("SELECT COUNT(*) FROM appointments WHERE service = ? AND day = ? "
                                "AND slot_start = ? AND status != 'cancelled'",
                                (service, day, start)).fetchone()[0]
             if taken >= self.cfg.slot_capacity:
-                raise QueueError("该时段已约满，请选择其他时段", code="slot_full", field="start",
-                                 status=409, en="This slot is full; please choose another")
+                raise Refused("该时段已约满，请选择其他时段", code="slot_full", field="start",
+                                 why=Why.CONFLICT, en="This slot is full; please choose another")
             aid = appointment_id or str(uuid.uuid4())
             db.execute("INSERT INTO appointments (appointment_id, code, service, day, "
                        "slot_start, slot_end, id_hash, masked_name, masked_id, source, "
@@ -348,21 +348,21 @@ class CheckinService:
         """Check in by appointment code or by the person of an ID card; returns the
         appointment and its ticket (the ticket body of POST /v1/tickets)."""
         if not code and person is None:
-            raise QueueError("请扫描预约码或放置身份证", code="nothing_to_check_in",
-                             field="code", status=422, en="Scan the booking QR or place "
+            raise Refused("请扫描预约码或放置身份证", code="nothing_to_check_in",
+                             field="code", why=Why.INVALID, en="Scan the booking QR or place "
                                                           "your ID card")
         if person is not None and person.expired:
-            raise QueueError("证件已过期，请到咨询台办理", code="card_expired_date", field="card",
-                             status=409, en="This card has expired; please ask at the desk")
+            raise Refused("证件已过期，请到咨询台办理", code="card_expired_date", field="card",
+                             why=Why.CONFLICT, en="This card has expired; please ask at the desk")
         a = self._find(code, person)
         if a is None and self._central_books:
             # Also when the central cannot be reached now: then the citizen is told to
             # check in at the desk, not that no appointment exists.
             a = self._ask_central(code, person)
         if a is None:
-            raise QueueError("没有找到您今天的预约，请核对后重试或现场取号",
+            raise Refused("没有找到您今天的预约，请核对后重试或现场取号",
                              code="no_appointment", field="code" if code else "card",
-                             status=404, en="No appointment found for today; please check, "
+                             why=Why.NOT_FOUND, en="No appointment found for today; please check, "
                                             "or take an ordinary ticket")
         if a.status == "booked":
             self.book.check_window(a)
@@ -409,9 +409,9 @@ class CheckinService:
         reply = self._ask(SlotsRequest(req_id=str(uuid.uuid4()), service=service, day=day,
                                        ts=self.agent.queue.iso(self.book.clock())))
         if not reply.ok or reply.slots is None:
-            raise QueueError(reply.error or "中心预约系统不提供该业务的时段",
+            raise Refused(reply.error or "中心预约系统不提供该业务的时段",
                              code=reply.error_code or "central_refused", field="service",
-                             status=409, en=reply.error or "the central offers no slots")
+                             why=Why.CONFLICT, en=reply.error or "the central offers no slots")
         return [s.model_dump() for s in reply.slots]
 
     def book_slot(self, p: Person, service: str, day: str, start: str) -> Appointment:
@@ -427,9 +427,9 @@ class CheckinService:
             day=day, start=start, id_hash=p.id_hash, masked_name=p.masked_name,
             ts=self.agent.queue.iso(self.book.clock())))
         if not reply.ok or reply.appointment is None:
-            raise QueueError(reply.error or "中心预约系统未受理该预约",
+            raise Refused(reply.error or "中心预约系统未受理该预约",
                              code=reply.error_code or "central_refused", field="start",
-                             status=409, en=reply.error or "the central refused the booking")
+                             why=Why.CONFLICT, en=reply.error or "the central refused the booking")
         info = reply.appointment
         # Kept here too: the slip is printed from it, and a check-in at this kiosk finds
         # it without asking.
@@ -444,8 +444,8 @@ class CheckinService:
         assert link is not None and mc is not None
         reply = link.request_number(req, mc.request_timeout_ms / 1000)
         if reply is None:
-            raise QueueError("暂时无法连接中心预约系统，请稍后再试，或到咨询台预约",
-                             code="central_timeout", field="service", status=503,
+            raise Refused("暂时无法连接中心预约系统，请稍后再试，或到咨询台预约",
+                             code="central_timeout", field="service", why=Why.UNAVAILABLE,
                              en="The central booking system does not answer; please try "
                                 "again later or book at the information desk")
         return reply
@@ -462,14 +462,14 @@ class CheckinService:
                            ts=self.agent.queue.iso(self.book.clock())),
             mc.request_timeout_ms / 1000)
         if reply is None:
-            raise QueueError("暂时无法连接中心预约系统，请到咨询台签到", code="central_timeout",
-                             field="code", status=503,
+            raise Refused("暂时无法连接中心预约系统，请到咨询台签到", code="central_timeout",
+                             field="code", why=Why.UNAVAILABLE,
                              en="The central booking system does not answer; please check "
                                 "in at the information desk")
         if not reply.ok or reply.appointment is None:
             if reply.error_code in ("too_early", "too_late", "appointment_cancelled"):
-                raise QueueError(reply.error or "预约不能签到", code=reply.error_code,
-                                 field="code", status=409)
+                raise Refused(reply.error or "预约不能签到", code=reply.error_code,
+                                 field="code", why=Why.CONFLICT)
             return None
         # Keep it locally, so a repeat and the ticket's event find it.
         return self._keep(reply.appointment)

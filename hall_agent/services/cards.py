@@ -25,11 +25,11 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from drivers.errors import QueueError
 from drivers.idcard import CardDataError, CardReaderError, CardText, IdCardReader
 from drivers.types import PORT_ABSENT_RETRY_S, DeviceHealth, Health, port_absent
 from hall_agent.contract.config import IdReaderConfig
 from hall_agent.core.personal import Person, person
+from hall_agent.core.refusal import Refused, Why
 
 if TYPE_CHECKING:
     from hall_agent.agent import Agent
@@ -108,8 +108,8 @@ class CardService:
                 del self._held[k]
             held = self._held.get(token) if keep else self._held.pop(token, None)
         if held is None:
-            raise QueueError("请重新放置身份证（读卡信息已过期）", code="card_expired",
-                             field="card", status=409,
+            raise Refused("请重新放置身份证（读卡信息已过期）", code="card_expired",
+                             field="card", why=Why.CONFLICT,
                              en="Please place your ID card again (the reading has expired)")
         return held.person
 

@@ -27,7 +27,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from drivers.bus import BusError, BusMaster, BusPool, DeviceFault, DeviceRefused, NoReply
-from drivers.errors import QueueError
 from drivers.rs485 import (
     KEY_LEVEL,
     Cmd,
@@ -42,6 +41,7 @@ from drivers.rs485 import (
 from drivers.types import DeviceHealth, Health
 from hall_agent.contract.config import EvaluatorConfig
 from hall_agent.core.events import Event
+from hall_agent.core.refusal import Refused
 
 if TYPE_CHECKING:
     from hall_agent.agent import Agent
@@ -119,7 +119,7 @@ class EvaluatorService:
     def _serving_now(self, window: str) -> str | None:
         try:
             s = self.agent.queue.window_state(window).serving
-        except QueueError:
+        except Refused:
             return None
         return s.number if s else None
 
@@ -130,7 +130,7 @@ class EvaluatorService:
     def _idle_text(self, ev: _Evaluator) -> str:
         w = ev.cfg.window
         paused = False
-        with contextlib.suppress(QueueError):
+        with contextlib.suppress(Refused):
             paused = self.agent.queue.window_state(w).paused
         clerk = self.staff(w)
         state = "暂停服务" if paused else (f"办理 {ev.serving}" if ev.serving else "欢迎光临")
@@ -186,7 +186,7 @@ class EvaluatorService:
                                       channel="evaluator", staff=self.staff(ev.cfg.window))
             log.info("%s: no rating for %s within %d s: stored as none", ev.name,
                      p.ticket or "the last ticket", self.prompt_timeout_s)
-        except QueueError as e:
+        except Refused as e:
             log.warning("%s: cannot store `none` for %s: %s", ev.name, p.ticket, e)
 
     # ------------------------------------------------------------------ lifecycle
@@ -302,7 +302,7 @@ class EvaluatorService:
                     e = self.agent.queue.evaluate(window, level, number=number,
                                                   channel="evaluator", staff=self.staff(window))
                     self._commit_ack(ev, event)
-            except QueueError as err:
+            except Refused as err:
                 # e.g. the ticket is unknown to this window: keep the rating, unbound.
                 log.warning("%s: %s; storing the rating against the window", ev.name, err)
                 with store.tx():
@@ -365,7 +365,7 @@ class EvaluatorService:
                         if ev.cfg.window == window:
                             ev.serving = None
                             self._queue_show(ev)
-        except QueueError as e:
+        except Refused as e:
             log.info("window %s: staff key %s refused: %s", window, name, e)
 
     def describe(self) -> list[dict[str, Any]]:

@@ -14,9 +14,9 @@ import re
 import unicodedata
 from typing import TYPE_CHECKING, Any
 
-from drivers.errors import QueueError
 from drivers.types import DeviceHealth
 from hall_agent.contract.config import ScannerConfig
+from hall_agent.core.refusal import Refused
 
 if TYPE_CHECKING:
     from hall_agent.agent import Agent
@@ -73,13 +73,13 @@ class ScanRouter:
             assert key is not None
             try:
                 ev.update(self.agent.checkins.checkin(code=key, channel="scan"))
-            except QueueError as e:
-                ev.update(ok=False, error=e.code, message=str(e), message_en=e.en)
+            except Refused as e:
+                ev.update(ok=False, error=e.code, message=str(e), message_en=e.message_en)
         else:
             assert key is not None
             try:
                 t = self.agent.queue.ticket(key)
-            except QueueError:
+            except Refused:
                 ev.update(ok=False, error="unknown_ticket", message="没有找到这张号票",
                           message_en="No such ticket here")
             else:

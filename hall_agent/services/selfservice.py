@@ -18,10 +18,10 @@ import logging
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from drivers.errors import QueueError
 from drivers.escpos_codec import Receipt
 from hall_agent.contract.config import SelfServiceConfig, parse_hours
 from hall_agent.core.personal import Person
+from hall_agent.core.refusal import Refused, Why
 from hall_agent.services.selfservice_plugins import BackendError, Plugin, registry
 
 if TYPE_CHECKING:
@@ -110,23 +110,23 @@ class SelfService:
     def run(self, plugin_id: str, token: str, *, print_it: bool = True) -> dict[str, Any]:
         plugin = self.plugins.get(plugin_id)
         if plugin is None:
-            raise QueueError(f"没有自助服务 {plugin_id}", code="unknown_selfservice",
-                             field="service", status=404,
+            raise Refused(f"没有自助服务 {plugin_id}", code="unknown_selfservice",
+                             field="service", why=Why.NOT_FOUND,
                              en=f"no self-service {plugin_id!r} (known: "
                                 f"{', '.join(self.plugins)})")
         if self.agent.cards is None:
-            raise QueueError("本机未配置读卡器", code="no_reader", field="card", status=409,
+            raise Refused("本机未配置读卡器", code="no_reader", field="card", why=Why.CONFLICT,
                              en="this kiosk has no ID-card reader")
         p = self.agent.cards.take(token, keep=True)
         if p.expired:
-            raise QueueError("证件已过期，不能办理自助业务", code="card_expired_date",
-                             field="card", status=409, en="This card has expired")
+            raise Refused("证件已过期，不能办理自助业务", code="card_expired_date",
+                             field="card", why=Why.CONFLICT, en="This card has expired")
         now = self.now()
         try:
             result = plugin.run(p, now)
         except BackendError as e:
-            raise QueueError(f"{plugin.name}：{e}", code="backend_error", field="service",
-                             status=503, en=f"{plugin.name_en}: the back end did not "
+            raise Refused(f"{plugin.name}：{e}", code="backend_error", field="service",
+                             why=Why.UNAVAILABLE, en=f"{plugin.name_en}: the back end did not "
                                             "answer") from None
         printed, detail = False, ""
         if print_it:
@@ -148,7 +148,7 @@ class SelfService:
     def book(self, token: str, service: str, day: str, start: str) -> dict[str, Any]:
         """Book a slot for the next day; prints the booking slip with its QR code."""
         if self.agent.cards is None:
-            raise QueueError("本机未配置读卡器", code="no_reader", field="card", status=409,
+            raise Refused("本机未配置读卡器", code="no_reader", field="card", why=Why.CONFLICT,
                              en="this kiosk has no ID-card reader")
         p = self.agent.cards.take(token, keep=True)
         a = self.agent.checkins.book_slot(p, service, day, start)

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import TZ, Clock
-from drivers.errors import QueueError
 from hall_agent.contract.config import Catalog
 from hall_agent.core.queue import QueueEngine
+from hall_agent.core.refusal import Refused, Why
 from hall_agent.core.store import Store
 
 
@@ -132,7 +132,7 @@ def test_recall_calls_the_same_ticket_again(q: QueueEngine) -> None:
 
 
 def test_recall_with_nobody_served_is_refused(q: QueueEngine) -> None:
-    with pytest.raises(QueueError) as e:
+    with pytest.raises(Refused) as e:
         q.recall("5")
     assert e.value.code == "nothing_to_recall"
 
@@ -151,7 +151,7 @@ def test_no_show_ends_the_ticket_without_counting_a_service_time(q: QueueEngine,
 def test_paused_window_cannot_call_and_resumes(q: QueueEngine) -> None:
     q.issue("A")
     q.set_paused("5", True)
-    with pytest.raises(QueueError) as e:
+    with pytest.raises(Refused) as e:
         q.call_next("5")
     assert e.value.code == "window_paused"
     q.set_paused("5", False)
@@ -199,7 +199,7 @@ def test_transfer_of_a_finished_ticket_is_refused(q: QueueEngine) -> None:
     t = q.issue("B").ticket
     q.call_next("6")
     q.no_show("6")
-    with pytest.raises(QueueError) as e:
+    with pytest.raises(Refused) as e:
         q.transfer(t.ticket_id, "A")
     assert e.value.code == "ticket_closed"
 
@@ -209,7 +209,7 @@ def test_daily_limit_closes_the_service_and_says_when_it_opens(q: QueueEngine) -
     q.issue("C")
     state = q.service_state("C")
     assert not state.open_now and state.reason and "取完" in state.reason
-    with pytest.raises(QueueError) as e:
+    with pytest.raises(Refused) as e:
         q.issue("C")
     assert e.value.code == "service_closed"
 
@@ -221,7 +221,7 @@ def test_service_hours_close_at_lunch_and_name_the_reopening(q: QueueEngine,
     assert not state.open_now
     assert state.opens_at == datetime(2026, 11, 30, 13, 30, tzinfo=TZ)
     assert state.reason is not None and "13:30" in state.reason
-    with pytest.raises(QueueError):
+    with pytest.raises(Refused):
         q.issue("A")
     clock.set(datetime(2026, 11, 30, 13, 30, tzinfo=TZ))
     assert q.issue("A").ticket.number == "A001"
@@ -264,12 +264,12 @@ def test_every_change_writes_its_event_in_the_same_transaction(q: QueueEngine) -
 
 
 def test_unknown_service_and_window_name_the_field(q: QueueEngine) -> None:
-    with pytest.raises(QueueError) as e:
+    with pytest.raises(Refused) as e:
         q.issue("Z")
-    assert (e.value.field, e.value.status) == ("service", 422)
-    with pytest.raises(QueueError) as e:
+    assert (e.value.field, e.value.why) == ("service", Why.INVALID)
+    with pytest.raises(Refused) as e:
         q.call_next("99")
-    assert (e.value.field, e.value.status) == ("window", 422)
+    assert (e.value.field, e.value.why) == ("window", Why.INVALID)
 
 
 def test_own_numbering_skips_blocks_leased_to_agents(q: QueueEngine) -> None:

@@ -65,7 +65,8 @@ def _config(data: bytes) -> None:
 
     from pydantic import ValidationError
 
-    from hall_agent.contract.config import Catalog, Config
+    from hall_agent.contract.catalog import Catalog
+    from hall_agent.contract.config import Config
 
     try:
         doc = tomllib.loads(data.decode("utf-8"))

@@ -10,7 +10,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from hall_agent.contract.config import GpioConfig
+from drivers.gpio_config import GpioConfig
 
 
 def make_factory(name: str) -> Any:

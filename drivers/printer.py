@@ -32,8 +32,8 @@ from drivers.escpos_codec import (
     is_status_reply,
     status_query,
 )
+from drivers.printer_config import PrinterConfig
 from drivers.types import SERIAL_ERRORS, DeviceHealth, Health, PrintResult, TicketPrint
-from hall_agent.contract.config import PrinterConfig
 
 log = logging.getLogger(__name__)
 

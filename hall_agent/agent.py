@@ -20,9 +20,11 @@ from typing import Any, ClassVar, Protocol
 
 from drivers.errors import HallEdgeError
 from drivers.escpos_codec import Receipt
+from drivers.printer_config import PrinterConfig
 from drivers.types import DeviceHealth, Health, PrintResult, TicketPrint
 from hall_agent import __version__
-from hall_agent.contract.config import Catalog, Config, PrinterConfig, load_catalog
+from hall_agent.contract.catalog import Catalog
+from hall_agent.contract.config import Config, load_catalog
 from hall_agent.contract.mqtt import (
     CentralCall,
     CentralQueue,

@@ -65,7 +65,7 @@ def cmd_probe(ctl: Ctl, a: argparse.Namespace) -> int:
                         "hallctl printer status), or add --force")
     if a.kind == "printer":
         from drivers.printer import TicketPrinter
-        from hall_agent.contract.config import PrinterConfig
+        from drivers.printer_config import PrinterConfig
 
         try:
             pc = PrinterConfig(transport="serial", port=a.port,

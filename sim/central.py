@@ -25,8 +25,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import ValidationError
 
-from drivers.errors import QueueError
-from hall_agent.contract.config import AppointmentsConfig, Catalog
+from hall_agent.contract.catalog import Catalog
+from hall_agent.contract.config import AppointmentsConfig
 from hall_agent.contract.mqtt import (
     AgentState,
     AppointmentInfo,
@@ -40,6 +40,7 @@ from hall_agent.contract.mqtt import (
 )
 from hall_agent.core.personal import Person
 from hall_agent.core.queue import LEASE_FLOOR, LEVELS, QueueEngine
+from hall_agent.core.refusal import Refused
 from hall_agent.core.store import Store
 from hall_agent.link.mqtt import _no_delay
 from hall_agent.services.appointments import Appointment, AppointmentBook
@@ -234,7 +235,7 @@ class Central:
             try:
                 a = self.book.book(holder, req.service, req.day, req.start,
                                    appointment_id=req.appointment_id)
-            except QueueError as e:
+            except Refused as e:
                 body: dict[str, Any] = {"req_id": req.req_id, "ok": False, "error": str(e),
                                         "error_code": e.code}
             else:
@@ -270,7 +271,7 @@ class Central:
                     ahead, est = issued.waiting_ahead, issued.est_wait_s
                 body: dict[str, Any] = {"req_id": req.req_id, "ok": True, "number": number,
                                         "waiting_ahead": ahead, "est_wait_s": est}
-            except QueueError as e:
+            except Refused as e:
                 body = {"req_id": req.req_id, "ok": False, "error": str(e)}
             self.requests_answered += 1
         self.client.publish(topic, json.dumps(body, ensure_ascii=False), qos=1)
@@ -292,7 +293,7 @@ class Central:
                 try:
                     if a.status == "booked":
                         self.book.check_window(a)
-                except QueueError as e:
+                except Refused as e:
                     body.update(error=str(e), error_code=e.code)
                 else:
                     with self.store.tx() as db:
@@ -344,7 +345,7 @@ class Central:
             elif action == "no_show":
                 self.engine.no_show(window)
                 self.publish_queue()
-        except QueueError as e:
+        except Refused as e:
             log.info("central: staff key %s at window %s refused: %s", action, window, e)
 
     def _merge_ticket(self, db: sqlite3.Connection, env: EventEnvelope) -> None:
@@ -369,7 +370,7 @@ class Central:
             self.engine.issue(service, ticket_id=tid, seq=seq, offline=True,
                               check_open=False, priority=bool(d.get("priority")),
                               channel=str(d.get("channel", "kiosk")))
-        except (QueueError, sqlite3.IntegrityError) as e:
+        except (Refused, sqlite3.IntegrityError) as e:
             log.error("central: could not merge offline ticket %s: %s", number, e)
 
     # ------------------------------------------------------------------ outbound
@@ -517,6 +518,6 @@ class Central:
                 return f"error: unknown command {line.strip()!r}; try help"
         except (IndexError, KeyError, ValueError) as e:
             return f"error: {e}"
-        except QueueError as e:
+        except Refused as e:
             return f"error: {e}"
         return "ok " + json.dumps(vars(self.faults))

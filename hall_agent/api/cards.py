@@ -140,6 +140,6 @@ def add_routes(app: FastAPI, agent: Agent, errors: dict[int | str, dict[str, Any
 
 
 def _default_scanner() -> Any:
-    from hall_agent.contract.config import ScannerConfig
+    from drivers.scanner_config import ScannerConfig
 
     return ScannerConfig(port="/dev/null")

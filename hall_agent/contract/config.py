@@ -1,4 +1,8 @@
-"""Configuration (★ keys of DESIGN.md) and the service catalogue, as pydantic models.
+"""Configuration (★ keys of DESIGN.md) as pydantic models, and the loaders.
+
+The device sections (``[printer]``, ``[[boards]]`` …) are owned by their drivers
+(``drivers/*_config.py``) and composed here; the catalogue's models are in
+:mod:`hall_agent.contract.catalog`.
 
 Every model forbids unknown keys, so a typo (``baudrat = 9600``) stops the agent
 with a message naming the file and the key instead of being silently ignored.
@@ -8,50 +12,34 @@ text is meant to be printed as is, without a traceback.
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import tomllib
-from datetime import datetime, time
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
+from drivers.bus_config import BoardConfig, BusConfig, EvaluatorConfig
+from drivers.config_base import Section
 from drivers.errors import ConfigError
+from drivers.gpio_config import GpioConfig
+from drivers.idcard_config import IdReaderConfig
+from drivers.printer_config import PrinterConfig
+from drivers.scanner_config import ScannerConfig
+from hall_agent.contract.catalog import Catalog, parse_hours
 
 DEFAULT_CONFIG_PATH = Path("/etc/hall-edge/agent.toml")
 ENV_CONFIG = "HALL_EDGE_CONFIG"
 DEFAULTS_DIR = Path(__file__).resolve().parent.parent / "defaults"
 
-# A serial port is a device path or one of pyserial's URL handlers.
-_PORT_RE = re.compile(r"^(/dev/\S+|/\S+|(socket|rfc2217|loop|spy|alt|hwgrep)://\S*)$")
 _HOST_PORT_RE = re.compile(r"^(?P<host>[0-9A-Za-z.\-:\[\]]+):(?P<port>\d{1,5})$")
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_port(value: str) -> str:
-    if not _PORT_RE.match(value):
-        raise ValueError(
-            f"{value!r} is not a serial port: give a device path such as /dev/ttyUSB0 "
-            "(or /dev/serial/by-id/…), or a pyserial URL such as socket://host:port"
-        )
-    return value
-
-
-SerialPort = Annotated[str, Field(description="serial device path or pyserial URL")]
-Baudrate = Annotated[int, Field(ge=1200, le=921600, description="line speed, in bit/s")]
+class _Model(Section, BaseModel):
+    """Section's rules; BaseModel is named again only so ruff sees a pydantic model."""
 
 
 class HallConfig(_Model):
@@ -158,142 +146,6 @@ class MqttConfig(_Model):
         return self
 
 
-class PrinterConfig(_Model):
-    transport: Literal["serial", "usb", "network", "file"] = Field(
-        default="serial", description="how the printer is reached")
-    port: str | None = Field(default=None, description="serial port (transport serial) or "
-                                                       "file path (transport file)")
-    baudrate: Baudrate = 115200
-    host: str | None = Field(default=None, description="printer address (transport network)")
-    tcp_port: Annotated[int, Field(ge=1, le=65535)] = 9100
-    usb_vendor: Annotated[int | None, Field(ge=0, le=0xFFFF)] = None
-    usb_product: Annotated[int | None, Field(ge=0, le=0xFFFF)] = None
-    status_timeout_ms: Annotated[int, Field(ge=50, le=5000,
-                                            description="wait for a DLE EOT answer, in ms")] = 500
-    qr_module: Annotated[int, Field(ge=1, le=16, description="QR module size, in dots")] = 6
-    feed_dots: Annotated[int, Field(ge=0, le=255, description="feed before the cut, in dots")
-                         ] = 80
-
-    @model_validator(mode="after")
-    def _transport_needs(self) -> PrinterConfig:
-        if self.transport in ("serial", "file"):
-            if not self.port:
-                raise ValueError(f"transport {self.transport!r} needs port = \"/dev/…\"")
-            if self.transport == "serial":
-                _check_port(self.port)
-        if self.transport == "network" and not self.host:
-            raise ValueError("transport 'network' needs host = \"192.0.2.10\"")
-        if self.transport == "usb" and (self.usb_vendor is None or self.usb_product is None):
-            raise ValueError("transport 'usb' needs usb_vendor and usb_product (see lsusb)")
-        return self
-
-
-class BoardConfig(_Model):
-    port: str
-    baudrate: Baudrate = 9600
-    address: Annotated[int, Field(ge=1, le=247)]
-    role: Literal["hall", "window"]
-    window: str | None = None
-
-    _port = field_validator("port")(classmethod(lambda cls, v: _check_port(v)))
-
-    @model_validator(mode="after")
-    def _window(self) -> BoardConfig:
-        if self.role == "window" and not self.window:
-            raise ValueError("a board with role = \"window\" needs window = \"5\"")
-        return self
-
-
-class IdReaderConfig(_Model):
-    port: str
-    baudrate: Baudrate = 115200
-    poll_ms: Annotated[int, Field(ge=100, le=10_000, description=(
-        "find-card poll while no flow waits for a card, in milliseconds"))] = 1000
-    fast_poll_ms: Annotated[int, Field(ge=50, le=5000, description=(
-        "find-card poll while a flow waits for a card, in milliseconds"))] = 300
-    timeout_ms: Annotated[int, Field(ge=100, le=10_000, description=(
-        "wait for one reply (a read takes the SAM up to ~1 s), in milliseconds"))] = 2000
-
-    _port = field_validator("port")(classmethod(lambda cls, v: _check_port(v)))
-
-
-def _check_pattern(v: str, group: str) -> str:
-    try:
-        rx = re.compile(v)
-    except re.error as e:
-        raise ValueError(f"{v!r} is not a regular expression: {e}") from None
-    if group not in rx.groupindex:
-        raise ValueError(f"{v!r} needs a named group (?P<{group}>…)")
-    return v
-
-
-class ScannerConfig(_Model):
-    """A QR/barcode scanner (SCANNER.md): a keyboard wedge (``device``) or serial (``port``)."""
-
-    device: Annotated[str | None, Field(description=(
-        "evdev node of a keyboard-wedge scanner, e.g. /dev/input/by-id/…-event-kbd"))] = None
-    port: Annotated[str | None, Field(description="serial port of a serial scanner")] = None
-    baudrate: Baudrate = 9600
-    grab: Annotated[bool, Field(description=(
-        "grab the wedge exclusively, so scans never type into the kiosk"))] = True
-    appointment_pattern: Annotated[str, Field(description=(
-        "regular expression of an appointment QR, with a group (?P<code>…)"))] = (
-        r"^(?:YY|APPT)[-:]?(?P<code>[A-Z0-9]{6,32})$")
-    ticket_pattern: Annotated[str, Field(description=(
-        "regular expression of a ticket's own QR, with a group (?P<ticket_id>…)"))] = (
-        r"/t/[^/]+/(?P<ticket_id>[0-9a-f-]{36})$")
-
-    @model_validator(mode="after")
-    def _one_source(self) -> ScannerConfig:
-        if (self.device is None) == (self.port is None):
-            raise ValueError("give either device = \"/dev/input/…\" (USB keyboard wedge) or "
-                             "port = \"/dev/ttyACM0\" (serial scanner), not both or neither")
-        if self.port is not None:
-            _check_port(self.port)
-        if self.device is not None and not self.device.startswith("/"):
-            raise ValueError(f"device {self.device!r} is not a path such as "
-                             "/dev/input/by-id/…-event-kbd")
-        _check_pattern(self.appointment_pattern, "code")
-        _check_pattern(self.ticket_pattern, "ticket_id")
-        return self
-
-
-GpioPin = Annotated[int | None, Field(ge=2, le=27, description="BCM pin number")]
-
-
-class GpioConfig(_Model):
-    """GPIO devices (SCANNER.md "GPIO"); every pin is optional, BCM numbering."""
-
-    pin_factory: Annotated[Literal["", "lgpio", "rpigpio", "pigpio", "native", "mock"], Field(
-        description="gpiozero pin factory; empty = gpiozero's choice or "
-                    "$GPIOZERO_PIN_FACTORY")] = ""
-    ticket_button: GpioPin = None
-    ticket_service: Annotated[str, Field(description=(
-        "service the button takes a ticket for; empty = the first of the catalogue"))] = ""
-    door_relay: GpioPin = None
-    door_relay_active_high: bool = True
-    door_open_s: Annotated[float, Field(ge=1, le=60, description=(
-        "the door relay stays open this long after a valid card, in seconds"))] = 5
-    door_contact: GpioPin = None
-    door_held_s: Annotated[float, Field(ge=5, le=600, description=(
-        "a door open longer than this is reported, in seconds"))] = 60
-    presence: GpioPin = None
-    status_led: GpioPin = None
-    bounce_ms: Annotated[int, Field(ge=0, le=1000, description="button debounce, in ms")] = 50
-
-    @model_validator(mode="after")
-    def _distinct(self) -> GpioConfig:
-        used: dict[int, str] = {}
-        for name in ("ticket_button", "door_relay", "door_contact", "presence", "status_led"):
-            pin = getattr(self, name)
-            if pin is None:
-                continue
-            if pin in used:
-                raise ValueError(f"{name} and {used[pin]} both use GPIO{pin}")
-            used[pin] = name
-        return self
-
-
 class AppointmentsConfig(_Model):
     """Appointment check-in and booking (docs/appointments.md)."""
 
@@ -336,15 +188,6 @@ class SelfServiceConfig(_Model):
         return v
 
 
-class EvaluatorConfig(_Model):
-    port: str
-    baudrate: Baudrate = 9600
-    address: Annotated[int, Field(ge=1, le=247)]
-    window: str
-
-    _port = field_validator("port")(classmethod(lambda cls, v: _check_port(v)))
-
-
 class VoiceConfig(_Model):
     """Spoken calls (SCANNER.md, Voice)."""
 
@@ -354,17 +197,6 @@ class VoiceConfig(_Model):
     output: Literal["auto", "alsa", "wav"] = Field(
         default="auto", description="auto: ALSA when a sound card is present, else WAV files")
     english: bool = Field(default=False, description="repeat each call in English")
-
-
-class BusConfig(_Model):
-    """Timings of the LED boards and evaluators on the RS-485 buses."""
-
-    call_hold_s: Annotated[float, Field(ge=5, le=600, description=(
-        "the hall board shows calls this long after the last one, in seconds"))] = 30
-    page_s: Annotated[float, Field(ge=2, le=120, description=(
-        "each information page (waiting, satisfaction) stays this long, in seconds"))] = 8
-    prompt_timeout_s: Annotated[int, Field(ge=5, le=255, description=(
-        "a citizen has this long to rate before `none` is stored, in seconds"))] = 30
 
 
 class KioskConfig(_Model):
@@ -426,105 +258,6 @@ class Config(_Model):
         if not p.is_absolute() and self.source is not None:
             p = self.source.parent / p
         return p
-
-
-# --------------------------------------------------------------------------- catalogue
-
-_HOURS_RE = re.compile(r"^(\d{2}):(\d{2})-(\d{2}):(\d{2})$")
-
-
-def parse_hours(spec: str) -> list[tuple[time, time]] | None:
-    """``"08:30-12:00,13:30-17:30"`` → spans; ``"24h"`` → None (always open)."""
-    if spec.strip() == "24h":
-        return None
-    spans: list[tuple[time, time]] = []
-    for part in spec.split(","):
-        m = _HOURS_RE.match(part.strip())
-        if not m:
-            raise ValueError(f"{part.strip()!r} is not HH:MM-HH:MM; write e.g. "
-                             "\"08:30-12:00,13:30-17:30\" or \"24h\"")
-        h1, m1, h2, m2 = (int(g) for g in m.groups())
-        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
-            raise ValueError(f"{part.strip()!r} is not a time of day")
-        start = time(h1, m1)
-        end = time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2)
-        if end <= start:
-            raise ValueError(f"{part.strip()!r} ends before it starts")
-        spans.append((start, end))
-    spans.sort()
-    for (_, e1), (s2, _) in itertools.pairwise(spans):
-        if s2 < e1:
-            raise ValueError(f"hours {spec!r} overlap")
-    return spans
-
-
-class Service(_Model):
-    id: Annotated[str, Field(pattern=r"^[A-Z]{1,2}$", description="ticket prefix")]
-    name: Annotated[str, Field(min_length=1, max_length=20)]
-    name_en: Annotated[str, Field(min_length=1, max_length=40)]
-    category: Annotated[str, Field(max_length=12)] = "综合服务"
-    category_en: Annotated[str, Field(max_length=30)] = "General"
-    hours: str = "08:30-12:00,13:30-17:30"
-    daily_limit: Annotated[int | None, Field(ge=1, le=9999)] = None
-    avg_service_s: Annotated[int, Field(ge=10, le=7200, description=(
-        "expected service time, in seconds, used for the wait estimate until the "
-        "day has measured service times"))] = 300
-    promise: Annotated[str, Field(max_length=20, description="time promise, e.g. 60分钟办结")
-                       ] = ""
-    guide: str = ""
-    guide_en: str = Field(default="", description="the guide in English (Markdown); "
-                                                  "empty = the kiosk shows the Chinese one")
-    promise_en: Annotated[str, Field(max_length=40)] = ""
-    requires_id: Annotated[bool, Field(description=(
-        "a real-name service: a ticket needs an ID card on the reader"))] = False
-    max_open_per_person: Annotated[int | None, Field(ge=1, le=20, description=(
-        "open (waiting or called) tickets one person may hold for this service per day; "
-        "counts ID-linked tickets only; none = no limit"))] = 1
-
-    @field_validator("hours")
-    @classmethod
-    def _hours(cls, v: str) -> str:
-        parse_hours(v)
-        return v
-
-    @property
-    def spans(self) -> list[tuple[time, time]] | None:
-        return parse_hours(self.hours)
-
-
-class Window(_Model):
-    id: Annotated[str, Field(pattern=r"^[0-9A-Za-z]{1,4}$")]
-    name: str = ""
-    services: Annotated[list[str], Field(min_length=1)]
-
-
-class Catalog(_Model):
-    services: Annotated[list[Service], Field(min_length=1)]
-    windows: list[Window] = []
-
-    @model_validator(mode="after")
-    def _refs(self) -> Catalog:
-        ids = [s.id for s in self.services]
-        dup = {i for i in ids if ids.count(i) > 1}
-        if dup:
-            raise ValueError(f"service id {sorted(dup)[0]!r} is used twice; each ticket "
-                             "prefix must be unique")
-        wids = [w.id for w in self.windows]
-        wdup = {i for i in wids if wids.count(i) > 1}
-        if wdup:
-            raise ValueError(f"window id {sorted(wdup)[0]!r} is used twice")
-        for w in self.windows:
-            for s in w.services:
-                if s not in ids:
-                    raise ValueError(f"window {w.id!r} lists service {s!r}, which is not in "
-                                     f"[[services]] (known: {', '.join(ids)})")
-        return self
-
-    def service(self, sid: str) -> Service | None:
-        return next((s for s in self.services if s.id == sid), None)
-
-    def window(self, wid: str) -> Window | None:
-        return next((w for w in self.windows if w.id == wid), None)
 
 
 # --------------------------------------------------------------------------- loading

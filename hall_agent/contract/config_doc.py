@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from hall_agent.contract.config import Catalog, Config
+from hall_agent.contract.catalog import Catalog
+from hall_agent.contract.config import Config
 
 INTRO = """# Configuration reference
 

@@ -26,7 +26,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from hall_agent.contract.config import Catalog, Service
+from hall_agent.contract.catalog import Catalog, Service
 from hall_agent.core.refusal import Refused, Why
 from hall_agent.core.store import Store
 

@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from drivers.idcard import valid_id_number
-from hall_agent.contract.config import AppointmentsConfig, Catalog, parse_hours
+from hall_agent.contract.catalog import Catalog, parse_hours
+from hall_agent.contract.config import AppointmentsConfig
 from hall_agent.core.personal import Person, id_hash, mask_id, mask_name
 from hall_agent.core.refusal import Refused, Why
 from hall_agent.core.store import Store

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from drivers.bus import BusError, BusMaster, BusPool, DeviceFault, DeviceRefused, NoReply
+from drivers.bus_config import BoardConfig
 from drivers.rs485 import (
     Cmd,
     Colour,
@@ -36,7 +37,6 @@ from drivers.rs485 import (
     text_width,
 )
 from drivers.types import DeviceHealth, Health
-from hall_agent.contract.config import BoardConfig
 from hall_agent.core.events import Event
 
 if TYPE_CHECKING:

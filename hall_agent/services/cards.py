@@ -26,8 +26,8 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from drivers.idcard import CardDataError, CardReaderError, CardText, IdCardReader
+from drivers.idcard_config import IdReaderConfig
 from drivers.types import PORT_ABSENT_RETRY_S, DeviceHealth, Health, port_absent
-from hall_agent.contract.config import IdReaderConfig
 from hall_agent.core.personal import Person, person
 from hall_agent.core.refusal import Refused, Why
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from drivers.bus import BusError, BusMaster, BusPool, DeviceFault, DeviceRefused, NoReply
+from drivers.bus_config import EvaluatorConfig
 from drivers.rs485 import (
     KEY_LEVEL,
     Cmd,
@@ -39,7 +40,6 @@ from drivers.rs485 import (
     show_payload,
 )
 from drivers.types import DeviceHealth, Health
-from hall_agent.contract.config import EvaluatorConfig
 from hall_agent.core.events import Event
 from hall_agent.core.refusal import Refused
 

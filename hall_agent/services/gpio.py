@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 
 from drivers.errors import HallEdgeError
 from drivers.gpio import HallGpio
+from drivers.gpio_config import GpioConfig
 from drivers.types import DeviceHealth, Health
-from hall_agent.contract.config import GpioConfig
 
 if TYPE_CHECKING:
     from hall_agent.agent import Agent

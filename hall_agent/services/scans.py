@@ -14,8 +14,8 @@ import re
 import unicodedata
 from typing import TYPE_CHECKING, Any
 
+from drivers.scanner_config import ScannerConfig
 from drivers.types import DeviceHealth
-from hall_agent.contract.config import ScannerConfig
 from hall_agent.core.refusal import Refused
 
 if TYPE_CHECKING:

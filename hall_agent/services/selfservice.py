@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from drivers.escpos_codec import Receipt
-from hall_agent.contract.config import SelfServiceConfig, parse_hours
+from hall_agent.contract.catalog import parse_hours
+from hall_agent.contract.config import SelfServiceConfig
 from hall_agent.core.personal import Person
 from hall_agent.core.refusal import Refused, Why
 from hall_agent.services.selfservice_plugins import BackendError, Plugin, registry

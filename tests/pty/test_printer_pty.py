@@ -14,8 +14,8 @@ import pytest
 
 from drivers.escpos_codec import decode_tickets
 from drivers.printer import TicketPrinter
+from drivers.printer_config import PrinterConfig
 from drivers.types import Health, TicketPrint
-from hall_agent.contract.config import PrinterConfig
 from sim.printer import SimPrinter
 
 TIMEOUT_MS = 200

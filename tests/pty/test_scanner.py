@@ -215,7 +215,7 @@ def test_scan_route_through_the_api(hall: tuple[CardHall, SimScanner]) -> None:
 def test_scanner_config_needs_exactly_one_source() -> None:
     from pydantic import ValidationError
 
-    from hall_agent.contract.config import ScannerConfig
+    from drivers.scanner_config import ScannerConfig
     with pytest.raises(ValidationError, match="either device"):
         ScannerConfig()
     with pytest.raises(ValidationError, match="named group"):

@@ -80,6 +80,6 @@ def test_status_led_follows_health(hall: CardHall) -> None:
 def test_pins_must_differ() -> None:
     from pydantic import ValidationError
 
-    from hall_agent.contract.config import GpioConfig
+    from drivers.gpio_config import GpioConfig
     with pytest.raises(ValidationError, match="both use GPIO17"):
         GpioConfig(ticket_button=17, door_relay=17)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import TZ, Clock
-from hall_agent.contract.config import Catalog
+from hall_agent.contract.catalog import Catalog
 from hall_agent.core.queue import QueueEngine
 from hall_agent.core.refusal import Refused, Why
 from hall_agent.core.store import Store

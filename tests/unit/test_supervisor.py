@@ -15,10 +15,11 @@ from fastapi.testclient import TestClient
 
 from conftest import TEST_CATALOG, wait_until
 from drivers.printer import TicketPrinter
+from drivers.printer_config import PrinterConfig
 from drivers.types import DeviceHealth, Health
 from hall_agent.agent import Agent, print_deadline_s
 from hall_agent.api.app import create_app
-from hall_agent.contract.config import Config, PrinterConfig, load_config
+from hall_agent.contract.config import Config, load_config
 from hall_agent.core.events import Event
 from hall_agent.core.supervisor import DeviceSupervisor, DeviceTimeout
 from sim.printer import SimPrinter

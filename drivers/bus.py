@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import serial
 import serial.rs485
 
+from drivers.errors import DeviceError
 from drivers.rs485 import (
     BROADCAST,
     Cmd,
@@ -55,8 +56,8 @@ REPROBE_S = 5.0
 BUSY_BACKOFF_S = 0.050
 
 
-class BusError(Exception):
-    """Root of the bus errors; the message names port and address."""
+class BusError(DeviceError):
+    """Root of the bus errors (an ``OSError``); the message names port and address."""
 
 
 class NoReply(BusError, TimeoutError):
@@ -75,7 +76,7 @@ class DeviceRefused(BusError):
         self.code = code
 
 
-class PortUnavailable(BusError, OSError):
+class PortUnavailable(BusError):
     """The serial port cannot be opened or was lost."""
 
 

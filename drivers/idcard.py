@@ -26,7 +26,7 @@ from typing import Final, Protocol
 
 import serial
 
-from drivers.errors import DeviceError
+from drivers.errors import DeviceError, HallEdgeError
 from drivers.types import SERIAL_ERRORS
 
 log = logging.getLogger(__name__)
@@ -263,7 +263,7 @@ NUMBER_LENGTH: Final = {CardType.RESIDENT: 18, CardType.HMT_PERMIT: 18,
                         CardType.FOREIGNER_2017: 15, CardType.FOREIGNER_2023: 18}
 
 
-class CardDataError(ValueError):
+class CardDataError(HallEdgeError, ValueError):
     """The text block cannot be used (bad check digit, unknown type, garbled dates)."""
 
     def __init__(self, message: str, *, code: str) -> None:

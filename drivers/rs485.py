@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from drivers.errors import HallEdgeError
+
 # RS485.md "Frame"
 SYNC = b"\xaa\x55"
 HEADER_LEN = 7  # sync 2 + ADDR + CMD + SEQ + LEN 2
@@ -88,7 +90,7 @@ STAFF_KEYS = frozenset({Key.CALL_NEXT, Key.RECALL, Key.PAUSE, Key.ASK_RATING, Ke
 POLL_MAX_EVENTS = 8  # RS485.md POLL: "at most 8"
 
 
-class CodecError(ValueError):
+class CodecError(HallEdgeError, ValueError):
     """A payload that does not follow RS485.md."""
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from drivers.errors import ConfigError
+from drivers.errors import ConfigError, HallEdgeError
 from hall_agent.contract.config import ENV_CONFIG, load_config, resolve_config_path
 from hallctl import bus as hallctl_bus
 from hallctl import card as hallctl_card
@@ -77,8 +77,8 @@ class Ctl:
         return code
 
 
-class AgentDown(Exception):
-    pass
+class AgentDown(HallEdgeError, ConnectionError):
+    """The agent's local API did not answer (refused, or in time)."""
 
 
 def _refused(ctl: Ctl, status: int, body: Any) -> int:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
 
+from drivers.errors import HallEdgeError
 from hall_agent.core.personal import Person
 
 
@@ -41,7 +42,7 @@ class Plugin(Protocol):
     def run(self, person: Person, now: datetime) -> Result: ...
 
 
-class BackendError(RuntimeError):
+class BackendError(HallEdgeError, RuntimeError):
     """The back end could not answer; the message is for the citizen."""
 
 

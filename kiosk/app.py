@@ -45,8 +45,6 @@ from hall_agent.contract.client import (
     AgentClient,
     AgentRefused,
     AgentUnavailable,
-    EventStream,
-    Runner,
 )
 from kiosk.checkin import CardFlows
 from kiosk.screens import (
@@ -68,6 +66,7 @@ from kiosk.screens import (
 from kiosk.strings import Lang, tr
 from kiosk.theme import Theme
 from kiosk.widgets import Flip, TileSpec, label, nav_button
+from kiosk.workers import EventStream, Runner
 
 T = TypeVar("T")
 

@@ -1,33 +1,46 @@
-"""The kiosk's only link to the world: the agent's local API and its event stream.
+"""The typed client of the ★ local API and its event stream: the kiosk's and hallctl's
+only link to the agent.
 
-HTTP calls run on worker threads and report back on the Qt thread through
-:class:`Runner`, so a slow or dead agent never freezes the screen. Timeouts are
-short: on loopback an answer that takes seconds means the agent is in trouble.
+Blocking and free of any GUI toolkit: the kiosk calls it from worker threads
+(kiosk/workers.py), hallctl straight from the command line. Timeouts are short
+by default: on loopback an answer that takes seconds means the agent is in trouble.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import httpx
 from pydantic import BaseModel, ValidationError
-from PyQt6.QtCore import QObject, pyqtSignal
 
 from drivers.errors import HallEdgeError
 from hall_agent.contract.api import (
+    BoardShowIn,
+    BoardsOut,
+    BoardTestIn,
+    CallIn,
+    CallOut,
+    CardWantIn,
     ErrorBody,
     EvaluationIn,
     EvaluationOut,
+    EventLogOut,
     HealthOut,
+    LoggingIn,
+    LoggingOut,
+    OutboxOut,
+    PrinterStatusOut,
     PrintOut,
     QueueOut,
     ServicesOut,
     TicketIn,
     TicketOut,
+    TicketsOut,
+    WindowActionIn,
+    WindowOut,
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -52,25 +65,40 @@ class AgentClient:
     """Blocking client of the ★ local API; call it from a worker thread."""
 
     def __init__(self, base_url: str, *, timeout_s: float = 3.0,
-                 ticket_timeout_s: float = 8.0) -> None:
+                 ticket_timeout_s: float = 8.0, user_agent: str = "hall-kiosk") -> None:
         self.base_url = base_url.rstrip("/")
         # Issuing waits for the printer (status query + ~600 bytes at 9600 baud),
         # so it gets a longer read timeout than the look-ups.
         self._timeout = httpx.Timeout(timeout_s, connect=1.5)
         self._ticket_timeout = httpx.Timeout(ticket_timeout_s, connect=1.5)
+        self._headers = {"User-Agent": user_agent}
         self._http = httpx.Client(base_url=self.base_url, timeout=self._timeout,
-                                  headers={"User-Agent": "hall-kiosk"})
+                                  headers=self._headers)
 
     def close(self) -> None:
         self._http.close()
 
     def _request(self, method: str, path: str, model: type[M], *,
                  body: BaseModel | None = None, key: str | None = None,
-                 timeout: httpx.Timeout | None = None) -> M:
+                 timeout: httpx.Timeout | None = None,
+                 params: dict[str, Any] | None = None) -> M:
+        r = self._send(method, path, body=body, key=key, timeout=timeout, params=params)
+        try:
+            return model.model_validate(r.json())
+        except (ValueError, ValidationError) as e:
+            raise AgentUnavailable(f"agent at {self.base_url}: {method} {path}: "
+                                   f"unreadable answer: {e}") from e
+
+    def _send(self, method: str, path: str, *, body: BaseModel | None = None,
+              key: str | None = None, timeout: httpx.Timeout | None = None,
+              params: dict[str, Any] | None = None) -> httpx.Response:
+        """The answer when it is a 2xx; else :class:`AgentRefused` or
+        :class:`AgentUnavailable` (the httpx error, if any, is its ``__cause__``)."""
         headers = {"Idempotency-Key": key} if key else {}
         try:
             r = self._http.request(
                 method, path, headers=headers, timeout=timeout or self._timeout,
+                params=params,
                 json=body.model_dump(mode="json", exclude_none=True) if body else None)
         except httpx.HTTPError as e:
             raise AgentUnavailable(f"agent at {self.base_url}: {type(e).__name__}: {e}") from e
@@ -89,11 +117,7 @@ class AgentClient:
         if r.status_code >= 300:
             raise AgentUnavailable(f"agent at {self.base_url}: {method} {path} → "
                                    f"HTTP {r.status_code}")
-        try:
-            return model.model_validate(r.json())
-        except (ValueError, ValidationError) as e:
-            raise AgentUnavailable(f"agent at {self.base_url}: {method} {path}: "
-                                   f"unreadable answer: {e}") from e
+        return r
 
     def health(self) -> HealthOut:
         return self._request("GET", "/v1/health", HealthOut)
@@ -115,109 +139,100 @@ class AgentClient:
     def evaluate(self, req: EvaluationIn, key: str) -> EvaluationOut:
         return self._request("POST", "/v1/evaluations", EvaluationOut, body=req, key=key)
 
+    # ------------------------------------------------------------ operations (hallctl)
 
-class Runner(QObject):
-    """Runs a blocking call on a daemon thread and delivers the outcome on the Qt thread.
+    def tickets(self, *, day: str | None = None, status: str | None = None,
+                limit: int = 200) -> TicketsOut:
+        """The day's tickets, newest first (default today)."""
+        params: dict[str, Any] = {"limit": limit}
+        if day:
+            params["day"] = day
+        if status:
+            params["status"] = status
+        return self._request("GET", "/v1/tickets", TicketsOut, params=params)
 
-    Daemon threads, not a QThreadPool: a call stuck in a dead socket must not
-    keep the kiosk from quitting or a test from finishing.
-    """
+    def call(self, req: CallIn, key: str | None = None) -> CallOut:
+        return self._request("POST", "/v1/calls", CallOut, body=req, key=key)
 
-    _done = pyqtSignal(object, object)
+    def window_action(self, window: str, req: WindowActionIn,
+                      key: str | None = None) -> WindowOut:
+        return self._request("POST", f"/v1/windows/{window}", WindowOut, body=req, key=key)
 
-    def __init__(self, parent: QObject | None = None) -> None:
-        super().__init__(parent)
-        self._done.connect(self._deliver)
-        self.in_flight = 0
+    def printer_status(self) -> PrinterStatusOut:
+        return self._request("GET", "/v1/printer/status", PrinterStatusOut,
+                             timeout=self._ticket_timeout)
 
-    def run(self, fn: Callable[[], T], on_ok: Callable[[T], None],
-            on_err: Callable[[Exception], None]) -> None:
-        self.in_flight += 1
+    def printer_test(self) -> PrintOut:
+        return self._request("POST", "/v1/printer/test", PrintOut,
+                             timeout=self._ticket_timeout)
 
-        def work() -> None:
-            try:
-                value: Any = fn()
-            except Exception as e:  # delivered to on_err on the Qt thread
-                self._done.emit(on_err, e)
-            else:
-                self._done.emit(on_ok, value)
+    def boards_test(self, req: BoardTestIn) -> BoardsOut:
+        return self._request("POST", "/v1/boards/test", BoardsOut, body=req)
 
-        threading.Thread(target=work, name="kiosk-http", daemon=True).start()
+    def boards_show(self, req: BoardShowIn) -> BoardsOut:
+        return self._request("POST", "/v1/boards/show", BoardsOut, body=req)
 
-    def _deliver(self, callback: Callable[[Any], None], value: object) -> None:
-        self.in_flight -= 1
-        callback(value)
+    def outbox(self, limit: int = 20) -> OutboxOut:
+        return self._request("GET", "/v1/outbox", OutboxOut, params={"limit": limit})
 
+    def event_log(self, limit: int = 50) -> EventLogOut:
+        """The last ``limit`` events of the durable event log, oldest first."""
+        return self._request("GET", "/v1/event-log", EventLogOut, params={"limit": limit})
 
-class EventStream(QObject):
-    """``GET /v1/events`` on a daemon thread, re-connected with back-off.
+    def logging(self) -> LoggingOut:
+        return self._request("GET", "/v1/logging", LoggingOut)
 
-    Emits ``received(name, data)`` for each event and ``connected(bool)`` when the
-    link comes or goes. Heartbeat comments (``:``) only keep the read alive.
-    """
+    def set_logging(self, req: LoggingIn) -> LoggingOut:
+        return self._request("POST", "/v1/logging", LoggingOut, body=req)
 
-    received = pyqtSignal(str, dict)
-    connected = pyqtSignal(bool)
+    def want_card(self, req: CardWantIn) -> None:
+        """Tell the agent a flow waits for a card (it polls the reader fast)."""
+        self._send("POST", "/v1/card-reader/wait", body=req)
 
-    def __init__(self, base_url: str, parent: QObject | None = None, *,
-                 read_timeout_s: float = 40.0) -> None:
-        super().__init__(parent)
-        self.base_url = base_url.rstrip("/")
-        self._read_timeout_s = read_timeout_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+    # ------------------------------------------------------------ the event stream
 
-    def start(self) -> None:
-        if self._thread and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="kiosk-sse", daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-
-    def _loop(self) -> None:
-        backoff = 0.5
-        while not self._stop.is_set():
-            try:
-                self._read_once()
-                backoff = 0.5
-            except (httpx.HTTPError, OSError, ValueError):
-                pass
-            if self._stop.is_set():
-                return
-            self.connected.emit(False)
-            self._stop.wait(backoff)
-            backoff = min(backoff * 2, 5.0)
-
-    def _read_once(self) -> None:
-        timeout = httpx.Timeout(5.0, connect=1.5, read=self._read_timeout_s)
-        with httpx.stream("GET", f"{self.base_url}/v1/events", timeout=timeout,
-                          headers={"Accept": "text/event-stream"}) as r:
-            r.raise_for_status()
-            self.connected.emit(True)
-            name, data = "message", list[str]()
-            for line in r.iter_lines():
-                if self._stop.is_set():
-                    return
-                if not line:
-                    if data:
-                        self._dispatch(name, "\n".join(data))
-                    name, data = "message", list[str]()
-                elif line.startswith(":"):
-                    continue
-                elif line.startswith("event:"):
-                    name = line[6:].strip()
-                elif line.startswith("data:"):
-                    data.append(line[5:].removeprefix(" "))
-
-    def _dispatch(self, name: str, raw: str) -> None:
+    def events(self, *, read_timeout_s: float | None = 40.0,
+               on_open: Callable[[], None] | None = None
+               ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """``GET /v1/events``: ``(name, data)`` per server-sent event until the stream
+        ends. ``on_open`` is called once the agent has accepted the stream. Heartbeat
+        comments (``:``) only keep the read alive; ``read_timeout_s=None`` waits
+        forever. A broken or refused stream raises :class:`AgentUnavailable`."""
+        timeout = httpx.Timeout(5.0, connect=1.5, read=read_timeout_s)
         try:
-            payload = json.loads(raw)
-        except ValueError:
-            return
-        self.received.emit(name, payload if isinstance(payload, dict) else {"value": payload})
+            with httpx.stream("GET", f"{self.base_url}/v1/events", timeout=timeout,
+                              headers={**self._headers,
+                                       "Accept": "text/event-stream"}) as r:
+                r.raise_for_status()
+                if on_open is not None:
+                    on_open()
+                yield from parse_sse(r.iter_lines())
+        except httpx.HTTPError as e:
+            raise AgentUnavailable(f"agent at {self.base_url}: event stream: "
+                                   f"{type(e).__name__}: {e}") from e
+
+
+def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Server-sent events from their lines: ``(name, data)``, data decoded from JSON (a
+    value that is not an object comes as ``{"value": …}``; one that is not JSON is
+    skipped)."""
+    name, data = "message", list[str]()
+    for line in lines:
+        if not line:
+            if data:
+                try:
+                    payload = json.loads("\n".join(data))
+                except ValueError:
+                    payload = None
+                else:
+                    yield name, payload if isinstance(payload, dict) else {"value": payload}
+            name, data = "message", list[str]()
+        elif line.startswith(":"):
+            continue
+        elif line.startswith("event:"):
+            name = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
 
 
 def wait_for_agent(client: AgentClient, timeout_s: float) -> HealthOut | None:

@@ -21,9 +21,13 @@ from hall_agent.contract.api import (
     BoardShowIn,
     BoardsOut,
     BoardTestIn,
+    BookIn,
+    BookOut,
     CallIn,
     CallOut,
     CardWantIn,
+    CheckinIn,
+    CheckinOut,
     ErrorBody,
     EvaluationIn,
     EvaluationOut,
@@ -35,7 +39,11 @@ from hall_agent.contract.api import (
     PrinterStatusOut,
     PrintOut,
     QueueOut,
+    SelfServiceOut,
+    SelfServiceResultOut,
+    SelfServiceRunIn,
     ServicesOut,
+    SlotsOut,
     TicketIn,
     TicketOut,
     TicketsOut,
@@ -188,6 +196,32 @@ class AgentClient:
     def want_card(self, req: CardWantIn) -> None:
         """Tell the agent a flow waits for a card (it polls the reader fast)."""
         self._send("POST", "/v1/card-reader/wait", body=req)
+
+    # ------------------------------------------------- cards, check-in, 24-hour area (kiosk)
+
+    def forget_card(self, token: str) -> None:
+        """The citizen went home: the agent drops what it read from the card."""
+        self._send("DELETE", f"/v1/cards/{token}")
+
+    def checkin(self, req: CheckinIn) -> CheckinOut:
+        return self._request("POST", "/v1/checkins", CheckinOut, body=req,
+                             timeout=self._ticket_timeout)
+
+    def selfservice(self) -> SelfServiceOut:
+        return self._request("GET", "/v1/selfservice", SelfServiceOut)
+
+    def run_selfservice(self, plugin: str, req: SelfServiceRunIn,
+                        key: str) -> SelfServiceResultOut:
+        return self._request("POST", f"/v1/selfservice/{plugin}", SelfServiceResultOut,
+                             body=req, key=key, timeout=self._ticket_timeout)
+
+    def slots(self, service: str, day: str) -> SlotsOut:
+        return self._request("GET", "/v1/appointments/slots", SlotsOut,
+                             params={"service": service, "day": day})
+
+    def book(self, req: BookIn, key: str) -> BookOut:
+        return self._request("POST", "/v1/appointments", BookOut, body=req, key=key,
+                             timeout=self._ticket_timeout)
 
     # ------------------------------------------------------------ the event stream
 

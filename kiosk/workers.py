@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from PyQt6.QtCore import QObject, pyqtSignal
 
+from drivers.backoff import Backoff
 from hall_agent.contract.client import AgentClient, AgentUnavailable
 
 T = TypeVar("T")
@@ -53,7 +54,7 @@ class EventStream(QObject):
     """``GET /v1/events`` on a daemon thread, re-connected with back-off.
 
     Emits ``received(name, data)`` for each event and ``connected(bool)`` when the
-    link comes or goes.
+    link comes or goes; :meth:`stop` ends it at the next line (heartbeats included).
     """
 
     received = pyqtSignal(str, dict)
@@ -79,22 +80,21 @@ class EventStream(QObject):
         self._stop.set()
 
     def _loop(self) -> None:
-        backoff = 0.5
+        back = Backoff(0.5, ceiling=5.0)
         while not self._stop.is_set():
             try:
                 self._read_once()
-                backoff = 0.5
+                back.reset()
             except (AgentUnavailable, OSError, ValueError):
                 pass
             if self._stop.is_set():
                 return
             self.connected.emit(False)
-            self._stop.wait(backoff)
-            backoff = min(backoff * 2, 5.0)
+            self._stop.wait(back.delay)
+            back.failed()
 
     def _read_once(self) -> None:
         for name, data in self._client.events(read_timeout_s=self._read_timeout_s,
-                                              on_open=lambda: self.connected.emit(True)):
-            if self._stop.is_set():
-                return
+                                              on_open=lambda: self.connected.emit(True),
+                                              stop=self._stop.is_set):
             self.received.emit(name, data)

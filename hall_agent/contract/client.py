@@ -8,6 +8,7 @@ by default: on loopback an answer that takes seconds means the agent is in troub
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -226,10 +227,12 @@ class AgentClient:
     # ------------------------------------------------------------ the event stream
 
     def events(self, *, read_timeout_s: float | None = 40.0,
-               on_open: Callable[[], None] | None = None
+               on_open: Callable[[], None] | None = None,
+               stop: Callable[[], bool] | None = None
                ) -> Iterator[tuple[str, dict[str, Any]]]:
         """``GET /v1/events``: ``(name, data)`` per server-sent event until the stream
-        ends. ``on_open`` is called once the agent has accepted the stream. Heartbeat
+        ends, or until ``stop()`` says so (asked at every line, heartbeats included).
+        ``on_open`` is called once the agent has accepted the stream. Heartbeat
         comments (``:``) only keep the read alive; ``read_timeout_s=None`` waits
         forever. A broken or refused stream raises :class:`AgentUnavailable`."""
         timeout = httpx.Timeout(5.0, connect=1.5, read=read_timeout_s)
@@ -240,7 +243,10 @@ class AgentClient:
                 r.raise_for_status()
                 if on_open is not None:
                     on_open()
-                yield from parse_sse(r.iter_lines())
+                lines: Iterator[str] = r.iter_lines()
+                if stop is not None:
+                    lines = itertools.takewhile(lambda _line: not stop(), lines)
+                yield from parse_sse(lines)
         except httpx.HTTPError as e:
             raise AgentUnavailable(f"agent at {self.base_url}: event stream: "
                                    f"{type(e).__name__}: {e}") from e
@@ -257,7 +263,7 @@ def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
                 try:
                     payload = json.loads("\n".join(data))
                 except ValueError:
-                    payload = None
+                    pass
                 else:
                     yield name, payload if isinstance(payload, dict) else {"value": payload}
             name, data = "message", list[str]()

@@ -126,7 +126,7 @@ def mqtt_check(cfg: Any, timeout_s: float = 5.0) -> list[_Step]:
     import paho.mqtt.client as mqtt
     from paho.mqtt.enums import CallbackAPIVersion
 
-    from hall_agent.contract.mqtt import Topics
+    from hall_agent.contract.topics import Topics
 
     m = cfg.mqtt
     steps: list[_Step] = []

@@ -36,29 +36,17 @@ from hall_agent.contract.mqtt import (
     EventEnvelope,
     NumberRequest,
     SlotsRequest,
-    Topics,
 )
+from hall_agent.contract.session import no_delay
+from hall_agent.contract.topics import HallTopics, parse_agent_topic
 from hall_agent.core.personal import Person
-from hall_agent.core.queue import LEASE_FLOOR, LEVELS, QueueEngine
+from hall_agent.core.queue import QueueEngine
 from hall_agent.core.refusal import Refused
 from hall_agent.core.store import Store
-from hall_agent.link.mqtt import _no_delay
 from hall_agent.services.appointments import Appointment, AppointmentBook
+from sim.central_ledger import Ledger
 
 log = logging.getLogger("sim.central")
-
-CENTRAL_SCHEMA = """
-CREATE TABLE IF NOT EXISTS received (
-    msg_id TEXT PRIMARY KEY, agent TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,
-    offline INTEGER NOT NULL, data TEXT NOT NULL, deliveries INTEGER NOT NULL DEFAULT 1,
-    ts REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS agents (agent TEXT PRIMARY KEY, idx INTEGER NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS agent_leases (
-    agent TEXT NOT NULL, day TEXT NOT NULL, service TEXT NOT NULL, from_n INTEGER NOT NULL,
-    to_n INTEGER NOT NULL, PRIMARY KEY (day, service, from_n)
-)
-"""
 
 CENTRAL_HELP = """central commands:
   silent on|off        stop/resume answering number requests and acknowledging events
@@ -111,25 +99,22 @@ class Central:
 
     def __post_init__(self) -> None:
         self.store = Store(self.data_dir)
-        with self.store.tx() as db:
-            for stmt in CENTRAL_SCHEMA.split(";"):
-                if stmt.strip():
-                    db.execute(stmt)
         self.engine = QueueEngine(self.store, self.catalog, self.tz)
+        self.ledger = Ledger(self.store, self.engine, self.catalog, self.lease_size)
         rules = self.appointments or AppointmentsConfig(
             bookable=[s.id for s in self.catalog.services])
         self.book = AppointmentBook(self.store, self.catalog, rules, self.tz, self.secret)
-        self.p = f"qms/v1/{self.hall}"
+        self.t = HallTopics(self.hall)
         self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
                                   client_id=f"central-{self.hall}", protocol=mqtt.MQTTv5)
-        self.client.will_set(f"{self.p}/central/state", json.dumps({"online": False}), qos=1,
+        self.client.will_set(self.t.central_state, json.dumps({"online": False}), qos=1,
                              retain=True)
         if self.username:
             self.client.username_pw_set(self.username, self.password)
         if self.tls_ca:
             self.client.tls_set(ca_certs=self.tls_ca, cert_reqs=ssl.CERT_REQUIRED)
         self.client.reconnect_delay_set(1, 5)
-        self.client.on_socket_open = _no_delay
+        self.client.on_socket_open = no_delay
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.connected = threading.Event()
@@ -146,7 +131,7 @@ class Central:
         for timer in self._timers:  # slow answers still due: never sent
             timer.cancel()
         if clean:
-            self.client.publish(f"{self.p}/central/state", json.dumps({"online": False}),
+            self.client.publish(self.t.central_state, json.dumps({"online": False}),
                                 qos=1, retain=True).wait_for_publish(2)
         self.client.disconnect()
         self.client.loop_stop()
@@ -156,9 +141,9 @@ class Central:
         if rc.is_failure:
             log.warning("central: broker refused: %s", rc)
             return
-        client.subscribe([(f"{self.p}/agent/+/request", 1), (f"{self.p}/agent/+/event", 1),
-                          (f"{self.p}/agent/+/state", 1)])
-        client.publish(f"{self.p}/central/state",
+        client.subscribe([(self.t.every_agent(kind), 1)
+                          for kind in ("request", "event", "state")])
+        client.publish(self.t.central_state,
                        json.dumps({"online": True, "ts": self._now()}), qos=1, retain=True)
         self.connected.set()
 
@@ -168,7 +153,7 @@ class Central:
     # ------------------------------------------------------------------ inbound
 
     def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        parsed = Topics.parse_agent_topic(msg.topic)
+        parsed = parse_agent_topic(msg.topic)
         if parsed is None:
             return
         _, agent, kind = parsed
@@ -206,7 +191,7 @@ class Central:
             self._request(agent, NumberRequest.model_validate_json(payload))
 
     def _reply(self, agent: str, body: dict[str, Any]) -> None:
-        self.client.publish(f"{self.p}/agent/{agent}/reply",
+        self.client.publish(self.t.of_agent(agent).reply,
                             json.dumps(body, ensure_ascii=False), qos=1)
 
     def _slots(self, agent: str, req: SlotsRequest) -> None:
@@ -256,7 +241,6 @@ class Central:
             self._answer(agent, req)
 
     def _answer(self, agent: str, req: NumberRequest) -> None:
-        topic = f"{self.p}/agent/{agent}/reply"
         with self._lock:
             known = self.store.one("SELECT number, service FROM tickets WHERE ticket_id = ?",
                                    (req.ticket_id,))
@@ -274,7 +258,7 @@ class Central:
             except Refused as e:
                 body = {"req_id": req.req_id, "ok": False, "error": str(e)}
             self.requests_answered += 1
-        self.client.publish(topic, json.dumps(body, ensure_ascii=False), qos=1)
+        self._reply(agent, body)
         self.publish_queue()
 
     def _checkin(self, agent: str, req: CheckinRequest) -> None:
@@ -302,32 +286,23 @@ class Central:
                                    (time.time(), a.appointment_id))
                     body.update(ok=True, appointment=_info(a))
             self.requests_answered += 1
-        self.client.publish(f"{self.p}/agent/{agent}/reply",
-                            json.dumps(body, ensure_ascii=False), qos=1)
+        self._reply(agent, body)
 
     def _event(self, agent: str, env: EventEnvelope) -> None:
         if self.faults.silent:
             return
         with self._lock, self.store.tx() as db:
-            cur = db.execute(
-                "INSERT OR IGNORE INTO received (msg_id, agent, seq, type, offline, data, ts) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (env.msg_id, agent, env.seq, env.type, int(env.offline),
-                 json.dumps(env.data, ensure_ascii=False), time.time()))
-            first = cur.rowcount == 1
-            if not first:
-                db.execute("UPDATE received SET deliveries = deliveries + 1 WHERE msg_id = ?",
-                           (env.msg_id,))
-            elif env.type == "ticket.issued":
+            first = self.ledger.receive(db, agent, env)
+            if first and env.type == "ticket.issued":
                 self._merge_ticket(db, env)
         if first and env.type == "ticket.issued" and env.offline:
             d = env.data
-            if self._top_up(agent, str(d.get("issued_at", ""))[:10] or self.engine.today(),
+            if self.ledger.top_up(agent, str(d.get("issued_at", ""))[:10] or self.engine.today(),
                             str(d.get("service", ""))):
                 self.publish_lease(agent)
         if not self.faults.drop_acks:
             # A duplicate is acknowledged again (its first ack may have been lost).
-            self.client.publish(f"{self.p}/agent/{agent}/ack",
+            self.client.publish(self.t.of_agent(agent).ack,
                                 json.dumps({"acks": [env.msg_id]}), qos=1)
         if first and env.type == "evaluation.submitted":
             self.publish_satisfaction()
@@ -375,64 +350,11 @@ class Central:
 
     # ------------------------------------------------------------------ outbound
 
-    def agent_index(self, agent: str) -> int:
-        with self.store.tx() as db:
-            row = db.execute("SELECT idx FROM agents WHERE agent = ?", (agent,)).fetchone()
-            if row:
-                return int(row[0])
-            idx = db.execute("SELECT COALESCE(MAX(idx) + 1, 0) FROM agents").fetchone()[0]
-            db.execute("INSERT INTO agents (agent, idx) VALUES (?, ?)", (agent, idx))
-            return int(idx)
-
     def publish_lease(self, agent: str) -> None:
         """The agent's blocks of today (retained; the agent replaces its lease with it):
         one per service at the first lease of the day, plus any top-ups since."""
-        day = self.engine.today()
-        with self.store.tx() as db:
-            have = {r[0] for r in db.execute(
-                "SELECT DISTINCT service FROM agent_leases WHERE agent = ? AND day = ?",
-                (agent, day))}
-            for svc in self.catalog.services:
-                if svc.id not in have:
-                    self._new_block(db, agent, day, svc.id)
-            blocks = [{"service": r[0], "from": r[1], "to": r[2]} for r in db.execute(
-                "SELECT service, from_n, to_n FROM agent_leases WHERE agent = ? AND day = ? "
-                "ORDER BY service, from_n", (agent, day))]
-        self.client.publish(f"{self.p}/agent/{agent}/lease",
-                            json.dumps({"day": day, "blocks": blocks}), qos=1, retain=True)
-
-    def _new_block(self, db: sqlite3.Connection, agent: str, day: str, service: str) -> None:
-        """A block no one has: above every block leased today and every number issued.
-        Remembered before it is sent, so our own numbering never uses a leased number."""
-        top = db.execute(
-            "SELECT MAX(n) FROM (SELECT MAX(to_n) AS n FROM leases WHERE day = ? AND "
-            "service = ? UNION ALL SELECT MAX(seq) FROM tickets WHERE day = ? AND prefix = ?)",
-            (day, service, day, service)).fetchone()[0]
-        # The first agent of an empty day gets 500…, the next 700…: readable at a glance.
-        lo = max(LEASE_FLOOR + self.agent_index(agent) * self.lease_size, (top or 0) + 1)
-        hi = lo + self.lease_size - 1
-        db.execute("INSERT INTO agent_leases (agent, day, service, from_n, to_n) "
-                   "VALUES (?, ?, ?, ?, ?)", (agent, day, service, lo, hi))
-        self.engine.add_lease_blocks(day, [(service, lo, hi)])
-
-    def _top_up(self, agent: str, day: str, service: str) -> bool:
-        """Add a block when fewer than half of the agent's leased numbers are left."""
-        with self.store.tx() as db:
-            blocks = db.execute("SELECT from_n, to_n FROM agent_leases WHERE agent = ? AND "
-                                "day = ? AND service = ?", (agent, day, service)).fetchall()
-            if not blocks:
-                return False
-            left = 0
-            for lo, hi in blocks:
-                used = db.execute("SELECT MAX(seq) FROM tickets WHERE day = ? AND prefix = ? "
-                                  "AND seq BETWEEN ? AND ?", (day, service, lo, hi)).fetchone()[0]
-                left += hi - (lo - 1 if used is None else used)
-            if left >= self.lease_size // 2:
-                return False
-            self._new_block(db, agent, day, service)
-        log.info("central: topped up %s's lease of %s (%d numbers were left)", agent, service,
-                 left)
-        return True
+        self.client.publish(self.t.of_agent(agent).lease, json.dumps(self.ledger.lease(agent)),
+                            qos=1, retain=True)
 
     def call(self, window: str, kind: str = "call") -> CentralCall | None:
         with self._lock:
@@ -442,7 +364,7 @@ class Central:
         call = CentralCall(call_id=c.call_id, ticket=c.ticket.number, window=window,
                            service=c.ticket.service, kind=kind,  # type: ignore[arg-type]
                            ts=self._now())
-        self.client.publish(f"{self.p}/central/call", call.model_dump_json(), qos=1)
+        self.client.publish(self.t.central_call, call.model_dump_json(), qos=1)
         self.publish_queue()
         return call
 
@@ -454,46 +376,28 @@ class Central:
                 "windows": {k: {"open": not w.paused,
                                 "serving": w.serving.number if w.serving else None}
                             for k, w in windows.items()}}
-        self.client.publish(f"{self.p}/central/queue", json.dumps(body), qos=1, retain=True)
+        self.client.publish(self.t.central_queue, json.dumps(body), qos=1, retain=True)
 
     def publish_satisfaction(self) -> None:
-        counts: dict[str, dict[str, int]] = {}
-        for (data,) in self.store.query("SELECT data FROM received WHERE type = "
-                                        "'evaluation.submitted'"):
-            d = json.loads(data)
-            w = counts.setdefault(str(d["window"]), dict.fromkeys(LEVELS, 0))
-            w[d["level"]] = w.get(d["level"], 0) + 1
-        self.client.publish(f"{self.p}/central/satisfaction", json.dumps(
-            {"day": self.engine.today(), "windows": counts}), qos=1, retain=True)
+        self.client.publish(self.t.central_satisfaction, json.dumps(
+            {"day": self.engine.today(), "windows": self.ledger.satisfaction()}), qos=1,
+            retain=True)
 
     def command(self, agent: str, name: str, args: dict[str, Any] | None = None) -> str:
         cmd_id = str(uuid.uuid4())
-        self.client.publish(f"{self.p}/agent/{agent}/cmd", json.dumps(
+        self.client.publish(self.t.of_agent(agent).cmd, json.dumps(
             {"cmd_id": cmd_id, "name": name, "args": args or {}}), qos=1)
         return cmd_id
 
     # ------------------------------------------------------------------ inspection
 
     def stats(self) -> dict[str, Any]:
-        row = self.store.one("SELECT COUNT(*), COALESCE(SUM(deliveries), 0) FROM received")
-        assert row is not None
-        by_type = {t: n for t, n in self.store.query(
-            "SELECT type, COUNT(*) FROM received GROUP BY type")}
-        tickets = self.store.one("SELECT COUNT(*) FROM tickets")
-        return {"unique_events": row[0], "deliveries": row[1],
-                "duplicates": row[1] - row[0], "by_type": by_type,
-                "tickets": tickets[0] if tickets else 0,
-                "requests_answered": self.requests_answered,
-                "requests_ignored": self.requests_ignored, "malformed": self.malformed}
+        return self.ledger.stats() | {
+            "requests_answered": self.requests_answered,
+            "requests_ignored": self.requests_ignored, "malformed": self.malformed}
 
     def received(self, agent: str | None = None) -> list[dict[str, Any]]:
-        sql = "SELECT msg_id, agent, seq, type, offline, data, deliveries FROM received"
-        args: tuple[Any, ...] = ()
-        if agent:
-            sql += " WHERE agent = ?"
-            args = (agent,)
-        return [dict(r) | {"data": json.loads(r["data"])}
-                for r in self.store.query(sql + " ORDER BY agent, seq", args)]
+        return self.ledger.received(agent)
 
     def control(self, line: str) -> str:
         w = line.split()

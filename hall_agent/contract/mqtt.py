@@ -4,14 +4,13 @@ Unknown fields are ignored (the contract says so, so a newer central can add
 fields); a missing or ill-typed required field rejects the message. The JSON
 Schemas in ``schemas/mqtt/`` are generated from these models
 (``python -m hall_agent.contract.mqtt --write``) and a test keeps them in step.
-Topics are built and parsed here and nowhere else.
+Topic names are in hall_agent/contract/topics.py.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -232,48 +231,6 @@ SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "mqtt"
 
 def schema_json(model: type[BaseModel]) -> str:
     return json.dumps(model.model_json_schema(by_alias=True), indent=2, ensure_ascii=False) + "\n"
-
-
-# ---------------------------------------------------------------- topics
-
-@dataclass(frozen=True)
-class Topics:
-    """``P`` = qms/v1/{hall}; ``A`` = P/agent/{agent} (MQTT.md, Topics)."""
-
-    hall: str
-    agent: str
-
-    @property
-    def p(self) -> str:
-        return f"qms/v1/{self.hall}"
-
-    @property
-    def a(self) -> str:
-        return f"{self.p}/agent/{self.agent}"
-
-    def device(self, name: str) -> str:
-        return f"{self.a}/device/{name}"
-
-    state = property(lambda self: f"{self.a}/state")
-    event = property(lambda self: f"{self.a}/event")
-    request = property(lambda self: f"{self.a}/request")
-    reply = property(lambda self: f"{self.a}/reply")
-    ack = property(lambda self: f"{self.a}/ack")
-    lease = property(lambda self: f"{self.a}/lease")
-    cmd = property(lambda self: f"{self.a}/cmd")
-    cmd_result = property(lambda self: f"{self.a}/cmd_result")
-    central_state = property(lambda self: f"{self.p}/central/state")
-    central_call = property(lambda self: f"{self.p}/central/call")
-    central_queue = property(lambda self: f"{self.p}/central/queue")
-    central_satisfaction = property(lambda self: f"{self.p}/central/satisfaction")
-
-    @staticmethod
-    def parse_agent_topic(topic: str) -> tuple[str, str, str] | None:
-        """``qms/v1/{hall}/agent/{agent}/{rest}`` → (hall, agent, rest)."""
-        parts = topic.split("/", 5)
-        if len(parts) < 6 or parts[:2] != ["qms", "v1"] or parts[3] != "agent":
-            return None
-        return parts[2], parts[4], parts[5]
 
 
 def write_schemas(directory: Path = SCHEMA_DIR) -> list[Path]:

@@ -12,19 +12,16 @@ single writer makes every "read, decide, write" step atomic without retries.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import sqlite3
 import threading
-import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from drivers.errors import StoreError
+from hall_agent.core.outbox import Outbox
 
 log = logging.getLogger("hall_agent.store")
 
@@ -141,18 +138,6 @@ MIGRATIONS: list[str] = [
 ]
 
 
-def uuid7() -> str:
-    """A time-ordered UUID (RFC 9562 v7): msg_ids sort by creation time."""
-    ms = time.time_ns() // 1_000_000
-    rand = int.from_bytes(os.urandom(10), "big")
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= (rand >> 68 & 0xFFF) << 64
-    value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
-    return str(uuid.UUID(int=value))
-
-
 class Store:
     """The SQLite database under ``data_dir``."""
 
@@ -178,6 +163,7 @@ class Store:
         # relay listens here, so an event leaves as soon as it is durable.
         self.on_events: list[Callable[[], None]] = []
         self._migrate()
+        self.outbox = Outbox(self)
 
     # ---------------------------------------------------------------- transactions
 
@@ -304,21 +290,21 @@ class Store:
                 ("leases", "DELETE FROM leases WHERE day < date(?, 'unixepoch')", (old,)),
                 ("appointments", "DELETE FROM appointments WHERE day < date(?, 'unixepoch')",
                  (old,)),
-                ("outbox", "DELETE FROM outbox WHERE acked_at IS NOT NULL AND acked_at < ?",
-                 (now - 7 * 86400,)),
-                ("idempotency", "DELETE FROM idempotency WHERE ts < ?", (now - 2 * 86400,)),
             ):
                 deleted[table] = db.execute(sql, args).rowcount
+            deleted["outbox"] = self.outbox.prune(db, now)
+            deleted["idempotency"] = db.execute("DELETE FROM idempotency WHERE ts < ?",
+                                                (now - 2 * 86400,)).rowcount
         return {k: v for k, v in deleted.items() if v}
 
     # ---------------------------------------------------------------- outbox
 
+    def events_added(self) -> None:
+        """The transaction in progress added outbox events: ``on_events`` is called once
+        it commits (hall_agent/core/outbox.py)."""
+        self._new_events = True
+
     def add_event(self, db: sqlite3.Connection, type_: str, data: dict[str, Any], *,
                   ts_iso: str, offline: bool = False) -> int:
-        """Append one event in the caller's transaction; returns its seq."""
-        cur = db.execute(
-            "INSERT INTO outbox (msg_id, ts, type, offline, data) VALUES (?, ?, ?, ?, ?)",
-            (uuid7(), ts_iso, type_, int(offline), json.dumps(data, ensure_ascii=False)))
-        assert cur.lastrowid is not None
-        self._new_events = True
-        return cur.lastrowid
+        """Append one event in the caller's transaction; returns its seq (Outbox.add)."""
+        return self.outbox.add(db, type_, data, ts_iso=ts_iso, offline=offline)

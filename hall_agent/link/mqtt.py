@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import socket
 import ssl
 import threading
 import time
@@ -34,6 +33,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import BaseModel, ValidationError
 
+from drivers.backoff import Backoff
 from drivers.errors import ConfigError
 from drivers.types import DeviceHealth
 from hall_agent.contract.config import Config
@@ -51,13 +51,15 @@ from hall_agent.contract.mqtt import (
     Lease,
     NumberReply,
     Satisfaction,
-    Topics,
 )
+from hall_agent.contract.session import no_delay
+from hall_agent.contract.topics import Topics
 from hall_agent.core.store import Store
 
 log = logging.getLogger("hall_agent.mqtt")
 
 SESSION_EXPIRY_S = 7 * 24 * 3600  # ≥ 1 day (MQTT.md, Session): survives a long weekend
+RECONNECT = Backoff(1.0, ceiling=60.0)  # MQTT.md, Session: back-off 1 s → 60 s
 RESEND_AFTER_S = 30.0  # MQTT.md, Event envelope: unacknowledged 30 s → sent again
 RELAY_BATCH = 200
 # A central that is connected but does not answer (hung, overloaded) would make every
@@ -91,13 +93,6 @@ def _read_secret(path: str, key: str) -> str:
     except OSError as e:
         raise ConfigError(f"[mqtt] {key} = {path!r}: cannot read it ({e.strerror}); the "
                           "agent's user needs read access") from None
-
-
-def _no_delay(_c: mqtt.Client, _ud: Any, sock: Any) -> None:
-    """Small request/answer messages: without TCP_NODELAY, Nagle and delayed ACKs add
-    ~40 ms to each hop of a number request."""
-    with contextlib.suppress(OSError, AttributeError):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 class MqttLink:
@@ -148,8 +143,9 @@ class MqttLink:
             c.tls_set(ca_certs=self.mc.tls_ca, certfile=self.mc.tls_cert,
                       keyfile=self.mc.tls_key, cert_reqs=ssl.CERT_REQUIRED,
                       tls_version=ssl.PROTOCOL_TLS_CLIENT)
-        c.reconnect_delay_set(1, 60)  # MQTT.md, Session: back-off 1 s → 60 s
-        c.on_socket_open = _no_delay
+        # paho backs off itself; the policy is ours (MQTT.md, Session: 1 s → 60 s).
+        c.reconnect_delay_set(int(RECONNECT.initial), int(RECONNECT.ceiling))
+        c.on_socket_open = no_delay
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_subscribe = self._on_subscribe
@@ -303,10 +299,7 @@ class MqttLink:
 
     def replay(self, why: str, before: float | None = None) -> None:
         """Send again every unacknowledged event sent before ``before`` (default: now)."""
-        cutoff = time.time() if before is None else before
-        with self.store.tx() as db:
-            n = db.execute("UPDATE outbox SET sent_at = NULL WHERE acked_at IS NULL AND "
-                           "sent_at IS NOT NULL AND sent_at <= ?", (cutoff,)).rowcount
+        n = self.store.outbox.resend(time.time() if before is None else before)
         if n:
             log.info("outbox: replaying %d unacknowledged event(s) (%s)", n, why)
         self._wake.set()
@@ -327,27 +320,20 @@ class MqttLink:
 
     def _send_due(self) -> None:
         while self.central_available and not self._stop.is_set():
-            cutoff = time.time() - RESEND_AFTER_S
-            rows = self.store.query(
-                "SELECT * FROM outbox WHERE acked_at IS NULL AND (sent_at IS NULL OR "
-                "sent_at < ?) ORDER BY seq LIMIT ?", (cutoff, RELAY_BATCH))
+            rows = self.store.outbox.due(time.time() - RESEND_AFTER_S, RELAY_BATCH)
             if not rows:
                 return
             sent: list[int] = []
             for r in rows:
-                env = EventEnvelope(msg_id=r["msg_id"], seq=r["seq"], boot=self.boot,
-                                    ts=r["ts"], hall=self.cfg.hall.id, agent=self.cfg.agent.id,
-                                    type=r["type"], offline=bool(r["offline"]),
-                                    data=json.loads(r["data"]))
+                env = EventEnvelope(msg_id=r.msg_id, seq=r.seq, boot=self.boot, ts=r.ts,
+                                    hall=self.cfg.hall.id, agent=self.cfg.agent.id,
+                                    type=r.type,  # type: ignore[arg-type]  # the model checks
+                                    offline=r.offline, data=r.data)
                 info = self.client.publish(self.t.event, env.model_dump_json(), qos=1)
                 if info.rc != mqtt.MQTT_ERR_SUCCESS:
                     break
-                sent.append(r["seq"])
-            if sent:
-                now = time.time()
-                with self.store.tx() as db:
-                    db.executemany("UPDATE outbox SET sent_at = ? WHERE seq = ?",
-                                   [(now, s) for s in sent])
+                sent.append(r.seq)
+            self.store.outbox.mark_sent(sent, time.time())
             if len(sent) < len(rows):
                 return
 
@@ -359,14 +345,10 @@ class MqttLink:
                 # but answers numbers too slowly keeps the pause).
                 self._early_probe = False
                 self._ask_again_at = min(self._ask_again_at, time.monotonic())
-        now = time.time()
-        with self.store.tx() as db:
-            db.executemany("UPDATE outbox SET acked_at = ? WHERE msg_id = ? AND "
-                           "acked_at IS NULL", [(now, m) for m in ack.acks])
+        self.store.outbox.ack(ack.acks, time.time())
 
     def pending_events(self) -> int:
-        row = self.store.one("SELECT COUNT(*) FROM outbox WHERE acked_at IS NULL")
-        return int(row[0]) if row else 0
+        return self.store.outbox.pending_count()
 
     # ------------------------------------------------------------------ inbound
 

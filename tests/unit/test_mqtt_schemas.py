@@ -13,7 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from hall_agent.contract.mqtt import SCHEMA_DIR, SCHEMAS, Topics, schema_json
+from hall_agent.contract.mqtt import SCHEMA_DIR, SCHEMAS, schema_json
+from hall_agent.contract.topics import HallTopics, Topics, parse_agent_topic
 
 # The examples of protocols/MQTT.md, one per message kind.
 EXAMPLES: dict[str, Any] = {
@@ -106,6 +107,17 @@ def test_topics_are_built_and_parsed_in_one_place() -> None:
     t = Topics("fz-citizen", "kiosk-01")
     assert t.event == "qms/v1/fz-citizen/agent/kiosk-01/event"
     assert t.central_call == "qms/v1/fz-citizen/central/call"
-    assert Topics.parse_agent_topic(t.device("printer")) == ("fz-citizen", "kiosk-01",
-                                                              "device/printer")
-    assert Topics.parse_agent_topic("qms/v1/fz-citizen/central/call") is None
+    assert parse_agent_topic(t.device("printer")) == ("fz-citizen", "kiosk-01",
+                                                      "device/printer")
+    assert parse_agent_topic("qms/v1/fz-citizen/central/call") is None
+    assert parse_agent_topic("other/v1/fz-citizen/agent/kiosk-01/event") is None
+
+
+def test_a_central_reaches_every_agent_of_its_hall() -> None:
+    hall = HallTopics("fz-citizen")
+    assert hall.of_agent("kiosk-02") == Topics("fz-citizen", "kiosk-02")
+    assert hall.of_agent("kiosk-02").reply == "qms/v1/fz-citizen/agent/kiosk-02/reply"
+    assert hall.every_agent("request") == "qms/v1/fz-citizen/agent/+/request"
+    assert hall.central_state == Topics("fz-citizen", "x").central_state
+    parsed = parse_agent_topic(hall.of_agent("kiosk-02").cmd_result)
+    assert parsed is not None and parsed.agent == "kiosk-02" and parsed.rest == "cmd_result"

@@ -87,6 +87,19 @@ KEY_LEVEL: dict[int, str] = {
     Key.UNSATISFIED: "unsatisfied", Key.VERY_UNSATISFIED: "very_unsatisfied",
 }
 STAFF_KEYS = frozenset({Key.CALL_NEXT, Key.RECALL, Key.PAUSE, Key.ASK_RATING, Key.NO_SHOW})
+
+
+def parse_key(word: str) -> int:
+    """A key as a person types it: ``1``…``5`` ratings, ``11``…``15`` staff keys (hex,
+    as on the wire), or a name (``satisfied``, ``call_next``)."""
+    names = {k.name.lower(): int(k) for k in Key}
+    if word.lower() in names:
+        return names[word.lower()]
+    key = int(word, 16)
+    if key not in {int(k) for k in Key}:
+        raise ValueError(f"unknown key {word!r}: 1-5 ratings, 11-15 staff keys, or "
+                         f"{', '.join(names)}")
+    return key
 POLL_MAX_EVENTS = 8  # RS485.md POLL: "at most 8"
 
 

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from drivers.idcard import CardDataError, CardReaderError, CardText, IdCardReader
 from drivers.idcard_config import IdReaderConfig
-from drivers.types import PORT_ABSENT_RETRY_S, DeviceHealth, Health, port_absent
+from drivers.backoff import Backoff
+from drivers.types import DeviceHealth, Health
 from hall_agent.core.personal import Person, person
 from hall_agent.core.refusal import Refused, Why
 
@@ -172,26 +173,23 @@ class CardService:
         return True
 
     def _loop(self) -> None:
-        failures = 0
+        back = Backoff(1.0, ceiling=30.0)
         while not self._stop.is_set():
             try:
                 self.poll_once()
             except CardReaderError as e:
-                failures += 1
+                back.failed()
                 self.agent.set_health(DEVICE, DeviceHealth(Health.FAULT, str(e)))
                 self.reader.close()  # reopened at the next poll
             except Exception:
-                failures += 1
+                back.failed()
                 log.exception("ID-card reader poll failed")
             else:
-                failures = 0
+                back.reset()
                 self.agent.set_health(DEVICE, DeviceHealth(Health.OK, self.reader.where))
             fast = time.monotonic() < self._want_until
             wait = (self.cfg.fast_poll_ms if fast else self.cfg.poll_ms) / 1000
-            if failures:
-                if port_absent(self.cfg.port):  # unplugged: drivers/types.py
-                    wait = max(wait, PORT_ABSENT_RETRY_S)
-                else:  # there but failing (busy, no permission, no answer): back off
-                    wait = min(30.0, max(wait, 2.0 ** min(failures, 5)))
+            if back.failures:  # unplugged: looked for again soon; else backing off
+                wait = max(wait, back.for_port(self.cfg.port))
             self._wake.wait(wait)
             self._wake.clear()

@@ -100,6 +100,8 @@ def parse_key(word: str) -> int:
         raise ValueError(f"unknown key {word!r}: 1-5 ratings, 11-15 staff keys, or "
                          f"{', '.join(names)}")
     return key
+
+
 POLL_MAX_EVENTS = 8  # RS485.md POLL: "at most 8"
 
 

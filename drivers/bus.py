@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import serial
 import serial.rs485
 
+from drivers.backoff import Backoff
 from drivers.errors import DeviceError
 from drivers.rs485 import (
     BROADCAST,
@@ -39,13 +40,7 @@ from drivers.rs485 import (
     parse_error,
     parse_info,
 )
-from drivers.types import (
-    PORT_ABSENT_RETRY_S,
-    SERIAL_ERRORS,
-    DeviceHealth,
-    Health,
-    port_absent,
-)
+from drivers.types import SERIAL_ERRORS, DeviceHealth, Health
 
 log = logging.getLogger("drivers.bus")
 
@@ -208,6 +203,8 @@ class BusMaster:
         self._closed = False
         self._port_error = ""
         self._next_open = 0.0
+        # A port that fails is tried again at the re-probe pace; an unplugged one sooner.
+        self._reopen = Backoff(reprobe_s, ceiling=reprobe_s, factor=1.0)
 
     # ------------------------------------------------------------------ health
 
@@ -285,8 +282,7 @@ class BusMaster:
             self._ser = self._opener(self.port, self.baudrate)
         except BusError as e:
             self._port_error = str(e)
-            self._next_open = now + (PORT_ABSENT_RETRY_S if port_absent(self.port)
-                                     else self.reprobe_s)
+            self._next_open = now + self._reopen.for_port(self.port)
             raise
         if self._port_error:
             log.info("RS-485 bus %s: port open again", self.port)

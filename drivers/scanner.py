@@ -16,18 +16,12 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
 import serial
 
-from drivers.types import (
-    PORT_ABSENT_RETRY_S,
-    SERIAL_ERRORS,
-    DeviceHealth,
-    Health,
-    port_absent,
-)
+from drivers.backoff import Backoff
+from drivers.types import SERIAL_ERRORS, DeviceHealth, Health
 
 log = logging.getLogger(__name__)
 
@@ -150,21 +144,16 @@ class InputDevice(Protocol):
     def close(self) -> None: ...
 
 
+def _reopen() -> Backoff:
+    """A lost scanner: 2, 4, 8 … 30 s while its port is there but fails; 0.5 s unplugged."""
+    return Backoff(1.0, ceiling=30.0)
+
+
 def _open_evdev(path: str) -> InputDevice:
     import evdev
 
     dev: InputDevice = evdev.InputDevice(path)
     return dev
-
-
-@dataclass
-class _Backoff:
-    failures: int = 0
-
-    def wait_s(self, port: str) -> float:
-        if port_absent(port):  # unplugged: looked for again at once (drivers/types.py)
-            return PORT_ABSENT_RETRY_S
-        return float(min(30, 2 ** min(self.failures, 5)))
 
 
 class EvdevScanner:
@@ -225,19 +214,19 @@ class EvdevScanner:
             log.exception("%s: scan handler failed", self.where)
 
     def _loop(self) -> None:
-        back = _Backoff()
+        back = _reopen()
         while not self._stop.is_set():
             try:
                 self.run_once()
-                back.failures = 0
+                back.reset()
             except OSError as e:
-                back.failures += 1
+                back.failed()
                 why = e.strerror or str(e)
                 hint = ("add the agent's user to the input group" if isinstance(
                     e, PermissionError) else "check the USB cable")
                 self.on_health(DeviceHealth(Health.FAULT, f"{self.where}: {why} — {hint}"))
             self._dev = None
-            self._stop.wait(back.wait_s(self.path))
+            self._stop.wait(back.for_port(self.path))
 
 
 class SerialPort(Protocol):
@@ -281,12 +270,12 @@ class SerialScanner:
             self._thread.join(2)
 
     def _loop(self) -> None:
-        back = _Backoff()
+        back = _reopen()
         while not self._stop.is_set():
             try:
                 self._dev = self._opener(self.port, self.baudrate)
                 self.on_health(DeviceHealth(Health.OK, self.where))
-                back.failures = 0
+                back.reset()
                 dec = LineDecoder()
                 while not self._stop.is_set():
                     data = self._dev.read(max(1, self._dev.in_waiting))
@@ -296,7 +285,7 @@ class SerialScanner:
                         except Exception:
                             log.exception("%s: scan handler failed", self.where)
             except SERIAL_ERRORS as e:
-                back.failures += 1
+                back.failed()
                 self.on_health(DeviceHealth(Health.FAULT, f"{self.where}: {e} — check the "
                                                           "USB cable"))
             finally:
@@ -304,4 +293,4 @@ class SerialScanner:
                 if dev is not None:
                     with contextlib.suppress(OSError, serial.SerialException):
                         dev.close()
-            self._stop.wait(back.wait_s(self.port))
+            self._stop.wait(back.for_port(self.port))

@@ -36,6 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from drivers.backoff import Backoff
 from drivers.errors import DeviceError
 from drivers.types import DeviceHealth, Health
 
@@ -209,10 +210,8 @@ class DeviceSupervisor:
     def _interval(self, d: _Device) -> float:
         if d.failures == 0:
             return self.healthy_interval_s
-        extra = d.failures - FREE_RETRIES
-        if extra <= 0:
-            return self.fault_interval_s
-        return float(min(self.max_backoff_s, self.fault_interval_s * 2 ** extra))
+        return Backoff(self.fault_interval_s, ceiling=self.max_backoff_s,
+                       free=FREE_RETRIES).delay_after(d.failures)
 
     def _check(self, d: _Device) -> None:
         now = self._clock()

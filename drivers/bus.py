@@ -11,6 +11,9 @@ again on its first good answer.
 Urgent transactions (calls going to the boards) go before waiting routine ones
 (evaluator polls): the lock is taken per attempt, and routine callers step aside
 while an urgent one waits.
+
+Each port has a raw-traffic log (drivers/traffic.py, device ``bus_device(port)``,
+e.g. ``bus-ttyUSB1``), off until switched on at run time.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 import serial
@@ -40,6 +42,7 @@ from drivers.rs485 import (
     parse_error,
     parse_info,
 )
+from drivers.traffic import RawTraffic, TrafficLogs, bus_device
 from drivers.types import SERIAL_ERRORS, DeviceHealth, Health
 
 log = logging.getLogger("drivers.bus")
@@ -137,48 +140,10 @@ class Stats:
 HealthListener = Callable[[int, DeviceHealth], None]
 
 
-class TrafficLog:
-    """``HH:MM:SS.mmm PORT >>> aa 55 …`` lines: ``>>>`` sent by the master, ``<<<``
-    received. Rotated at 1 MB (one old file kept) so a busy bus cannot fill the disk."""
-
-    MAX_BYTES = 1_000_000
-
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
-        self._lock = threading.Lock()
-        self._f: Any = None
-        if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._f = path.open("a", encoding="ascii")
-
-    def write(self, port: str, arrow: str, data: bytes, note: str = "") -> None:
-        if self._f is None or not data:
-            return
-        now = time.time()
-        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
-        line = f"{stamp} {port} {arrow} {data.hex(' ')}{f'  ({note})' if note else ''}\n"
-        with self._lock:
-            try:
-                self._f.write(line)
-                self._f.flush()
-                if self._f.tell() > self.MAX_BYTES and self.path is not None:
-                    self._f.close()
-                    self.path.replace(self.path.with_name(self.path.name + ".1"))
-                    self._f = self.path.open("a", encoding="ascii")
-            except (OSError, ValueError):
-                pass  # the traffic log is a help, never a reason to stop the bus
-
-    def close(self) -> None:
-        with self._lock:
-            if self._f is not None:
-                self._f.close()
-                self._f = None
-
-
 class BusMaster:
     """The only master on one RS-485 bus (one serial port)."""
 
-    def __init__(self, port: str, baudrate: int = 9600, *, traffic: TrafficLog | None = None,
+    def __init__(self, port: str, baudrate: int = 9600, *, traffic: RawTraffic | None = None,
                  timeout_s: float = REPLY_TIMEOUT_S, retries: int = RETRIES,
                  reprobe_s: float = REPROBE_S,
                  opener: Callable[[str, int], Any] = open_port,
@@ -188,7 +153,8 @@ class BusMaster:
         self.timeout_s = timeout_s
         self.retries = retries
         self.reprobe_s = reprobe_s
-        self.traffic = traffic or TrafficLog(None)
+        # Off unless switched on (drivers/traffic.py); None: this master logs nothing.
+        self.traffic = traffic
         self.stats = Stats()
         self._opener = opener
         self._clock = clock
@@ -364,13 +330,13 @@ class BusMaster:
             waiting = ser.in_waiting
             if waiting:
                 stale = ser.read(waiting)
-                self.traffic.write(self.port, "<<<", stale, "stale, discarded")
+                self._log("<<<", stale, "stale, discarded")
             self._decoder.reset()
             ser.write(frame)
             ser.flush()
         except SERIAL_ERRORS as e:
             raise self._lost(e) from None
-        self.traffic.write(self.port, ">>>", frame)
+        self._log(">>>", frame)
         self.stats.transactions += 1
         self.stats.tx_bytes += len(frame)
         self.stats.by_addr[addr] = self.stats.by_addr.get(addr, 0) + 1
@@ -401,7 +367,7 @@ class BusMaster:
             note = ",".join(d.reason for d in bad)
             if any(d.reason == "crc" for d in bad):
                 self.stats.crc_errors += 1
-            self.traffic.write(self.port, "<<<", data, note)
+            self._log("<<<", data, note)
             for f in frames:
                 if f.addr == addr and f.seq == seq and (f.cmd == (cmd | 0x80) or f.is_error):
                     return f
@@ -409,6 +375,10 @@ class BusMaster:
                           addr, seq)
 
     # ------------------------------------------------------------------ helpers
+
+    def _log(self, arrow: str, data: bytes, note: str = "") -> None:
+        if self.traffic is not None:
+            self.traffic.write(arrow, data, note)
 
     def probe(self, addr: int, *, urgent: bool = False, force: bool = True,
               retries: int | None = 0, timeout_s: float | None = None) -> Info:
@@ -423,9 +393,8 @@ class BusMaster:
 class BusPool:
     """One master per port, shared by the board and evaluator services."""
 
-    def __init__(self, traffic_log: Path | None = None, **master_kw: Any) -> None:
-        self.traffic = TrafficLog(traffic_log)
-        self.traffic_path = traffic_log
+    def __init__(self, traffic: TrafficLogs | None = None, **master_kw: Any) -> None:
+        self.traffic = traffic
         self._kw = master_kw
         self._masters: dict[str, BusMaster] = {}
         self._lock = threading.Lock()
@@ -434,7 +403,8 @@ class BusPool:
         with self._lock:
             m = self._masters.get(port)
             if m is None:
-                m = BusMaster(port, baudrate, traffic=self.traffic, **self._kw)
+                raw = self.traffic.get(bus_device(port)) if self.traffic else None
+                m = BusMaster(port, baudrate, traffic=raw, **self._kw)
                 self._masters[port] = m
             elif m.baudrate != baudrate:
                 log.warning("RS-485 bus %s: configured at %d and at %d baud; one bus has one "
@@ -448,5 +418,4 @@ class BusPool:
 
     def close(self) -> None:
         for m in self.masters:
-            m.close()
-        self.traffic.close()
+            m.close()  # the raw-traffic logs belong to their TrafficLogs, closed by its owner

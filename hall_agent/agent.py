@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Protocol
 from drivers.errors import HallEdgeError
 from drivers.escpos_codec import Receipt
 from drivers.printer_config import PrinterConfig
+from drivers.traffic import RawTraffic, TrafficLink, TrafficLogs
 from drivers.types import DeviceHealth, Health, PrintResult, TicketPrint
 from hall_agent import __version__
 from hall_agent.contract.catalog import Catalog
@@ -41,7 +42,6 @@ from hall_agent.core.refusal import Refused, Why
 from hall_agent.core.store import Store
 from hall_agent.core.supervisor import DeviceSupervisor, DeviceTimeout, node_identity
 from hall_agent.link.mqtt import LinkHandlers, MqttLink
-from hall_agent.logs import RawTraffic, TrafficLink, TrafficLogs
 from hall_agent.services.appointments import AppointmentBook, CheckinService
 from hall_agent.services.cards import CardService
 from hall_agent.services.gpio import GpioService
@@ -143,7 +143,7 @@ class Agent:
         from hall_agent.services.boards import BoardService
         from hall_agent.services.evaluators import EvaluatorService
         from hall_agent.services.voice import make_announcer
-        self.buses = BusPool(Path(cfg.agent.data_dir) / "bus-traffic.log")
+        self.buses = BusPool(self.traffic)
         self.boards = BoardService(self, self.buses, call_hold_s=cfg.bus.call_hold_s,
                                    page_s=cfg.bus.page_s)
         self.evaluators = EvaluatorService(self, self.buses,

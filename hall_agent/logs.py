@@ -8,10 +8,8 @@
   overrides the choice.
 - ``data_dir/logs/agent.log`` keeps the same records, rotated (5 × 2 MB), so a
   support export works on a Pi whose journal is volatile.
-- Raw traffic per device (``>>>`` sent, ``<<<`` received, as OctoPrint's serial
-  log) is off until a technician switches it on (``hallctl log traffic printer
-  on``); it is rotated too. The ID-card reader has no raw log at all: its bytes
-  are a citizen's identity (DESIGN.md, Personal data).
+- Raw traffic per device (``>>>`` sent, ``<<<`` received) is :mod:`drivers.traffic`:
+  off until a technician switches it on, rotated; never for the ID-card reader.
 - :func:`export_logs` writes the support tarball with personal data left out.
 """
 
@@ -27,21 +25,18 @@ import re
 import subprocess
 import sys
 import tarfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-LOG_DIR = "logs"
+from drivers.traffic import LOG_DIR
+from drivers.traffic import NO_RAW_TRAFFIC as NO_RAW_TRAFFIC  # the API checks it here
+
 AGENT_LOG = "agent.log"
 AGENT_LOG_BYTES, AGENT_LOG_BACKUPS = 2_000_000, 5
-TRAFFIC_LOG_BYTES, TRAFFIC_LOG_BACKUPS = 1_000_000, 3
 LOGGERS = ("hall_agent", "drivers")
 LEVELS = ("debug", "info", "warning", "error")
-
-#: Devices whose raw bytes must never be written anywhere (DESIGN.md, Personal data).
-NO_RAW_TRAFFIC = frozenset({"id_reader", "idcard"})
 
 # syslog priorities for journald's "<N>" line prefix (sd-daemon(3)).
 _PRIO = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
@@ -162,108 +157,6 @@ def set_level(level: str) -> None:
 
 def current_level() -> str:
     return logging.getLevelName(logging.getLogger(LOGGERS[0]).getEffectiveLevel()).lower()
-
-
-# ---------------------------------------------------------------------------- raw traffic
-
-class RawTraffic:
-    """One device's raw byte log, switchable at run time; rotated; never raises."""
-
-    def __init__(self, device: str, path: Path) -> None:
-        self.device = device
-        self.path = path
-        self._enabled = False
-        self._lock = threading.Lock()
-        self._handler: logging.handlers.RotatingFileHandler | None = None
-
-    @property
-    def enabled(self) -> bool:
-        return self._enabled
-
-    def set(self, on: bool) -> None:
-        with self._lock:
-            if on and self._handler is None:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._handler = logging.handlers.RotatingFileHandler(
-                    self.path, maxBytes=TRAFFIC_LOG_BYTES, backupCount=TRAFFIC_LOG_BACKUPS,
-                    encoding="ascii")
-                self._handler.setFormatter(logging.Formatter("%(message)s"))
-            elif not on and self._handler is not None:
-                self._handler.close()
-                self._handler = None
-            self._enabled = on
-        logging.getLogger("hall_agent.logs").info(
-            "raw traffic log of %s %s (%s)", self.device, "on" if on else "off", self.path)
-
-    def write(self, arrow: str, data: bytes, note: str = "") -> None:
-        if not self._enabled or not data:
-            return
-        now = time.time()
-        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
-        text = f"{stamp} {arrow} {data.hex(' ')}{f'  ({note})' if note else ''}"
-        with self._lock:
-            h = self._handler
-            if h is None:
-                return
-            # The traffic log is a help, never a reason to fail a print.
-            with contextlib.suppress(Exception):
-                h.emit(logging.makeLogRecord({"msg": text, "levelno": logging.INFO}))
-
-    def close(self) -> None:
-        with self._lock:
-            if self._handler is not None:
-                self._handler.close()
-                self._handler = None
-            self._enabled = False
-
-
-class TrafficLogs:
-    """Every switchable raw-traffic log of one agent, by device name."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.dir = data_dir / LOG_DIR
-        self._logs: dict[str, RawTraffic] = {}
-        self._lock = threading.Lock()
-
-    def get(self, device: str) -> RawTraffic:
-        if device in NO_RAW_TRAFFIC:
-            raise ValueError(f"{device}: raw traffic is never logged (it carries personal data)")
-        with self._lock:
-            if device not in self._logs:
-                self._logs[device] = RawTraffic(device, self.dir / f"traffic-{device}.log")
-            return self._logs[device]
-
-    def known(self) -> dict[str, RawTraffic]:
-        with self._lock:
-            return dict(self._logs)
-
-    def close(self) -> None:
-        for t in self.known().values():
-            t.close()
-
-
-class TrafficLink:
-    """Wraps a printer link (drivers.printer.Link) and logs what crosses it."""
-
-    def __init__(self, inner: Any, traffic: RawTraffic) -> None:
-        self._inner = inner
-        self._traffic = traffic
-        self.has_status: bool = inner.has_status
-
-    def write(self, data: bytes, timeout_s: float) -> None:
-        self._traffic.write(">>>", data)
-        self._inner.write(data, timeout_s)
-
-    def read(self, timeout_s: float) -> bytes:
-        got: bytes = self._inner.read(timeout_s)
-        self._traffic.write("<<<", got)
-        return got
-
-    def flush_input(self) -> None:
-        self._inner.flush_input()
-
-    def close(self) -> None:
-        self._inner.close()
 
 
 # ---------------------------------------------------------------------------- export

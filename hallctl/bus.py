@@ -2,7 +2,8 @@
 
 - ``bus scan PORT`` asks INFO of every address 1–247 straight on the port (stop
   the agent first: a bus has one master);
-- ``bus log`` shows the agent's raw-traffic log (``>>>`` sent, ``<<<`` received);
+- ``bus log [PORT]`` shows a bus's raw-traffic log (``>>>`` sent, ``<<<`` received),
+  off until switched on (``hallctl log traffic bus-ttyUSB1 on``);
 - ``board test`` / ``board show TEXT`` light the boards: through the agent, or
   straight to one board with ``--port`` and ``--address`` when the agent is off;
 - ``eval press WINDOW KEY`` presses a key on a *simulated* evaluator (hall-sim's
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from drivers.bus import BusError, BusMaster, DeviceRefused, NoReply, PortUnavailable
 from drivers.errors import ConfigError
 from drivers.rs485 import Cmd, Info, Kind
+from drivers.traffic import LOG_DIR, bus_device
 from hall_agent.contract.config import load_config, resolve_config_path
 
 if TYPE_CHECKING:
@@ -82,10 +84,16 @@ def bus_log(ctl: Ctl, a: argparse.Namespace) -> int:
     if data_dir is None:
         return ctl.fail(EXIT_USAGE, "config", "bus log needs the agent's config "
                         "(--config) to find data_dir")
-    path = data_dir / "bus-traffic.log"
+    if a.port:  # one log per bus port (drivers/traffic.py)
+        path = data_dir / LOG_DIR / f"traffic-{bus_device(a.port)}.log"
+    else:  # the bus written to last
+        found = sorted((data_dir / LOG_DIR).glob("traffic-bus-*.log"),
+                       key=lambda p: p.stat().st_mtime)
+        path = found[-1] if found else data_dir / LOG_DIR / "traffic-bus-*.log"
     if not path.exists():
-        return ctl.fail(EXIT_DEVICE, "no_log", f"no bus traffic logged yet ({path}); is a "
-                        "board or evaluator configured?")
+        return ctl.fail(EXIT_DEVICE, "no_log", f"no bus traffic logged yet ({path}); it is off "
+                        "until switched on: `hallctl log show` lists the buses, then "
+                        "`hallctl log traffic bus-PORT on`")
     lines = path.read_text(encoding="ascii", errors="replace").splitlines()[-a.lines:]
     if ctl.as_json:
         print(json.dumps({"path": str(path), "lines": lines}, indent=2))

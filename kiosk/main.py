@@ -14,7 +14,8 @@ from pathlib import Path
 from drivers.errors import ConfigError
 from hall_agent.contract.client import AgentClient
 from hall_agent.contract.config import Config, KioskConfig, load_config, resolve_config_path
-from kiosk.app import Kiosk, KioskSettings
+from kiosk.app import Kiosk
+from kiosk.host import KioskSettings
 
 
 def agent_url(cfg: Config | None) -> str:

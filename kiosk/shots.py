@@ -17,7 +17,16 @@ from PyQt6.QtWidgets import QApplication
 from hall_agent.contract.api import QueueOut, ServicesOut
 from hall_agent.contract.client import AgentClient, AgentUnavailable
 from kiosk import sample
-from kiosk.app import Kiosk, KioskSettings
+from kiosk.app import Kiosk
+from kiosk.flows.checkin import SAMPLE_CHECKIN
+from kiosk.flows.selfservice import (
+    SAMPLE_BOOKED,
+    SAMPLE_CARD,
+    SAMPLE_RESULT,
+    SAMPLE_SLOTS,
+    SAMPLE_STATE,
+)
+from kiosk.host import KioskSettings
 from kiosk.strings import Lang
 
 VARIANTS: tuple[tuple[str, Lang, bool], ...] = (
@@ -46,7 +55,8 @@ def _seq(*steps: Step) -> Step:
 
 
 def _steps(k: Kiosk, services: ServicesOut) -> list[tuple[str, Step]]:
-    cats = k.categories()
+    tk, guides, rating = k.tickets, k.guides, k.rating
+    cats = tk.categories()
     closed = next((s for s in services.services if not s.open_now), None)
     first = services.services[0]
     guide = next((s for s in services.services if len(s.guide) > 80), first)
@@ -54,69 +64,60 @@ def _steps(k: Kiosk, services: ServicesOut) -> list[tuple[str, Step]]:
     home = k.go_home
     steps: list[tuple[str, Step]] = [
         ("home", home),
-        ("categories", _seq(home, k.start_ticket)),
-        ("services", _seq(home, k.start_ticket,
-                          lambda: k._go(lambda: k._render_services(cats[0] if cats else "")))),
-        ("priority", _seq(home, k.start_ticket, lambda: k._go(k._render_priority))),
-        ("priority_services", _seq(home, k.start_ticket, lambda: k._choose_priority("elderly"),
-                                   lambda: k._render_services(first.category))),
-        ("ticket", lambda: k.show_ticket(sample.TICKET)),
-        ("ticket_unprinted", lambda: k.show_ticket(sample.TICKET_UNPRINTED)),
-        ("guides", _seq(home, k.open_guides)),
-        ("guides_search", _seq(home, k.open_guides, lambda: k.guides.search.setText("SB"))),
-        ("guide", _seq(home, k.open_guides, lambda: k._open_guide(guide))),
+        ("categories", _seq(home, tk.start)),
+        ("services", _seq(home, tk.start,
+                          lambda: k.go(lambda: tk.render_services(cats[0] if cats else "")))),
+        ("priority", _seq(home, tk.start, lambda: k.go(tk.render_priority))),
+        ("priority_services", _seq(home, tk.start, lambda: tk.choose_priority("elderly"),
+                                   lambda: tk.render_services(first.category))),
+        ("ticket", lambda: tk.show_ticket(sample.TICKET)),
+        ("ticket_unprinted", lambda: tk.show_ticket(sample.TICKET_UNPRINTED)),
+        ("guides", _seq(home, guides.open)),
+        ("guides_search", _seq(home, guides.open, lambda: guides.list.search.setText("SB"))),
+        ("guide", _seq(home, guides.open, lambda: guides.open_guide(guide))),
         ("queue", _seq(home, k.open_queue)),
         ("rate_window", _seq(home, k.start_rating)),
-        ("rate_level", _seq(home, k.start_rating, lambda: k._choose_window(window))),
-        ("rate_done", lambda: k.show_thanks(True)),
-        ("checkin", _seq(home, k.open_checkin)),
+        ("rate_level", _seq(home, k.start_rating, lambda: rating.choose_window(window))),
+        ("rate_done", lambda: rating.show_thanks(True)),
+        ("checkin", _seq(home, k.cards.open_checkin)),
         *_card_steps(k, services),
         ("out_of_service", k.show_out_of_service),
     ]
     if closed is not None:
-        steps.insert(5, ("closed", _seq(home, lambda: k.take(closed))))
+        steps.insert(5, ("closed", _seq(home, lambda: tk.take(closed))))
     return steps
 
 
 def _card_steps(k: Kiosk, services: ServicesOut) -> list[tuple[str, Step]]:
-    """ID card, check-in and 24-hour screens (kiosk/checkin.py, kiosk/selfservice.py)."""
-    from kiosk.checkin import SAMPLE_CHECKIN
-    from kiosk.selfservice import (
-        SAMPLE_BOOKED,
-        SAMPLE_CARD,
-        SAMPLE_RESULT,
-        SAMPLE_SLOTS,
-        SAMPLE_STATE,
-    )
-
-    home, cf, ss = k.go_home, k.cardflows, k.cardflows.ss
+    """ID card, check-in and 24-hour screens (kiosk/flows/checkin.py, selfservice.py)."""
+    home, cf, ss = k.go_home, k.cards, k.selfservice
     svc = next((s for s in services.services if s.requires_id), services.services[0])
     misread = {"ok": False, "error": "bad_check_digit", "message": "证件读取有误，请取下后重新放置",
                "message_en": "The card was misread: lift it and place it again"}
 
     def too_early() -> None:
         en = k.lang == "en"
-        k._go(lambda: k._render_message(
+        k.go(lambda: k.show_notice(
             "checkin_refused", k.t("checkin_failed"),
             "Your slot is 10:00-10:30; check-in opens at 09:30" if en
             else "预约时段 10:00-10:30，请于 09:30 后签到"))
 
     def selfservice(on: bool) -> Step:
         def go() -> None:
-            k.cardflows.ss.state = SAMPLE_STATE if on else None
+            ss.state = SAMPLE_STATE if on else None
         return go
 
     return [
-        ("card_prompt", _seq(home, lambda: k.cardflows.ask_card_for(svc))),
-        ("card_misread", _seq(home, lambda: k.cardflows.ask_card_for(svc),
-                              lambda: k.cardflows.on_card(misread))),
-        ("checkin_prompt", _seq(home, k.open_checkin)),
+        ("card_prompt", _seq(home, lambda: cf.ask_card_for(svc))),
+        ("card_misread", _seq(home, lambda: cf.ask_card_for(svc),
+                              lambda: cf.on_card(misread))),
+        ("checkin_prompt", _seq(home, cf.open_checkin)),
         ("checkin_done", lambda: cf.show_checked_in(SAMPLE_CHECKIN)),
-        ("checkin_too_early", _seq(home, k.open_checkin, too_early)),
+        ("checkin_too_early", _seq(home, cf.open_checkin, too_early)),
         ("selfservice_home", _seq(selfservice(True), home)),
         ("selfservice_menu", lambda: ss.on_card(SAMPLE_CARD)),
-        ("selfservice_result", lambda: k._go(lambda: ss.show_result(SAMPLE_RESULT))),
-        ("selfservice_slots", lambda: k._go(lambda: ss.render_slots(SAMPLE_SLOTS))),
+        ("selfservice_result", lambda: k.go(lambda: ss.show_result(SAMPLE_RESULT))),
+        ("selfservice_slots", lambda: k.go(lambda: ss.render_slots(SAMPLE_SLOTS))),
         ("selfservice_booked", lambda: ss.show_booked(SAMPLE_BOOKED)),
     ]
 

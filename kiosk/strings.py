@@ -6,7 +6,11 @@ typo shows up in the tests rather than as an empty button on the kiosk.
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Literal
+
+from hall_agent.contract.api import ServiceOut
 
 Lang = Literal["zh", "en"]
 
@@ -128,7 +132,6 @@ TEXT: dict[str, tuple[str, str]] = {
     "checkin_title": ("预约签到", "Appointment check-in"),
     "checkin_prompt": ("请将身份证放在下方感应区，或扫描预约二维码",
                        "Place your ID card on the reader below, or scan your booking QR code"),
-    "checkin_read": ("已读取，请到咨询台确认预约", "Read. Please confirm at the information desk."),
     "checkin_done": ("签到成功，已为您优先排队", "Checked in: you are in the priority queue"),
     "checkin_slot": ("预约时段 {slot}", "Booked slot {slot}"),
     "checkin_failed": ("签到未成功", "Check-in failed"),
@@ -202,3 +205,70 @@ def duration(seconds: int, lang: Lang) -> str:
     if minutes < 60:
         return tr("minutes", lang, m=minutes)
     return tr("hours_minutes", lang, h=minutes // 60, m=minutes % 60)
+
+
+def localized(zh: str, en: str | None, lang: Lang) -> str:
+    """An agent's bilingual text (a refusal's message and message_en): the English one
+    when there is one."""
+    return zh if lang == "zh" else en or zh
+
+
+def service_name(s: ServiceOut, lang: Lang) -> str:
+    return s.name if lang == "zh" else s.name_en
+
+
+_PROMISE_EN = (
+    (re.compile(r"^(\d+)\s*分钟(内)?办结$"), "Done within {0} min"),
+    (re.compile(r"^(\d+)\s*小时(内)?办结$"), "Done within {0} h"),
+    (re.compile(r"^(\d+)\s*个?工作日(内)?(办结)?$"), "{0} working days"),
+    (re.compile(r"^即时办结|即办$"), "Done on the spot"),
+    (re.compile(r"^当日办结$"), "Done the same day"),
+)
+
+
+def promise_text(promise: str, lang: Lang, promise_en: str = "") -> str:
+    """The catalogue's promise ("60分钟办结") in the kiosk's language."""
+    if lang == "zh" or not promise:
+        return promise
+    if promise_en:
+        return promise_en
+    for pattern, english in _PROMISE_EN:
+        m = pattern.match(promise.strip())
+        if m:
+            return english.format(*m.groups())
+    return promise
+
+
+def hours_text(hours: str, lang: Lang) -> str:
+    if hours.strip() == "24h":
+        return tr("hours_24h", lang)
+    return "  ".join(p.strip() for p in hours.split(","))
+
+
+def when_text(iso: str | None, lang: Lang, now: datetime | None = None) -> str:
+    """``2024-05-21T08:30+08:00`` → "明天 08:30" / "tomorrow 08:30", for "opens at"."""
+    if not iso:
+        return ""
+    try:
+        at = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    now = now or datetime.now(at.tzinfo)
+    days = (at.date() - now.date()).days
+    hm = at.strftime("%H:%M")
+    if days == 0:
+        return f"今天 {hm}" if lang == "zh" else f"today at {hm}"
+    if days == 1:
+        return f"明天 {hm}" if lang == "zh" else f"tomorrow at {hm}"
+    if lang == "zh":
+        return f"{at.month}月{at.day}日 {hm}"
+    return f"{at.day} {at.strftime('%b')} at {hm}"
+
+
+def closed_text(s: ServiceOut, lang: Lang) -> str:
+    reason = (s.closed_reason if lang == "zh" else s.closed_reason_en or s.closed_reason) or ""
+    opens = when_text(s.opens_at, lang)
+    parts = [reason or tr("closed", lang)]
+    if opens:
+        parts.append(tr("closed_opens", lang, when=opens))
+    return "，".join(parts) if lang == "zh" else ". ".join(parts)

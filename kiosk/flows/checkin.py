@@ -8,11 +8,9 @@ citizen goes home.
 
 from __future__ import annotations
 
-import contextlib
-from typing import TYPE_CHECKING, Any
+import uuid
+from typing import Any
 
-import httpx
-from pydantic import BaseModel
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QVBoxLayout, QWidget
 
@@ -24,28 +22,18 @@ from hall_agent.contract.api import (
     TicketIn,
     TicketOut,
 )
-from hall_agent.contract.client import AgentClient, AgentRefused
-from kiosk.screens import Screen, service_name
-from kiosk.strings import Lang, tr
+from hall_agent.contract.client import AgentRefused
+from kiosk.host import KioskHost
+from kiosk.screens import Screen
+from kiosk.strings import Lang, localized, service_name, tr
 from kiosk.theme import Theme
 from kiosk.widgets import Card, label
-
-if TYPE_CHECKING:
-    from kiosk.app import Kiosk
 
 Center = Qt.AlignmentFlag.AlignCenter
 
 
-def _post(c: AgentClient, path: str, model: type[Any], body: BaseModel,
-          key: str | None = None) -> Any:
-    return c._request("POST", path, model, body=body, key=key,
-                      timeout=c._ticket_timeout)
-
-
-def _fire(c: AgentClient, method: str, path: str, body: dict[str, Any] | None = None) -> None:
-    """A request whose answer does not matter (fast polling, forgetting a card)."""
-    with contextlib.suppress(httpx.HTTPError):
-        c._http.request(method, path, json=body, timeout=c._timeout)
+def _ignore(_: object) -> None:
+    """The answer to a request that does not matter (fast polling, forgetting a card)."""
 
 
 def card_symbol(theme: Theme) -> QWidget:
@@ -104,20 +92,19 @@ class CardPromptScreen(Screen):
 
 
 class CardFlows:
-    """The controller of the card and scan flows; the Kiosk forwards events here."""
+    """The card and scan flows; the shell forwards ``card`` and ``scan`` events here.
 
-    def __init__(self, k: Kiosk, previous: CardFlows | None = None) -> None:
-        from kiosk.selfservice import SelfServiceFlows
+    The card of this flow (its token, the masked person) survives a rebuild of the
+    screens (``previous``); the 24-hour area reads it too."""
 
+    def __init__(self, k: KioskHost, previous: CardFlows | None = None) -> None:
         self.k = k
         self.prompt = CardPromptScreen(k.theme, k.lang)
-        k.stack.addWidget(self.prompt)
+        k.add_screen(self.prompt)
         self.token: str | None = previous.token if previous else None
         self.person: dict[str, Any] | None = previous.person if previous else None
         self.waiting_for: str | None = None
         self.service: ServiceOut | None = None
-        self.ss: SelfServiceFlows = SelfServiceFlows(k, self,
-                                                     previous.ss if previous else None)
 
     def t(self, key: str, **kw: object) -> str:
         return tr(key, self.k.lang, **kw)
@@ -131,15 +118,13 @@ class CardFlows:
         self.k.ticket.title.setText(self.t("ticket_title"))
         if token and self.k.client is not None:
             c = self.k.client
-            self.k.runner.run(lambda: _fire(c, "DELETE", f"/v1/cards/{token}"),
-                              lambda _: None, lambda _: None)
+            self.k.runner.run(lambda: c.forget_card(token), _ignore, _ignore)
 
     def _want_card(self) -> None:
         c = self.k.client
         if c is not None:
-            body = CardWantIn(seconds=self.k.settings.idle_timeout_s).model_dump()
-            self.k.runner.run(lambda: _fire(c, "POST", "/v1/card-reader/wait", body),
-                              lambda _: None, lambda _: None)
+            body = CardWantIn(seconds=self.k.settings.idle_timeout_s)
+            self.k.runner.run(lambda: c.want_card(body), _ignore, _ignore)
 
     def open_checkin(self) -> None:
         self.waiting_for = "checkin"
@@ -148,8 +133,8 @@ class CardFlows:
         def render() -> None:
             self.prompt.show_prompt(self.t("checkin_title"), "", self.t("checkin_prompt"),
                                     qr_hint=True)
-            self.k._show("checkin", self.prompt)
-        self.k._go(render)
+            self.k.show_screen("checkin", self.prompt)
+        self.k.go(render)
 
     def ask_card_for(self, svc: ServiceOut) -> None:
         """A real-name service: the ticket is taken once the card is read."""
@@ -163,15 +148,12 @@ class CardFlows:
             self.prompt.show_prompt(self.t("card_title"),
                                     self.t("card_for", service=service_name(svc, self.k.lang)),
                                     self.t("card_prompt"), qr_hint=False)
-            self.k._show("card_prompt", self.prompt)
-        self.k._go(render)
+            self.k.show_screen("card_prompt", self.prompt)
+        self.k.go(render)
 
     # ------------------------------------------------------------------ events
 
     def on_card(self, data: dict[str, Any]) -> None:
-        if self.ss.active():
-            self.ss.on_card(data)
-            return
         if not data.get("ok"):
             msg = data.get("message") if self.k.lang == "zh" else data.get("message_en")
             if self.k.screen_name in ("checkin", "card_prompt"):
@@ -196,7 +178,7 @@ class CardFlows:
             msg = (data.get("message") if self.k.lang == "zh" else data.get("message_en")) or ""
             title = self.t("checkin_failed") if kind == "appointment" else self.t(
                 "scan_unknown")
-            self.k._go(lambda: self.k._render_message(f"scan:{kind}", title, msg))
+            self.k.go(lambda: self.k.show_notice(f"scan:{kind}", title, msg))
 
     # ------------------------------------------------------------------ actions
 
@@ -216,7 +198,7 @@ class CardFlows:
             self.k.flow.busy = False
             self._refused(self.t("checkin_failed"), e)
 
-        self.k._call(lambda: _post(c, "/v1/checkins", CheckinOut, body), ok, refused)
+        self.k.call(lambda: c.checkin(body), ok, refused)
 
     def _take_with_card(self, svc: ServiceOut) -> None:
         if self.k.client is None or self.k.flow.busy:
@@ -232,15 +214,12 @@ class CardFlows:
             self.k.flow.busy = False
             self._refused(self.t("ticket_error"), e)
 
-        self.k._call(lambda: c.take_ticket(req, key), self.k.show_ticket, refused)
+        self.k.call(lambda: c.take_ticket(req, key), self.k.show_ticket, refused)
 
     def _refused(self, title: str, e: AgentRefused) -> None:
-        import uuid
-
         self.k.flow.key = str(uuid.uuid4())
-        msg = e.body.message if self.k.lang == "zh" else (e.body.message_en or e.body.message)
-        self.k._history_render(lambda: self.k._render_message(
-            f"card_refused:{e.body.error}", title, msg))
+        msg = localized(e.body.message, e.body.message_en, self.k.lang)
+        self.k.replace(lambda: self.k.show_notice(f"card_refused:{e.body.error}", title, msg))
 
     # ------------------------------------------------------------------ results
 
@@ -261,7 +240,7 @@ class CardFlows:
         else:
             body = self.t("scan_closed")
         title = self.t("scan_ticket", number=t.get("number", ""))
-        self.k._go(lambda: self.k._render_message("scan:ticket", title, body))
+        self.k.go(lambda: self.k.show_notice("scan:ticket", title, body))
         self.k.message.title.setObjectName("Title")
         self.k.message.title.setStyle(self.k.message.title.style())
 

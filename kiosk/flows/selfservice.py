@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, timedelta
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QGridLayout
@@ -24,15 +24,12 @@ from hall_agent.contract.api import (
     SlotsOut,
 )
 from hall_agent.contract.client import AgentRefused
-from kiosk.checkin import card_symbol
+from kiosk.flows.checkin import CardFlows, card_symbol
+from kiosk.host import KioskHost
 from kiosk.screens import Screen
-from kiosk.strings import Lang, tr
+from kiosk.strings import Lang, localized, service_name, tr
 from kiosk.theme import Theme
 from kiosk.widgets import Card, TileGrid, TileSpec, label
-
-if TYPE_CHECKING:
-    from kiosk.app import Kiosk
-    from kiosk.checkin import CardFlows
 
 Center = Qt.AlignmentFlag.AlignCenter
 
@@ -125,7 +122,11 @@ class ResultScreen(Screen):
 
 
 class SelfServiceFlows:
-    def __init__(self, k: Kiosk, cards: CardFlows, previous: SelfServiceFlows | None) -> None:
+    """The 24-hour area; it reads the card through ``cards`` (the card flows' token and
+    person). The hall's mode and the door's answer survive a rebuild (``previous``)."""
+
+    def __init__(self, k: KioskHost, cards: CardFlows,
+                 previous: SelfServiceFlows | None = None) -> None:
         self.k = k
         self.cards = cards
         self.state: SelfServiceOut | None = previous.state if previous else None
@@ -133,7 +134,7 @@ class SelfServiceFlows:
         self.home = SelfServiceHome(k.theme, k.lang)
         self.result = ResultScreen(k.theme, k.lang)
         for s in (self.home, self.result):
-            k.stack.addWidget(s)
+            k.add_screen(s)
 
     def t(self, key: str, **kw: object) -> str:
         return tr(key, self.k.lang, **kw)
@@ -158,8 +159,7 @@ class SelfServiceFlows:
             if was != self.on and self.k.screen_name in ("home", "selfservice_home"):
                 self.k.go_home()
 
-        self.k.runner.run(lambda: c._request("GET", "/v1/selfservice", SelfServiceOut), ok,
-                          lambda e: None)
+        self.k.runner.run(c.selfservice, ok, lambda e: None)
 
     def set_state(self, s: SelfServiceOut) -> None:
         self.state = s
@@ -176,23 +176,22 @@ class SelfServiceFlows:
             specs.append(TileSpec("ss:book", self.t("ss_book"), self.t("ss_book_sub"),
                                   variant="light", on_click=self.start_booking))
         self.home.show_home(self.state, self.cards.person, self.door, specs)
-        self.k._show("selfservice_home", self.home, footer=self.cards.person is not None,
-                     back=False)
+        self.k.show_screen("selfservice_home", self.home,
+                           footer=self.cards.person is not None, back=False)
 
     # ------------------------------------------------------------------ card
 
     def on_card(self, data: dict[str, Any]) -> None:
         if not data.get("ok"):
             msg = data.get("message") if self.k.lang == "zh" else data.get("message_en")
-            self.k._go(lambda: self.k._render_message("selfservice_card_error",
-                                                      self.t("card_error"), str(msg or "")))
+            self.k.go(lambda: self.k.show_notice("selfservice_card_error",
+                                                 self.t("card_error"), str(msg or "")))
             return
         self.cards.token = str(data["token"])
         self.cards.person = {k: data.get(k) for k in ("masked_name", "masked_id", "expired")}
         self.door = data.get("door")
-        self.k._history.clear()
-        self.k._current = self.show_home
-        self.show_home()
+        self.k.clear_steps()
+        self.k.replace(self.show_home)
 
     # ------------------------------------------------------------------ plugins
 
@@ -203,26 +202,26 @@ class SelfServiceFlows:
         self.k.flow.busy = True
         key = str(uuid.uuid4())
         self.k.message.show_message("busy", self.t("ss_running"))
-        self.k._show("selfservice_running", self.k.message, back=False, footer=False)
+        self.k.show_screen("selfservice_running", self.k.message, back=False, footer=False)
 
         def ok(r: SelfServiceResultOut) -> None:
             self.k.flow.busy = False
-            self.k._go(lambda: self.show_result(r))
+            self.k.go(lambda: self.show_result(r))
 
         def refused(e: AgentRefused) -> None:
             self.k.flow.busy = False
-            msg = e.body.message if self.k.lang == "zh" else e.body.message_en or e.body.message
-            self.k._go(lambda: self.k._render_message("selfservice_failed",
-                                                      self.t("ss_failed"), msg))
+            self._failed(e)
 
         body = SelfServiceRunIn(card=token)
-        self.k._call(lambda: c._request("POST", f"/v1/selfservice/{plugin}",
-                                        SelfServiceResultOut, body=body, key=key,
-                                        timeout=c._ticket_timeout), ok, refused)
+        self.k.call(lambda: c.run_selfservice(plugin, body, key), ok, refused)
+
+    def _failed(self, e: AgentRefused) -> None:
+        msg = localized(e.body.message, e.body.message_en, self.k.lang)
+        self.k.go(lambda: self.k.show_notice("selfservice_failed", self.t("ss_failed"), msg))
 
     def show_result(self, r: SelfServiceResultOut) -> None:
         self.result.show_result(r)
-        self.k._show("selfservice_result", self.result)
+        self.k.show_screen("selfservice_result", self.result)
 
     # ------------------------------------------------------------------ booking
 
@@ -230,16 +229,16 @@ class SelfServiceFlows:
         return (date.today() + timedelta(days=1)).isoformat()
 
     def start_booking(self) -> None:
-        self.k._go(self.render_book_services)
+        self.k.go(self.render_book_services)
 
     def render_book_services(self) -> None:
-        names = {s.id: s for s in self.k._service_list()}
+        names = {s.id: s for s in self.k.service_list()}
         bookable = self.state.bookable if self.state else []
-        specs = [TileSpec(f"book:{sid}", (names[sid].name if self.k.lang == "zh"
-                                          else names[sid].name_en) if sid in names else sid,
+        specs = [TileSpec(f"book:{sid}",
+                          service_name(names[sid], self.k.lang) if sid in names else sid,
                           on_click=partial(self.pick_service, sid)) for sid in bookable]
         self.k.choice.set_choices(self.t("ss_book_service"), specs, tile_height=160)
-        self.k._show("selfservice_book", self.k.choice)
+        self.k.show_screen("selfservice_book", self.k.choice)
 
     def pick_service(self, sid: str) -> None:
         c = self.k.client
@@ -248,19 +247,13 @@ class SelfServiceFlows:
             return
 
         def ok(s: SlotsOut) -> None:
-            self.k._go(lambda: self.render_slots(s))
+            self.k.go(lambda: self.render_slots(s))
 
-        def refused(e: AgentRefused) -> None:
-            msg = e.body.message if self.k.lang == "zh" else e.body.message_en or e.body.message
-            self.k._go(lambda: self.k._render_message("selfservice_failed",
-                                                      self.t("ss_failed"), msg))
-
-        self.k._call(lambda: c._request("GET", f"/v1/appointments/slots?service={sid}"
-                                               f"&day={day}", SlotsOut), ok, refused)
+        self.k.call(lambda: c.slots(sid, day), ok, self._failed)
 
     def render_slots(self, s: SlotsOut) -> None:
-        svc = next((x for x in self.k._service_list() if x.id == s.service), None)
-        name = (svc.name if self.k.lang == "zh" else svc.name_en) if svc else s.service
+        svc = next((x for x in self.k.service_list() if x.id == s.service), None)
+        name = service_name(svc, self.k.lang) if svc else s.service
         specs = [TileSpec(f"slot:{x.start}", f"{x.start}-{x.end}",
                           badge=self.t("ss_free", n=x.free) if x.free else self.t("ss_full"),
                           enabled=x.free > 0, variant="" if x.free else "closed",
@@ -268,7 +261,7 @@ class SelfServiceFlows:
                  for x in s.slots]
         self.k.choice.set_choices(self.t("ss_book_slot", service=name, day=s.day), specs,
                                   tile_height=120, page_size=12, max_cols=3)
-        self.k._show("selfservice_slots", self.k.choice)
+        self.k.show_screen("selfservice_slots", self.k.choice)
 
     def book(self, service: str, day: str, start: str) -> None:
         c, token = self.k.client, self.cards.token
@@ -284,12 +277,9 @@ class SelfServiceFlows:
 
         def refused(e: AgentRefused) -> None:
             self.k.flow.busy = False
-            msg = e.body.message if self.k.lang == "zh" else e.body.message_en or e.body.message
-            self.k._go(lambda: self.k._render_message("selfservice_failed",
-                                                      self.t("ss_failed"), msg))
+            self._failed(e)
 
-        self.k._call(lambda: c._request("POST", "/v1/appointments", BookOut, body=body,
-                                        key=key, timeout=c._ticket_timeout), ok, refused)
+        self.k.call(lambda: c.book(body, key), ok, refused)
 
     def show_booked(self, b: BookOut) -> None:
         a = b.appointment
@@ -299,7 +289,7 @@ class SelfServiceFlows:
                                     self.t("ss_booked_detail") if b.printed
                                     else self.t("ss_not_printed"),
                                     buttons=[(self.t("done"), self.k.go_home)])
-        self.k._show("selfservice_booked", self.k.message, back=False)
+        self.k.show_screen("selfservice_booked", self.k.message, back=False)
 
 
 # ---------------------------------------------------------------- samples for screenshots

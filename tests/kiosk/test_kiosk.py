@@ -16,7 +16,8 @@ from PyQt6.QtCore import Qt
 from hall_agent.contract.api import TicketsOut
 from hall_agent.contract.client import AgentClient
 from hall_agent.contract.config import load_config
-from kiosk.app import Kiosk, KioskSettings
+from kiosk.app import Kiosk
+from kiosk.host import KioskSettings
 from kiosk.main import agent_url
 from kiosk.widgets import Tile
 
@@ -32,8 +33,8 @@ def make_kiosk(qtbot: Any, hall: Any, tmp_path: Path) -> Iterator[Any]:
         settings = KioskSettings(hall_name=cfg.hall.name, health_interval_s=0.5,
                                  recover_interval_s=0.3,
                                  checkin_enabled=cfg.id_reader is not None)
-        for k, v in overrides.items():
-            setattr(settings, k, v)
+        for name, value in overrides.items():
+            setattr(settings, name, value)
         k = Kiosk(settings, AgentClient(agent_url(cfg)))
         qtbot.addWidget(k)
         k.resize(1080, 1920)
@@ -76,7 +77,7 @@ def test_ticket_in_three_taps_is_printed_with_its_qr(qtbot: Any, hall: Any, make
     assert k.screen_name == "services"
     tap(qtbot, k, "A")
     qtbot.waitUntil(lambda: k.screen_name == "ticket", timeout=10_000)
-    t = k.last_ticket
+    t = k.tickets.last
     assert t is not None and t.printed and t.number.startswith("A")
     assert k.ticket.number.text() == t.number
     assert not k.ticket.reprint_btn.isVisible()
@@ -101,7 +102,7 @@ def test_double_tap_takes_one_ticket(qtbot: Any, hall: Any, make_kiosk: Any) -> 
     tile.click()            # the finger bounced
     svc = k.service("A")
     assert svc is not None
-    k.take(svc)             # and a third, straight to the handler
+    k.tickets.take(svc)             # and a third, straight to the handler
     qtbot.waitUntil(lambda: k.screen_name == "ticket", timeout=10_000)
     qtbot.wait(500)
     assert tickets_issued(hall) == 1
@@ -117,7 +118,7 @@ def test_paper_out_keeps_the_ticket_on_screen_with_its_qr(qtbot: Any, hall: Any,
     tap(qtbot, k, "cat:住房不动产")
     tap(qtbot, k, "B")
     qtbot.waitUntil(lambda: k.screen_name == "ticket", timeout=10_000)
-    t = k.last_ticket
+    t = k.tickets.last
     assert t is not None and not t.printed
     assert "打印机暂时无法出票" in k.ticket.status.text()
     assert k.ticket.reprint_btn.isVisible()
@@ -149,7 +150,7 @@ def test_idle_timeout_returns_home_and_forgets_the_flow(qtbot: Any, hall: Any,
     tap(qtbot, k, "cat:社会保障")
     tap(qtbot, k, "A")
     qtbot.waitUntil(lambda: k.screen_name == "ticket", timeout=10_000)
-    assert k.last_ticket is not None and not k.last_ticket.priority
+    assert k.tickets.last is not None and not k.tickets.last.priority
 
 
 def test_priority_path_issues_a_priority_ticket(qtbot: Any, hall: Any,
@@ -162,7 +163,7 @@ def test_priority_path_issues_a_priority_ticket(qtbot: Any, hall: Any,
     assert "孕妇" in k.choice.banner.text()
     tap(qtbot, k, "A")
     qtbot.waitUntil(lambda: k.screen_name == "ticket", timeout=10_000)
-    assert k.last_ticket is not None and k.last_ticket.priority
+    assert k.tickets.last is not None and k.tickets.last.priority
     assert k.ticket.priority.isVisible()
 
 
@@ -272,17 +273,17 @@ def test_queue_status_follows_the_event_stream(qtbot: Any, hall: Any,
                                                make_kiosk: Any) -> None:
     k = make_kiosk()
     tap(qtbot, k, "queue")
-    qtbot.waitUntil(lambda: k.queue.last is not None, timeout=10_000)
-    assert k.queue.last is not None
-    before = k.queue.last.services["A"].waiting
+    qtbot.waitUntil(lambda: k.queue.screen.last is not None, timeout=10_000)
+    assert k.queue.screen.last is not None
+    before = k.queue.screen.last.services["A"].waiting
     with hall.client() as c:
         c.post("/v1/tickets", json={"service": "A"}, headers={"Idempotency-Key": "q-1"})
-    qtbot.waitUntil(lambda: k.queue.last is not None
-                    and k.queue.last.services["A"].waiting == before + 1, timeout=10_000)
+    qtbot.waitUntil(lambda: k.queue.screen.last is not None
+                    and k.queue.screen.last.services["A"].waiting == before + 1, timeout=10_000)
     with hall.client() as c:
         c.post("/v1/calls", json={"window": "5"})
-    qtbot.waitUntil(lambda: k.queue.last is not None
-                    and k.queue.last.windows["5"].serving is not None, timeout=10_000)
+    qtbot.waitUntil(lambda: k.queue.screen.last is not None
+                    and k.queue.screen.last.windows["5"].serving is not None, timeout=10_000)
 
 
 def test_rating_a_window(qtbot: Any, hall: Any, make_kiosk: Any) -> None:

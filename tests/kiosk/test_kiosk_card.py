@@ -19,7 +19,8 @@ from PyQt6.QtCore import Qt
 from conftest import HallUnderTest
 from hall_agent.contract.client import AgentClient
 from hall_agent.contract.config import load_config
-from kiosk.app import Kiosk, KioskSettings
+from kiosk.app import Kiosk
+from kiosk.host import KioskSettings
 from kiosk.main import agent_url
 from kiosk.widgets import Tile
 from sim.idcard import RESIDENT_NUMBER, SimIdReader
@@ -76,11 +77,11 @@ def test_real_name_ticket_asks_for_the_card_then_prints(qtbot: Any, kiosk_for: A
     qtbot.waitUntil(lambda: k.events is not None and k.events._thread is not None, timeout=5000)
     reader.put("resident")
     qtbot.waitUntil(lambda: k.screen_name == "ticket", timeout=10_000)
-    assert k.last_ticket is not None and k.last_ticket.masked_name == "测*"
+    assert k.tickets.last is not None and k.tickets.last.masked_name == "测*"
     assert h.printer.wait_for_tickets(1)
     assert "测试甲" not in h.printer.tickets[-1].text
     k.go_home()
-    assert k.cardflows.token is None
+    assert k.cards.token is None
 
 
 def test_check_in_by_card_shows_the_priority_ticket(qtbot: Any, kiosk_for: Any) -> None:
@@ -96,7 +97,7 @@ def test_check_in_by_card_shows_the_priority_ticket(qtbot: Any, kiosk_for: Any) 
     assert k.screen_name == "checkin"
     reader.put("resident")
     qtbot.waitUntil(lambda: k.screen_name == "ticket", timeout=10_000)
-    assert k.last_ticket is not None and k.last_ticket.priority
+    assert k.tickets.last is not None and k.tickets.last.priority
     assert k.ticket.title.text() == "签到成功，已为您优先排队"
 
 
@@ -104,8 +105,9 @@ def test_24_hour_mode_home_card_menu_and_print(qtbot: Any, kiosk_for: Any) -> No
     k, h, reader = kiosk_for('[selfservice]\nstaffed_days = []\n')
     qtbot.waitUntil(lambda: k.screen_name == "selfservice_home", timeout=10_000)
     reader.put("resident")
-    qtbot.waitUntil(lambda: k.cardflows.person is not None, timeout=10_000)
-    assert k.cardflows.person["masked_name"] == "测*"  # type: ignore[index]
+    qtbot.waitUntil(lambda: k.cards.person is not None, timeout=10_000)
+    person = k.cards.person
+    assert person is not None and person["masked_name"] == "测*"
     tap(qtbot, k, "ss:housing_fund")
     qtbot.waitUntil(lambda: k.screen_name == "selfservice_result", timeout=10_000)
     assert h.printer.wait_for_tickets(1)

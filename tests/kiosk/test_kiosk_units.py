@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 from PyQt6.QtGui import QFontMetrics
 
 from kiosk import sample
-from kiosk.app import Kiosk, KioskSettings
+from kiosk.app import Kiosk
+from kiosk.host import KioskSettings
 from kiosk.main import main
 from kiosk.pinyin import initials, matches_initials
-from kiosk.screens import promise_text, when_text
-from kiosk.strings import TEXT, duration, tr
+from kiosk.strings import TEXT, duration, promise_text, tr, when_text
 from kiosk.theme import Theme
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -42,8 +42,8 @@ def test_guide_search_finds_by_initials_chinese_and_english(qtbot: Any) -> None:
     k = Kiosk(KioskSettings(), None)
     qtbot.addWidget(k)
     k.set_services(sample.SERVICES)
-    k.open_guides()
-    g = k.guides
+    k.guides.open()
+    g = k.guides.list
     assert [s.id for s in g.matching("GJJ")] == ["B"]
     assert [s.id for s in g.matching("公积金")] == ["B"]
     assert [s.id for s in g.matching("provident")] == ["B"]

@@ -1,0 +1,122 @@
+"""The queue as it stands: waiting per service, windows serving, recent calls.
+
+The shell keeps the latest answer (``queue_data``, the rating flow lists windows
+from it too) and refreshes it when a call or a ticket event arrives.
+"""
+
+from __future__ import annotations
+
+from PyQt6.QtCore import Qt
+from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
+
+from hall_agent.contract.api import QueueOut
+from kiosk.host import KioskHost
+from kiosk.screens import Screen
+from kiosk.strings import Lang, duration, tr
+from kiosk.theme import Theme
+from kiosk.widgets import Card, label
+
+
+class QueueScreen(Screen):
+    def __init__(self, theme: Theme, lang: Lang) -> None:
+        super().__init__(theme, lang, tr("queue_title", lang))
+        self.updated = label("", theme, 26, name="Muted")
+        self.box.addWidget(self.updated)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        body = QWidget()
+        body.setObjectName("Screen")
+        self.body = QVBoxLayout(body)
+        self.body.setContentsMargins(0, 0, 0, 0)
+        self.body.setSpacing(24)
+        scroll.setWidget(body)
+        self.box.addWidget(scroll, 1)
+        self.last: QueueOut | None = None
+
+    def show_queue(self, q: QueueOut) -> None:
+        self.last = q
+        while self.body.count():
+            item = self.body.takeAt(0)
+            if item is not None and (w := item.widget()) is not None:
+                w.setParent(None)
+                w.deleteLater()
+        th = self.theme
+        ts = q.ts[11:19] if len(q.ts) >= 19 else q.ts
+        self.updated.setText(f"{self.t('live')} · {ts}")
+        # waiting per service
+        card = Card(spacing=6)
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(24)
+        grid.setVerticalSpacing(10)
+        for c, key in enumerate(("col_service", "col_waiting", "col_est")):
+            grid.addWidget(label(self.t(key), th, 28, name="Muted", wrap=False,
+                                 align=Qt.AlignmentFlag.AlignLeft if c == 0
+                                 else Qt.AlignmentFlag.AlignRight), 0, c)
+        for r, (sid, sq) in enumerate(sorted(q.services.items()), start=1):
+            name = sq.name if self.lang == "zh" else sq.name_en
+            grid.addWidget(label(f"{sid}  {name}", th, 34, bold=True), r, 0)
+            grid.addWidget(label(str(sq.waiting), th, 40, bold=True, wrap=False,
+                                 align=Qt.AlignmentFlag.AlignRight), r, 1)
+            est = duration(sq.est_wait_s, self.lang) if sq.waiting else "—"
+            grid.addWidget(label(est, th, 30, wrap=False, align=Qt.AlignmentFlag.AlignRight),
+                           r, 2)
+        grid.setColumnStretch(0, 1)
+        card.box.addLayout(grid)
+        self.body.addWidget(card)
+        # windows now serving
+        wcard = Card(spacing=6)
+        wcard.box.addWidget(label(self.t("windows_serving"), th, 32, bold=True, name="Title"))
+        wgrid = QGridLayout()
+        wgrid.setHorizontalSpacing(24)
+        wgrid.setVerticalSpacing(8)
+        cols = 1 if th.elderly else 2
+        windows = sorted(q.windows.items(), key=lambda kv: window_order(kv[0]))
+        for i, (wid, wq) in enumerate(windows):
+            if wq.paused or not wq.open:
+                what, color = self.t("window_paused"), th.muted
+            else:
+                # A number being served stands out; an idle window is no alarm.
+                what = wq.serving or self.t("window_idle")
+                color = th.accent if wq.serving else th.muted
+            cell = QHBoxLayout()
+            cell.addWidget(label(self.t("window_n", w=wid), th, 32, wrap=False))
+            v = label(what, th, 36, bold=True, wrap=False, align=Qt.AlignmentFlag.AlignRight)
+            v.setStyleSheet(f"color: {color};")
+            cell.addWidget(v, 1)
+            wgrid.addLayout(cell, i // cols, i % cols)
+        wcard.box.addLayout(wgrid)
+        self.body.addWidget(wcard)
+        if q.recent_calls:
+            ccard = Card(spacing=6)
+            ccard.box.addWidget(label(self.t("recent_calls"), th, 32, bold=True, name="Title"))
+            for call in q.recent_calls[:3 if th.elderly else 5]:
+                if call.ticket:
+                    ccard.box.addWidget(label(self.t("call_line", t=call.ticket, w=call.window),
+                                              th, 32))
+            self.body.addWidget(ccard)
+        self.body.addStretch(1)
+
+
+def window_order(wid: str) -> tuple[int, str]:
+    """Windows in the hall's order: 1, 2, … 10, then the named ones."""
+    return (int(wid), "") if wid.isdigit() else (10_000, wid)
+
+
+
+
+class QueueFlow:
+    def __init__(self, k: KioskHost) -> None:
+        self.k = k
+        self.screen = QueueScreen(k.theme, k.lang)
+        k.add_screen(self.screen)
+
+    def open(self) -> None:
+        """Show the queue known so far; the caller asks the agent for the current one."""
+        self.k.go(self.render)
+
+    def render(self) -> None:
+        if self.k.queue_data is not None:
+            self.screen.show_queue(self.k.queue_data)
+        self.k.show_screen("queue", self.screen)

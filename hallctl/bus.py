@@ -6,31 +6,39 @@
   off until switched on (``hallctl log traffic bus-ttyUSB1 on``);
 - ``board test`` / ``board show TEXT`` light the boards: through the agent, or
   straight to one board with ``--port`` and ``--address`` when the agent is off;
-- ``eval press WINDOW KEY`` presses a key on a *simulated* evaluator (hall-sim's
-  control socket next to the config), so the whole path — POLL, store, ACK — runs
-  as with a real one.
+- ``eval press WINDOW KEY`` presses a key on a *simulated* evaluator, so the whole
+  path — POLL, store, ACK — runs as with a real one. It asks hall-sim to press it
+  (``hall-sim --dir DIR ctl eval press …``, DIR next to the config): the simulator's
+  control socket is hall-sim's business, and hallctl does not import the simulators.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from drivers.bus import BusError, BusMaster, DeviceRefused, NoReply, PortUnavailable
-from drivers.errors import ConfigError
-from drivers.rs485 import Cmd, Info, Kind
+from drivers.rs485 import Cmd, Info, Kind, parse_key
 from drivers.traffic import LOG_DIR, bus_device
-from hall_agent.contract.config import load_config, resolve_config_path
+from hall_agent.contract.api import BoardShowIn, BoardTestIn
+from hall_agent.contract.client import AgentRefused
+from hall_agent.contract.config import resolve_config_path
+from hallctl.common import (
+    EXIT_DEVICE,
+    EXIT_NO_AGENT,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    Ctl,
+    config_data_dir,
+)
 
-if TYPE_CHECKING:
-    from hallctl.main import Ctl
-
-# The same codes as hallctl.py (documented in its --help).
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NO_AGENT, EXIT_DEVICE = 0, 1, 2, 3, 4
 KIND: dict[int, str] = {Kind.BOARD: "board", Kind.EVALUATOR: "evaluator"}
 SCAN_TIMEOUT_MS = 60  # a device answers within 50 ms (RS485.md)
 
@@ -72,15 +80,8 @@ def bus_scan(ctl: Ctl, a: argparse.Namespace) -> int:
     return EXIT_OK if found else EXIT_DEVICE
 
 
-def _config_data_dir(a: argparse.Namespace) -> Path | None:
-    try:
-        return Path(load_config(resolve_config_path(a.config)).agent.data_dir)
-    except ConfigError:
-        return None
-
-
 def bus_log(ctl: Ctl, a: argparse.Namespace) -> int:
-    data_dir = _config_data_dir(a)
+    data_dir = config_data_dir(a.config)
     if data_dir is None:
         return ctl.fail(EXIT_USAGE, "config", "bus log needs the agent's config "
                         "(--config) to find data_dir")
@@ -157,28 +158,32 @@ def cmd_board(ctl: Ctl, a: argparse.Namespace) -> int:
             return ctl.fail(EXIT_USAGE, "usage", "--port needs --address (1-247)")
         return _direct_board(ctl, a, test_pattern_lines if a.action == "test"
                              else (lambda info: show_lines(info, text)))
-    # Through the agent (routes in hall_agent/api.py).
-    body: dict[str, Any] = {"seconds": a.seconds}
-    if a.action == "show":
-        body["text"] = text
-    code, out = ctl.request("POST", f"/v1/boards/{a.action}", json=body)
-    if code == 404:
-        return ctl.fail(EXIT_REFUSED, "not_supported", "this agent has no board route; use "
-                        "--port and --address with the agent stopped")
-    if code >= 400:
-        return ctl.fail(EXIT_REFUSED, "refused", str(out.get("message", out)))
-    ctl.out(out, lambda: print(f"boards: {a.action} for {a.seconds:g} s: "
-                               + ", ".join(f"{k} {v}" for k, v in out.get("boards",
-                                                                         {}).items())))
+    # Through the agent. model_construct: the agent judges the values (its 422 names the
+    # field), as it always has.
+    try:
+        if a.action == "show":
+            out = ctl.agent.boards_show(BoardShowIn.model_construct(text=text,
+                                                                    seconds=a.seconds))
+        else:
+            out = ctl.agent.boards_test(BoardTestIn.model_construct(seconds=a.seconds))
+    except AgentRefused as e:
+        if e.status == 404:
+            return ctl.fail(EXIT_REFUSED, "not_supported", "this agent has no board route; "
+                            "use --port and --address with the agent stopped")
+        return ctl.fail(EXIT_REFUSED, "refused", e.body.message)
+    ctl.out(out.model_dump(mode="json"),
+            lambda: print(f"boards: {a.action} for {a.seconds:g} s: "
+                          + ", ".join(f"{k} {v}" for k, v in out.boards.items())))
     return EXIT_OK
 
 
 # ---------------------------------------------------------------------------- evaluators
 
-def cmd_eval(ctl: Ctl, a: argparse.Namespace) -> int:
-    from sim.bus import parse_key
-    from sim.hall import control
+#: ``hall-sim ctl``'s exit code when no simulator answers on its control socket.
+SIM_CTL_NO_SIM = 3
 
+
+def cmd_eval(ctl: Ctl, a: argparse.Namespace) -> int:
     try:
         key = parse_key(a.key)
     except ValueError as e:
@@ -186,10 +191,17 @@ def cmd_eval(ctl: Ctl, a: argparse.Namespace) -> int:
     sim_dir = Path(a.sim_dir) if a.sim_dir else resolve_config_path(a.config).parent
     sock = sim_dir / "sim.sock"
     try:
-        answer = control(sock, f"eval press {a.window} {key:x}")
-    except OSError as e:
-        return ctl.fail(EXIT_NO_AGENT, "no_sim", f"no hall-sim at {sock} ({e}); `eval press` "
-                        "works on simulated evaluators: start hall-sim, or press the real key")
+        r = subprocess.run([sys.executable, "-m", "sim.main", "--dir", str(sim_dir), "ctl",
+                            "eval", "press", a.window, f"{key:x}"],
+                           capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        r = subprocess.CompletedProcess([], SIM_CTL_NO_SIM, "", str(e))
+    if r.returncode != 0:
+        why = r.stderr.strip().splitlines()[-1:] or [f"exit code {r.returncode}"]
+        return ctl.fail(EXIT_NO_AGENT, "no_sim", f"no hall-sim at {sock} ({why[0]}); `eval "
+                        "press` works on simulated evaluators: start hall-sim, or press the "
+                        "real key")
+    answer = r.stdout.strip()
     if answer.startswith("error"):
         return ctl.fail(EXIT_REFUSED, "refused", answer)
     ctl.out({"window": a.window, "key": key, "answer": answer},

@@ -8,20 +8,17 @@ checks that the reader works, not who the citizen is.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Callable
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
+from hall_agent.contract.api import CardWantIn
+from hall_agent.contract.client import AgentRefused, AgentUnavailable
 from hall_agent.core.personal import mask_id, mask_name
-
-if TYPE_CHECKING:
-    from hallctl.main import Ctl
-
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_NO_AGENT, EXIT_DEVICE = 0, 1, 2, 3, 4
+from hallctl.common import EXIT_DEVICE, EXIT_OK, EXIT_REFUSED, Ctl
 
 
 def _show(ctl: Ctl, body: dict[str, Any]) -> int:
@@ -65,32 +62,29 @@ def _direct(ctl: Ctl, a: argparse.Namespace) -> int:
 
 
 def _through_agent(ctl: Ctl, a: argparse.Namespace) -> int:
-    _, health = ctl.request("GET", "/v1/health")
-    readers = [n for n in health.get("devices", {}) if n.startswith("id")]
+    health = ctl.agent.health()
+    readers = [n for n in health.devices if n.startswith("id")]
     if not readers:
         return ctl.fail(EXIT_REFUSED, "no_reader", "this agent has no ID-card reader "
                         "configured ([id_reader] in the config)")
-    code, body = ctl.request("POST", "/v1/card-reader/wait", json={"seconds": a.timeout})
-    if code >= 400:
-        return ctl.fail(EXIT_REFUSED, str(body.get("error")), str(body.get("message")))
+    try:
+        # model_construct: the agent judges the value (its 422 names the field).
+        ctl.agent.want_card(CardWantIn.model_construct(seconds=a.timeout))
+    except AgentRefused as e:
+        return ctl.fail(EXIT_REFUSED, e.body.error, e.body.message)
     if not ctl.as_json:
         print(f"put a card on the reader (waiting {a.timeout:.0f} s)…")
+    deadline = time.monotonic() + a.timeout
     try:
-        with httpx.stream("GET", f"{ctl.base}/v1/events", timeout=a.timeout + 5) as r:
-            deadline = time.monotonic() + a.timeout
-            kind = ""
-            for line in r.iter_lines():
-                if time.monotonic() > deadline:
-                    break
-                if line.startswith("event: "):
-                    kind = line[7:]
-                elif line.startswith("data: ") and kind == "card":
-                    event = json.loads(line[6:])
-                    event.pop("token", None)  # the flow's key; of no use to a technician
-                    event.pop("id_hash", None)
-                    return _show(ctl, event)
-    except httpx.ReadTimeout:
-        pass
+        for kind, event in ctl.agent.events(read_timeout_s=a.timeout + 5,
+                                            stop=lambda: time.monotonic() > deadline):
+            if kind == "card":
+                event.pop("token", None)  # the flow's key; of no use to a technician
+                event.pop("id_hash", None)
+                return _show(ctl, event)
+    except AgentUnavailable as e:
+        if not isinstance(e.__cause__, httpx.ReadTimeout):
+            raise
     return ctl.fail(EXIT_REFUSED, "no_card",
                     f"no card was put on the reader within {a.timeout:.0f} s")
 

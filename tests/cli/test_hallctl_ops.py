@@ -18,7 +18,8 @@ import pytest
 from conftest import HallUnderTest, free_port, rule_ok, wait_until
 from hall_agent.logs import export_logs, redact
 from hallctl import main as hallctl
-from hallctl.ops import bash_completion, find_device, list_devices, suggest_rule
+from hallctl.completion import bash_completion
+from hallctl.udev import find_device, list_devices, suggest_rule
 from sim.printer import SimPrinter
 
 

@@ -1,0 +1,130 @@
+"""``hallctl status|devices|tickets|call|window|printer``: the hall at a glance and the
+window staff's actions, through the running agent."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from hall_agent.contract.api import CallIn, WindowActionIn
+from hallctl.common import EXIT_DEVICE, EXIT_OK, STATUS_ZH, Ctl
+
+TICKET_ZH = {"waiting": "等候中", "called": "办理中", "done": "已办结", "no_show": "过号",
+             "cancelled": "已取消"}
+
+
+def _hhmm(iso: str | None) -> str:
+    return datetime.fromisoformat(iso).strftime("%H:%M:%S") if iso else "-"
+
+
+def cmd_status(ctl: Ctl, a: argparse.Namespace) -> int:
+    h = ctl.agent.health()
+    q = ctl.agent.queue()
+
+    def human() -> None:
+        print(f"{h.hall_name} ({h.hall}) · agent {h.agent} · {h.mode} · v{h.version}")
+        print(f"status: {h.status} ({STATUS_ZH.get(h.status, '')})")
+        for name, d in h.devices.items():
+            print(f"  {name:<14} {d.status:<9} {d.detail}")
+        waiting = sum(s.waiting for s in q.services.values())
+        serving = [f"{w}:{x.serving}" for w, x in q.windows.items() if x.serving]
+        print(f"waiting: {waiting} · serving: {' '.join(serving) or '-'}")
+
+    ctl.out({"health": h.model_dump(mode="json"), "queue": q.model_dump(mode="json")}, human)
+    return EXIT_OK if h.status == "ok" else EXIT_DEVICE
+
+
+def cmd_devices(ctl: Ctl, a: argparse.Namespace) -> int:
+    h = ctl.agent.health()
+
+    def human() -> None:
+        if not h.devices:
+            print("no devices configured")
+        for name, d in h.devices.items():
+            print(f"{name:<14} {d.status:<9} {STATUS_ZH.get(d.status, ''):<4} {d.detail}")
+
+    ctl.out({k: d.model_dump(mode="json") for k, d in h.devices.items()}, human)
+    bad = any(d.status in ("fault", "degraded") for d in h.devices.values())
+    return EXIT_DEVICE if bad else EXIT_OK
+
+
+def cmd_tickets(ctl: Ctl, a: argparse.Namespace) -> int:
+    body = ctl.agent.tickets(day=a.day, status=a.status, limit=a.limit)
+
+    def human() -> None:
+        if not body.tickets:
+            print("no tickets")
+        for t in body.tickets:
+            flags = " ".join(f for f, on in (("priority", t.priority),
+                                            ("offline", t.offline),
+                                            ("unprinted", not t.printed)) if on)
+            win = f"window {t.window}" if t.window else ""
+            print(f"{t.number:<6} {_hhmm(t.issued_at)} {t.status:<8} "
+                  f"{TICKET_ZH[t.status]:<4} {win:<10} {flags}")
+
+    ctl.out(body.model_dump(mode="json"), human)
+    return EXIT_OK
+
+
+def cmd_call(ctl: Ctl, a: argparse.Namespace) -> int:
+    # model_construct: the agent judges the window (its 422 names the field), as always.
+    body = ctl.agent.call(CallIn.model_construct(window=a.window,
+                                                 kind="recall" if a.recall else "call"))
+
+    def human() -> None:
+        if body.ticket is None:
+            print(f"window {a.window}: nobody is waiting")
+        else:
+            verb = "recalled" if body.kind == "recall" else "called"
+            print(f"window {a.window}: {verb} {body.ticket} "
+                  f"(请 {body.ticket} 号到 {a.window} 号窗口)")
+
+    ctl.out(body.model_dump(mode="json"), human)
+    return EXIT_OK
+
+
+def cmd_window(ctl: Ctl, a: argparse.Namespace) -> int:
+    body = ctl.agent.window_action(a.window, WindowActionIn(action=a.action))
+    ctl.out(body.model_dump(mode="json"),
+            lambda: print(f"window {a.window}: {'paused' if body.paused else 'open'}, "
+                          f"serving {body.serving or '-'}"))
+    return EXIT_OK
+
+
+def cmd_printer(ctl: Ctl, a: argparse.Namespace) -> int:
+    if a.action == "status":
+        st = ctl.agent.printer_status()
+        ctl.out(st.model_dump(mode="json"),
+                lambda: print(f"printer: {st.status} ({STATUS_ZH.get(st.status, '')}) "
+                              f"{st.detail}"))
+        return EXIT_DEVICE if st.status in ("fault", "degraded") else EXIT_OK
+    done = ctl.agent.printer_test()
+    ctl.out(done.model_dump(mode="json"),
+            lambda: print("test page printed" if done.printed
+                          else f"NOT printed: {done.detail}"))
+    return EXIT_OK if done.printed else EXIT_DEVICE
+
+
+def add_parsers(sub: Any) -> None:
+    sub.add_parser("status", help="hall, mode, device health and queue at a glance")
+    sub.add_parser("devices", help="health of each device")
+    t = sub.add_parser("tickets", help="today's tickets, newest first")
+    t.add_argument("--day", help="YYYY-MM-DD (default today)")
+    t.add_argument("--status", choices=sorted(TICKET_ZH))
+    t.add_argument("--limit", type=int, default=50)
+    c = sub.add_parser("call", help="call the next ticket to a window (standalone mode)")
+    c.add_argument("window")
+    c.add_argument("--recall", action="store_true", help="call the current ticket again")
+    w = sub.add_parser("window", help="pause, resume, no-show or finish at a window")
+    w.add_argument("window")
+    w.add_argument("action", choices=["pause", "resume", "no_show", "finish"])
+    pr = sub.add_parser("printer", help="printer status or a test page")
+    pr.add_argument("action", choices=["status", "test"])
+
+
+COMMANDS: dict[str, Callable[[Ctl, argparse.Namespace], int]] = {
+    "status": cmd_status, "devices": cmd_devices, "tickets": cmd_tickets, "call": cmd_call,
+    "window": cmd_window, "printer": cmd_printer,
+}

@@ -27,6 +27,7 @@ from typing import Final, Protocol
 import serial
 
 from drivers.errors import DeviceError, HallEdgeError
+from drivers.personal import mask_id, mask_name
 from drivers.types import SERIAL_ERRORS
 
 log = logging.getLogger(__name__)
@@ -271,13 +272,6 @@ class CardDataError(HallEdgeError, ValueError):
         self.code = code
 
 
-def _mask_number(n: str) -> str:
-    return n[:4] + "*" * max(0, len(n) - 8) + n[-4:] if len(n) > 8 else "*" * len(n)
-
-
-def _mask_name(n: str) -> str:
-    return n[:1] + "*" if n else ""
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -302,8 +296,8 @@ class CardText:
     extra: dict[str, str] = field(default_factory=dict, repr=False)
 
     def __repr__(self) -> str:
-        return (f"CardText({self.card_type.value}, {_mask_name(self.name or self.name_en)}, "
-                f"{_mask_number(self.number)}, valid to {self.valid_to})")
+        return (f"CardText({self.card_type.value}, {mask_name(self.name or self.name_en)}, "
+                f"{mask_id(self.number)}, valid to {self.valid_to})")
 
     __str__ = __repr__
 

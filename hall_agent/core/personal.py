@@ -24,6 +24,11 @@ from pathlib import Path
 
 from drivers.errors import ConfigError
 
+# The masks live with the lowest layer (the ID-card codec uses them); re-exported here.
+from drivers.personal import mask_id as mask_id
+from drivers.personal import mask_name as mask_name
+from drivers.personal import normalise_id as normalise_id
+
 log = logging.getLogger("hall_agent.core.personal")
 
 SECRET_NAME = "hall.secret"
@@ -65,29 +70,11 @@ def load_secret(path: Path) -> bytes:
     return raw.encode("utf-8")
 
 
-def normalise_id(number: str) -> str:
-    return number.strip().upper()
-
-
 def id_hash(secret: bytes, number: str) -> str:
     """HMAC-SHA256 of the (normalised) ID number, hex: the only form that is stored."""
     return hmac.new(secret, normalise_id(number).encode("ascii", "replace"),
                     hashlib.sha256).hexdigest()
 
-
-def mask_id(number: str) -> str:
-    """``350102199001011238`` → ``3501**********1238``; shorter numbers keep less."""
-    n = normalise_id(number)
-    if len(n) <= 8:
-        return "*" * len(n)
-    return n[:4] + "*" * (len(n) - 8) + n[-4:]
-
-
-def mask_name(name: str) -> str:
-    """``张三`` → ``张*``, ``测试乙丙`` → ``测*``: the first character and one star, so the
-    mask does not tell the name's length either; a Latin name keeps its first letter."""
-    n = name.strip()
-    return n[0] + "*" if n else ""
 
 
 

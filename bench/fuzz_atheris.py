@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _escpos(data: bytes) -> None:
-    from drivers.escpos_codec import EscPosDecoder, TicketAssembler
+    from drivers.escpos_decode import EscPosDecoder, TicketAssembler
 
     dec, asm = EscPosDecoder(), TicketAssembler()
     half = len(data) // 2

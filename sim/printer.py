@@ -25,13 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from drivers.escpos_codec import (
-    STATUS_FIXED_BITS,
-    DecodedTicket,
-    EscPosDecoder,
-    Op,
-    TicketAssembler,
-)
+from drivers.escpos_codec import STATUS_FIXED_BITS
+from drivers.escpos_decode import DecodedTicket, EscPosDecoder, Op, TicketAssembler
 from sim.ptydevice import PtyDevice
 from sim.render import FONT_PATH, render_ticket
 

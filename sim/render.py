@@ -13,15 +13,8 @@ from pathlib import Path
 import qrcode
 from PIL import Image, ImageDraw, ImageFont
 
-from drivers.escpos_codec import (
-    CELL_H,
-    FULL_CELL_W,
-    HALF_CELL_W,
-    PAPER_DOTS,
-    DecodedTicket,
-    Line,
-    QrBlock,
-)
+from drivers.escpos_codec import CELL_H, FULL_CELL_W, HALF_CELL_W, PAPER_DOTS
+from drivers.escpos_decode import DecodedTicket, Line, QrBlock
 
 FONT_PATH = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from drivers.escpos_codec import decode_tickets
+from drivers.escpos_decode import decode_tickets
 from drivers.printer import TicketPrinter
 from drivers.printer_config import PrinterConfig
 from drivers.types import Health, TicketPrint

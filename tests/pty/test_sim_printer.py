@@ -15,16 +15,15 @@ from PIL import Image, ImageOps
 from pyzbar.pyzbar import decode as zbar_decode
 
 from drivers.escpos_codec import (
-    DecodedTicket,
     align,
     build_ticket,
-    decode_tickets,
     feed_and_cut,
     init,
     is_status_reply,
     parse_status,
     size,
 )
+from drivers.escpos_decode import DecodedTicket, decode_tickets
 from drivers.types import TicketPrint
 from sim.printer import SimPrinter, SimState, apply_setting, status_byte
 from sim.render import LINE_GAP, TOP_MARGIN, render_ticket

@@ -12,14 +12,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.escpos_codec import (
-    EscPosDecoder,
-    Op,
     PrinterStatus,
     align,
     bold,
     build_test_page,
     build_ticket,
-    decode_tickets,
     encode_text,
     feed_and_cut,
     init,
@@ -28,6 +25,7 @@ from drivers.escpos_codec import (
     size,
     status_query,
 )
+from drivers.escpos_decode import EscPosDecoder, Op, decode_tickets
 from drivers.types import Health, TicketPrint
 
 TZ = ZoneInfo("Asia/Shanghai")

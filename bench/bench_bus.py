@@ -66,12 +66,12 @@ def main() -> int:
     try:
         time.sleep(3.0)  # every device probed, boards filled
         for _ in range(a.calls):
-            agent.issue_ticket("A")
+            agent.tickets.issue("A")
         lat, floor = [], []
         for i in range(a.calls):
             w = WINDOWS[i % 2]  # windows with their own board too
             t0 = time.monotonic()
-            body = agent.call(w, "call")
+            body = agent.calls.call(w, "call")
             want = f"请 {body['ticket']} 号到 {w} 号窗口"
             bus.wait_for(lambda want=want: bus.board(HALL_BOARD).text()[0] == want, 5.0)
             time.sleep(0.6)  # let the rest of the call's frames (shifted lines, chime) go

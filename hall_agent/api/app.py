@@ -6,19 +6,19 @@ accept an ``Idempotency-Key`` header; a repeat returns the first answer.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hall_agent import logs
-from hall_agent.agent import Agent, request_hash
+from hall_agent.api.idempotency import Idem, IdemKey
+from hall_agent.api.ports import AgentApi
 from hall_agent.contract.api import (
     BoardShowIn,
     BoardsOut,
@@ -51,14 +51,12 @@ from hall_agent.contract.api import (
     WindowOut,
     WindowQueue,
 )
+from hall_agent.core.outbox import OutboxEntry
 from hall_agent.core.queue import Ticket
 from hall_agent.core.refusal import Refused, Why
 
 log = logging.getLogger("hall_agent.api.app")
 
-IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
-                                       pattern=r"^[\x21-\x7e]{1,200}$",
-                                       description="repeat-safe key, e.g. a uuid4 per flow")]
 # The one place a refusal of the core becomes an HTTP status.
 HTTP_STATUS = {Why.INVALID: 422, Why.CONFLICT: 409, Why.NOT_FOUND: 404, Why.UNAVAILABLE: 503}
 ERRORS: dict[int | str, dict[str, Any]] = {
@@ -77,9 +75,10 @@ def _field(loc: tuple[Any, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-def create_app(agent: Agent) -> FastAPI:
+def create_app(agent: AgentApi) -> FastAPI:
     app = FastAPI(title="hall-edge agent", version=agent.version,
                   description="Local API of the hall-edge agent (loopback only).")
+    app.state.idem, app.state.store = agent.idem, agent.store
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -167,11 +166,10 @@ def create_app(agent: Agent) -> FastAPI:
 
     @app.post("/v1/tickets", status_code=201, response_model=TicketOut, responses=ERRORS)
     def issue(body: TicketIn, idempotency_key: IdemKey = None) -> JSONResponse:
-        status, out = agent.issue_ticket(body.service, priority=body.priority,
-                                         priority_reason=body.priority_reason,
-                                         channel=body.channel, key=idempotency_key,
-                                         card=body.card)
-        return JSONResponse(status_code=status, content=TicketOut(**out).model_dump())
+        out = agent.tickets.issue(body.service, priority=body.priority,
+                                  priority_reason=body.priority_reason,
+                                  channel=body.channel, key=idempotency_key, card=body.card)
+        return JSONResponse(status_code=201, content=out.model_dump())
 
     def _info(t: Ticket) -> TicketInfo:
         iso = agent.queue.iso
@@ -200,27 +198,16 @@ def create_app(agent: Agent) -> FastAPI:
         return _info(agent.queue.ticket(ticket_id))
 
     @app.post("/v1/tickets/{ticket_id}/reprint", response_model=PrintOut, responses=ERRORS)
-    def reprint(ticket_id: str, idempotency_key: IdemKey = None) -> JSONResponse:
-        route, rh = f"POST /v1/tickets/{ticket_id}/reprint", request_hash({})
-        prior = agent.replay(idempotency_key, route, rh)
-        if prior:
-            return JSONResponse(status_code=prior.status, content=prior.body)
-        r = agent.reprint(ticket_id)
-        body = PrintOut(printed=r.printed, detail=r.detail).model_dump()
-        agent.remember(idempotency_key, route, rh, 200, body)
-        return JSONResponse(content=body)
+    def reprint(ticket_id: str, once: Idem) -> JSONResponse:
+        def run() -> dict[str, Any]:
+            r = agent.tickets.reprint(ticket_id)
+            return PrintOut(printed=r.printed, detail=r.detail).model_dump()
+        return once.run({}, 200, run, atomic=False)
 
     @app.post("/v1/tickets/{ticket_id}/transfer", response_model=TicketInfo, responses=ERRORS)
-    def transfer(ticket_id: str, body: TransferIn, idempotency_key: IdemKey = None
-                 ) -> JSONResponse:
-        route, rh = f"POST /v1/tickets/{ticket_id}/transfer", request_hash(body.model_dump())
-        with agent.store.tx():
-            prior = agent.replay(idempotency_key, route, rh)
-            if prior:
-                return JSONResponse(status_code=prior.status, content=prior.body)
-            out = _info(agent.queue.transfer(ticket_id, body.service)).model_dump()
-            agent.remember(idempotency_key, route, rh, 200, out)
-        return JSONResponse(content=out)
+    def transfer(ticket_id: str, body: TransferIn, once: Idem) -> JSONResponse:
+        return once.run(body.model_dump(), 200, lambda: _info(
+            agent.queue.transfer(ticket_id, body.service)).model_dump())
 
     # ------------------------------------------------------------------ queue & calls
 
@@ -238,31 +225,21 @@ def create_app(agent: Agent) -> FastAPI:
                                       serving=w.serving.number if w.serving else None,
                                       services=w.services)
                      for wid, w in windows.items()},
-            recent_calls=[CallOut(**agent.call_body(c)) for c in calls])
+            recent_calls=[CallOut(**agent.calls.body(c)) for c in calls])
 
     @app.post("/v1/calls", status_code=201, response_model=CallOut, responses=ERRORS)
-    def call(body: CallIn, idempotency_key: IdemKey = None) -> JSONResponse:
+    def call(body: CallIn, once: Idem) -> JSONResponse:
         if agent.mode != "standalone":
             return _err(409, "not_standalone", "中心排队模式下由中心系统叫号，本机不能直接叫号",
                         "window", "calls come from the central queue in central mode")
-        route, rh = "POST /v1/calls", request_hash(body.model_dump())
-        with agent.store.tx():
-            prior = agent.replay(idempotency_key, route, rh)
-            if prior:
-                return JSONResponse(status_code=prior.status, content=prior.body)
-            out = agent.call(body.window, body.kind)
-            agent.remember(idempotency_key, route, rh, 201, out)
-        return JSONResponse(status_code=201, content=out)
+        return once.run(body.model_dump(), 201, lambda: agent.calls.call(body.window,
+                                                                          body.kind))
 
     @app.post("/v1/windows/{window}", response_model=WindowOut, responses=ERRORS)
-    def window_action(window: str, body: WindowActionIn, idempotency_key: IdemKey = None
-                      ) -> JSONResponse:
-        route, rh = f"POST /v1/windows/{window}", request_hash(body.model_dump())
+    def window_action(window: str, body: WindowActionIn, once: Idem) -> JSONResponse:
         q = agent.queue
-        with agent.store.tx():
-            prior = agent.replay(idempotency_key, route, rh)
-            if prior:
-                return JSONResponse(status_code=prior.status, content=prior.body)
+
+        def run() -> dict[str, Any]:
             if body.action in ("pause", "resume"):
                 q.set_paused(window, body.action == "pause")
             elif body.action == "no_show":
@@ -270,39 +247,33 @@ def create_app(agent: Agent) -> FastAPI:
             else:
                 q.finish(window)
             w = q.window_state(window)
-            out = WindowOut(window=window, paused=w.paused,
-                            serving=w.serving.number if w.serving else None).model_dump()
-            agent.remember(idempotency_key, route, rh, 200, out)
-        return JSONResponse(content=out)
+            return WindowOut(window=window, paused=w.paused,
+                             serving=w.serving.number if w.serving else None).model_dump()
+        return once.run(body.model_dump(), 200, run)
 
     # ------------------------------------------------------------------ evaluations
 
     @app.post("/v1/evaluations", status_code=201, response_model=EvaluationOut,
               responses=ERRORS)
-    def evaluate(body: EvaluationIn, idempotency_key: IdemKey = None) -> JSONResponse:
-        route, rh = "POST /v1/evaluations", request_hash(body.model_dump())
-        with agent.store.tx():
-            prior = agent.replay(idempotency_key, route, rh)
-            if prior:
-                return JSONResponse(status_code=prior.status, content=prior.body)
+    def evaluate(body: EvaluationIn, once: Idem) -> JSONResponse:
+        def run() -> dict[str, Any]:
             e = agent.queue.evaluate(body.window, body.level, number=body.ticket,
                                      reason=body.reason, channel="kiosk")
-            out = EvaluationOut(evaluation_id=e.evaluation_id, window=e.window,
-                                ticket=e.ticket, level=e.level,  # type: ignore[arg-type]
-                                follow_up=e.follow_up).model_dump()
-            agent.remember(idempotency_key, route, rh, 201, out)
-        return JSONResponse(status_code=201, content=out)
+            return EvaluationOut(evaluation_id=e.evaluation_id, window=e.window,
+                                 ticket=e.ticket, level=e.level,  # type: ignore[arg-type]
+                                 follow_up=e.follow_up).model_dump()
+        return once.run(body.model_dump(), 201, run)
 
     # ------------------------------------------------------------------ printer
 
     @app.get("/v1/printer/status", response_model=PrinterStatusOut)
     def printer_status() -> PrinterStatusOut:
-        h = agent.printer_status()
+        h = agent.printing.status()
         return PrinterStatusOut(status=h.status.value, detail=h.detail)
 
     @app.post("/v1/printer/test", response_model=PrintOut)
     def printer_test() -> PrintOut:
-        r = agent.test_print()
+        r = agent.printing.test_print()
         return PrintOut(printed=r.printed, detail=r.detail)
 
     # ------------------------------------------------------------------ boards and bus
@@ -334,37 +305,28 @@ def create_app(agent: Agent) -> FastAPI:
 
     # ------------------------------------------------------------------ operations
 
-    def _outbox_event(r: Any) -> OutboxEvent:
-        return OutboxEvent(seq=r["seq"], msg_id=r["msg_id"], ts=r["ts"], type=r["type"],
-                           offline=bool(r["offline"]), sent=r["sent_at"] is not None,
-                           acked=r["acked_at"] is not None, data=json.loads(r["data"]))
+    def _outbox_event(e: OutboxEntry) -> OutboxEvent:
+        return OutboxEvent(seq=e.seq, msg_id=e.msg_id, ts=e.ts, type=e.type,
+                           offline=e.offline, sent=e.sent_at is not None,
+                           acked=e.acked_at is not None, data=e.data)
 
     @app.get("/v1/outbox", response_model=OutboxOut)
     def outbox(limit: Annotated[int, Query(ge=1, le=1000)] = 20) -> OutboxOut:
         """Events the central has not acknowledged yet, oldest first (MQTT.md)."""
         if agent.link is None:
             return OutboxOut(mqtt=False, pending=0, events=[])
-        rows = agent.store.query("SELECT * FROM outbox WHERE acked_at IS NULL ORDER BY seq "
-                                 "LIMIT ?", (limit,))
-        n = agent.store.one("SELECT COUNT(*), MIN(ts) FROM outbox WHERE acked_at IS NULL")
-        return OutboxOut(mqtt=True, pending=int(n[0]) if n else 0,
-                         oldest_ts=n[1] if n else None,
-                         events=[_outbox_event(r) for r in rows])
+        p = agent.store.outbox.pending(limit)
+        return OutboxOut(mqtt=True, pending=p.count, oldest_ts=p.oldest_ts,
+                         events=[_outbox_event(e) for e in p.events])
 
     @app.get("/v1/event-log", response_model=EventLogOut)
     def event_log(after_seq: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
                   limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> EventLogOut:
         """The durable event log (tickets, calls, ratings, devices), oldest first after
         ``after_seq``; with ``after_seq=0``, the last ``limit`` events."""
-        if after_seq:
-            rows = agent.store.query("SELECT * FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
-                                     (after_seq, limit))
-        else:
-            rows = agent.store.query("SELECT * FROM outbox ORDER BY seq DESC LIMIT ?",
-                                     (limit,))[::-1]
-        last = agent.store.one("SELECT MAX(seq) FROM outbox")
-        return EventLogOut(events=[_outbox_event(r) for r in rows],
-                           last_seq=int(last[0] or 0) if last else 0)
+        page = agent.store.outbox.log(after_seq, limit)
+        return EventLogOut(events=[_outbox_event(e) for e in page.events],
+                           last_seq=page.last_seq)
 
     def _logging_out() -> LoggingOut:
         return LoggingOut(level=logs.current_level(), traffic={

@@ -9,10 +9,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import FastAPI, Header, Query
+from fastapi import FastAPI, Query
 from fastapi.responses import JSONResponse
 
-from hall_agent.agent import Agent, request_hash
+from hall_agent.api.idempotency import Idem
+from hall_agent.api.ports import AgentApi
 from hall_agent.contract.api import (
     BookIn,
     BookOut,
@@ -30,23 +31,10 @@ from hall_agent.contract.api import (
 )
 from hall_agent.core.refusal import Refused, Why
 from hall_agent.services.appointments import parse_records
-from hall_agent.services.scans import ScanRouter
-
-IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200,
-                                       pattern=r"^[\x21-\x7e]{1,200}$",
-                                       description="repeat-safe key, e.g. a uuid4 per flow")]
+from hall_agent.services.scans import ScanNeeds, ScanRouter
 
 
-def add_routes(app: FastAPI, agent: Agent, errors: dict[int | str, dict[str, Any]]) -> None:
-
-    def _once(key: str | None, route: str, body: Any, status: int, run: Any) -> JSONResponse:
-        rh = request_hash(body)
-        prior = agent.replay(key, route, rh)
-        if prior:
-            return JSONResponse(status_code=prior.status, content=prior.body)
-        out = run()
-        agent.remember(key, route, rh, status, out)
-        return JSONResponse(status_code=status, content=out)
+def add_routes(app: FastAPI, agent: AgentApi, errors: dict[int | str, dict[str, Any]]) -> None:
 
     # ------------------------------------------------------------------ cards
 
@@ -84,13 +72,15 @@ def add_routes(app: FastAPI, agent: Agent, errors: dict[int | str, dict[str, Any
     @app.post("/v1/scans", response_model=ScanOut)
     def scan(body: ScanIn) -> ScanOut:
         """Route a scanned text as if the scanner had read it (kiosk camera, tests)."""
-        router = agent.scans or ScanRouter(agent, _default_scanner())
+        router = agent.scans or ScanRouter(
+            ScanNeeds(agent.bus, agent.queue, agent.health, agent.checkins.checkin),
+            _default_scanner())
         return ScanOut.model_validate(router.route(body.text))
 
     # ------------------------------------------------------------------ appointments
 
     @app.post("/v1/appointments/import", response_model=ImportOut, responses=errors)
-    def appointments_import(body: ImportIn, idempotency_key: IdemKey = None) -> JSONResponse:
+    def appointments_import(body: ImportIn, once: Idem) -> JSONResponse:
         """Import the hall's appointment list (docs/appointments.md); ID numbers are
         hashed and masked on the way in, never stored."""
         records = list(body.appointments or [])
@@ -103,8 +93,7 @@ def add_routes(app: FastAPI, agent: Agent, errors: dict[int | str, dict[str, Any
                              ).model_dump()
 
         # The request holds ID numbers: only its hash is remembered.
-        return _once(idempotency_key, "POST /v1/appointments/import", body.model_dump(), 200,
-                     run)
+        return once.run(body.model_dump(), 200, run, atomic=False)
 
     @app.get("/v1/appointments/slots", response_model=SlotsOut)
     def slots(service: Annotated[str, Query(pattern=r"^[A-Z]{1,2}$")],
@@ -118,11 +107,11 @@ def add_routes(app: FastAPI, agent: Agent, errors: dict[int | str, dict[str, Any
                         slots=agent.checkins.slots(service, day))  # type: ignore[arg-type]
 
     @app.post("/v1/appointments", status_code=201, response_model=BookOut, responses=errors)
-    def book(body: BookIn, idempotency_key: IdemKey = None) -> JSONResponse:
+    def book(body: BookIn, once: Idem) -> JSONResponse:
         """Book a slot for tomorrow with the card of this flow; prints the booking slip."""
-        return _once(idempotency_key, "POST /v1/appointments", body.model_dump(), 201,
-                     lambda: BookOut.model_validate(agent.selfservice.book(
-                         body.card, body.service, body.day, body.start)).model_dump())
+        return once.run(body.model_dump(), 201, lambda: BookOut.model_validate(
+            agent.selfservice.book(body.card, body.service, body.day, body.start)
+        ).model_dump(), atomic=False)
 
     # ------------------------------------------------------------------ 24-hour area
 
@@ -133,10 +122,10 @@ def add_routes(app: FastAPI, agent: Agent, errors: dict[int | str, dict[str, Any
     @app.post("/v1/selfservice/{service}", response_model=SelfServiceResultOut,
               responses=errors)
     def selfservice_run(service: str, body: SelfServiceRunIn,
-                        idempotency_key: IdemKey = None) -> JSONResponse:
-        return _once(idempotency_key, f"POST /v1/selfservice/{service}", body.model_dump(),
-                     200, lambda: SelfServiceResultOut.model_validate(agent.selfservice.run(
-                         service, body.card, print_it=body.print)).model_dump())
+                        once: Idem) -> JSONResponse:
+        return once.run(body.model_dump(), 200, lambda: SelfServiceResultOut.model_validate(
+            agent.selfservice.run(service, body.card, print_it=body.print)
+        ).model_dump(), atomic=False)
 
 
 def _default_scanner() -> Any:

@@ -87,7 +87,27 @@ class Call:
     window: str
     kind: str  # call | recall
     ts: float
-    ticket: Ticket | None  # None: the window called, but nobody was waiting
+    ticket: Ticket | None  # None: nobody was waiting, or (central) a ticket of another kiosk
+    # The number and service called: the ticket's, or what the central said for a
+    # ticket this agent does not hold.
+    number: str | None = None
+    service: str | None = None
+
+    @property
+    def called(self) -> str | None:
+        return self.ticket.number if self.ticket is not None else self.number
+
+    @property
+    def called_service(self) -> str | None:
+        return self.ticket.service if self.ticket is not None else self.service
+
+    def body(self, iso: Callable[[float], str]) -> dict[str, Any]:
+        """The one shape of a call, wherever it came from: the live ``call`` event,
+        the ``call.shown`` outbox event and the API's ``CallOut``."""
+        t = self.ticket
+        return {"call_id": self.call_id, "ticket": self.called,
+                "ticket_id": t.ticket_id if t else None, "window": self.window,
+                "service": self.called_service, "kind": self.kind, "ts": iso(self.ts)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,16 +461,44 @@ class QueueEngine:
 
     def _record_call(self, db: sqlite3.Connection, wid: str, kind: str, now: float,
                      t: Ticket | None) -> Call:
-        call_id = str(uuid.uuid4())
-        db.execute("INSERT INTO calls (call_id, ticket_id, number, window, service, kind, ts) "
-                   "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                   (call_id, t and t.ticket_id, t and t.number, wid, t and t.service, kind,
-                    now))
-        if t is not None:
-            self.store.add_event(db, "call.shown", {
-                "call_id": call_id, "ticket": t.number, "ticket_id": t.ticket_id,
-                "window": wid, "service": t.service, "kind": kind}, ts_iso=self.iso(now))
-        return Call(call_id, wid, kind, now, t)
+        c = Call(str(uuid.uuid4()), wid, kind, now, t)
+        self._store_call(db, c)
+        return c
+
+    def _store_call(self, db: sqlite3.Connection, c: Call) -> bool:
+        """Record a call and its ``call.shown`` event; False if this ``call_id`` was
+        recorded before (the one place calls are de-duplicated)."""
+        cur = db.execute("INSERT OR IGNORE INTO calls (call_id, ticket_id, number, window, "
+                         "service, kind, ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                         (c.call_id, c.ticket and c.ticket.ticket_id, c.called, c.window,
+                          c.called_service, c.kind, c.ts))
+        if cur.rowcount == 0:
+            return False
+        if c.called is not None:
+            body = c.body(self.iso)
+            del body["ts"]
+            self.store.add_event(db, "call.shown", body, ts_iso=self.iso(c.ts))
+        return True
+
+    def record_call(self, call_id: str, number: str, window: str, service: str | None,
+                    kind: str) -> Call | None:
+        """A call made elsewhere (the central, MQTT.md ``P/central/call``): recorded
+        once per ``call_id``, even across restarts (None for a repeat); a ticket of
+        ours is marked called at that window, as a local call would."""
+        with self.store.tx() as db:
+            row = db.execute("SELECT ticket_id FROM tickets WHERE number = ? AND status IN "
+                             "('waiting', 'called') ORDER BY issued_at DESC LIMIT 1",
+                             (number,)).fetchone()
+            now = self.clock()
+            t = self._ticket(db, row[0]) if row else None
+            if not self._store_call(db, Call(call_id, window, kind, now, t, number, service)):
+                return None
+            if t is not None:
+                db.execute("UPDATE tickets SET status = 'called', window = ?, called_at = "
+                           "COALESCE(called_at, ?), calls = calls + 1 WHERE ticket_id = ?",
+                           (window, now, t.ticket_id))
+                t = self._ticket(db, t.ticket_id)
+            return Call(call_id, window, kind, now, t, number, service)
 
     def call_next(self, wid: str) -> Call:
         services = self._window(wid)
@@ -590,7 +638,8 @@ class QueueEngine:
             rows = db.execute("SELECT * FROM calls WHERE ticket_id IS NOT NULL "
                               "ORDER BY ts DESC LIMIT 10").fetchall()
             calls = [Call(r["call_id"], r["window"], r["kind"], r["ts"],
-                          self._ticket(db, r["ticket_id"])) for r in rows]
+                          self._ticket(db, r["ticket_id"]), r["number"], r["service"])
+                     for r in rows]
         return services, windows, calls
 
 

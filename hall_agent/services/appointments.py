@@ -33,18 +33,32 @@ from typing import TYPE_CHECKING, Any
 
 from drivers.idcard import valid_id_number
 from hall_agent.contract.catalog import Catalog, parse_hours
-from hall_agent.contract.config import AppointmentsConfig
+from hall_agent.contract.config import AppointmentsConfig, Config
 from hall_agent.core.personal import Person, id_hash, mask_id, mask_name
+from hall_agent.core.queue import QueueEngine
 from hall_agent.core.refusal import Refused, Why
 from hall_agent.core.store import Store
+from hall_agent.services.ports import ModeView, Tickets
+from hall_agent.services.tickets import NumberSource
 
 if TYPE_CHECKING:
     from zoneinfo import ZoneInfo
 
-    from hall_agent.agent import Agent
     from hall_agent.contract.mqtt import AnyRequest, AppointmentInfo, NumberReply
 
 log = logging.getLogger("hall_agent.services.appointments")
+
+
+@dataclass(frozen=True)
+class CheckinNeeds:
+    """What this service is given (hall_agent/services/ports.py), not the agent."""
+
+    cfg: Config
+    store: Store
+    queue: QueueEngine
+    modes: ModeView
+    tickets: Tickets
+    link: NumberSource | None
 
 IMPORT_DIR = "appointments-import"
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud at a desk
@@ -333,12 +347,12 @@ class AppointmentBook:
 class CheckinService:
     """Check-in as the agent does it: local list first, then the central (central mode)."""
 
-    def __init__(self, agent: Agent, book: AppointmentBook) -> None:
-        self.agent = agent
+    def __init__(self, needs: CheckinNeeds, book: AppointmentBook) -> None:
+        self.n = needs
         self.book = book
 
     def _find(self, code: str | None, p: Person | None) -> Appointment | None:
-        self.book.import_dir(Path(self.agent.cfg.agent.data_dir))
+        self.book.import_dir(Path(self.n.cfg.agent.data_dir))
         if code:
             return self.book.by_code(code)
         assert p is not None
@@ -370,7 +384,7 @@ class CheckinService:
         # The same key for every try: checking in twice answers with the same ticket.
         start = self.book.slot_at(a).timestamp()
         hashed = a.id_hash or (person.id_hash if person else None)
-        status, body = self.agent.issue_ticket(
+        body = self.n.tickets.issue(
             a.service, priority=True, priority_reason="appointment", channel="appointment",
             key=f"checkin:{a.appointment_id}",
             extra={"id_hash": hashed, "masked_name": a.masked_name or (
@@ -378,20 +392,20 @@ class CheckinService:
                 "queue_key": max(start, self.book.clock()), "check_limit": False})
 
         now = self.book.clock()
-        with self.agent.store.tx() as db:
-            if self.book.mark_checked_in(db, a, str(body["ticket_id"]), now):
+        with self.n.store.tx() as db:
+            if self.book.mark_checked_in(db, a, body.ticket_id, now):
                 late = round((now - start) / 60)
                 data: dict[str, Any] = {
                     "appointment_id": a.appointment_id, "code": a.code, "service": a.service,
-                    "slot": f"{a.slot_start}-{a.slot_end}", "ticket_id": body["ticket_id"],
-                    "number": body["number"], "channel": channel, "late_min": late}
+                    "slot": f"{a.slot_start}-{a.slot_end}", "ticket_id": body.ticket_id,
+                    "number": body.number, "channel": channel, "late_min": late}
                 if a.id_hash:
                     data["id_hash"] = a.id_hash
-                self.agent.store.add_event(db, "checkin.done", data,
-                                           ts_iso=self.agent.queue.iso(now))
-        log.info("appointment %s checked in (%s): ticket %s", a.code, channel, body["number"])
+                self.n.store.add_event(db, "checkin.done", data,
+                                           ts_iso=self.n.queue.iso(now))
+        log.info("appointment %s checked in (%s): ticket %s", a.code, channel, body.number)
         got = self.book.by_code(a.code) or a
-        return {"appointment": got.public(), "ticket": body, "status": status}
+        return {"appointment": got.public(), "ticket": body.model_dump(), "status": 201}
 
     # ------------------------------------------------------------------ booking
 
@@ -400,7 +414,7 @@ class CheckinService:
         """In central mode the central keeps the hall's one appointment list: slots and
         bookings are asked of it (a booking kept here alone would be unknown to the
         other kiosks and to the central's check-in)."""
-        return self.agent.link is not None and self.agent.numbering == "central"
+        return self.n.link is not None and self.n.modes.numbering == "central"
 
     def slots(self, service: str, day: str) -> list[dict[str, Any]]:
         if not self._central_books:
@@ -408,7 +422,7 @@ class CheckinService:
         from hall_agent.contract.mqtt import SlotsRequest
 
         reply = self._ask(SlotsRequest(req_id=str(uuid.uuid4()), service=service, day=day,
-                                       ts=self.agent.queue.iso(self.book.clock())))
+                                       ts=self.n.queue.iso(self.book.clock())))
         if not reply.ok or reply.slots is None:
             raise Refused(reply.error or "中心预约系统不提供该业务的时段",
                              code=reply.error_code or "central_refused", field="service",
@@ -426,7 +440,7 @@ class CheckinService:
         reply = self._ask(BookRequest(
             req_id=str(uuid.uuid4()), appointment_id=str(uuid.uuid4()), service=service,
             day=day, start=start, id_hash=p.id_hash, masked_name=p.masked_name,
-            ts=self.agent.queue.iso(self.book.clock())))
+            ts=self.n.queue.iso(self.book.clock())))
         if not reply.ok or reply.appointment is None:
             raise Refused(reply.error or "中心预约系统未受理该预约",
                              code=reply.error_code or "central_refused", field="start",
@@ -441,7 +455,7 @@ class CheckinService:
         return got
 
     def _ask(self, req: AnyRequest) -> NumberReply:
-        link, mc = self.agent.link, self.agent.cfg.mqtt
+        link, mc = self.n.link, self.n.cfg.mqtt
         assert link is not None and mc is not None
         reply = link.request_number(req, mc.request_timeout_ms / 1000)
         if reply is None:
@@ -454,13 +468,13 @@ class CheckinService:
     def _ask_central(self, code: str | None, p: Person | None) -> Appointment | None:
         from hall_agent.contract.mqtt import CheckinRequest
 
-        link, mc = self.agent.link, self.agent.cfg.mqtt
+        link, mc = self.n.link, self.n.cfg.mqtt
         if link is None or mc is None:
             return None
         reply = link.request_number(
             CheckinRequest(req_id=str(uuid.uuid4()), code=code,
                            id_hash=p.id_hash if p else None,
-                           ts=self.agent.queue.iso(self.book.clock())),
+                           ts=self.n.queue.iso(self.book.clock())),
             mc.request_timeout_ms / 1000)
         if reply is None:
             raise Refused("暂时无法连接中心预约系统，请到咨询台签到", code="central_timeout",

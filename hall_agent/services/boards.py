@@ -20,8 +20,9 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from drivers.bus import BusError, BusMaster, BusPool, DeviceFault, DeviceRefused, NoReply
 from drivers.bus_config import BoardConfig
@@ -37,12 +38,24 @@ from drivers.rs485 import (
     text_width,
 )
 from drivers.types import DeviceHealth, Health
+from hall_agent.contract.config import Config
 from hall_agent.core.events import Event
-
-if TYPE_CHECKING:
-    from hall_agent.agent import Agent
+from hall_agent.core.queue import QueueEngine
+from hall_agent.services.ports import Events, HealthView, ModeView
 
 log = logging.getLogger("hall_agent.services.boards")
+
+
+@dataclass(frozen=True)
+class BoardNeeds:
+    """What this service is given (hall_agent/services/ports.py), not the agent."""
+
+    bus: Events
+    cfg: Config
+    queue: QueueEngine
+    modes: ModeView
+    health: HealthView
+    satisfaction: Callable[[], dict[str, dict[str, int]]]
 
 Line = tuple[str, int, int]  # text, effect, colour
 BLANK: Line = ("", Effect.STATIC, Colour.RED)
@@ -229,22 +242,21 @@ def board_names(cfgs: list[BoardConfig]) -> list[str]:
 
 
 class BoardService:
-    def __init__(self, agent: Agent, pool: BusPool, *, call_hold_s: float = CALL_HOLD_S,
+    def __init__(self, needs: BoardNeeds, pool: BusPool, *, call_hold_s: float = CALL_HOLD_S,
                  page_s: float = PAGE_S, heartbeat_s: float = HEARTBEAT_S) -> None:
-        self.agent = agent
+        self.n = needs
         self.call_hold_s = call_hold_s
         self.page_s = page_s
         self.heartbeat_s = heartbeat_s
-        cfgs = agent.cfg.boards
+        cfgs = needs.cfg.boards
         self.boards = [_Board(c, n, pool.get(c.port, c.baudrate))
                        for c, n in zip(cfgs, board_names(cfgs), strict=True)]
         self._calls: deque[CallShown] = deque(maxlen=20)
-        self._seen: deque[str] = deque(maxlen=200)
         self._lock = threading.Lock()
         self._view: tuple[float, HallView] | None = None
         self._stop = threading.Event()
         if self.boards:
-            agent.bus.listen(self._on_event)
+            needs.bus.listen(self._on_event)
 
     # ------------------------------------------------------------------ events
 
@@ -260,13 +272,16 @@ class BoardService:
             for b in self.boards:
                 b.wake.set()
 
+    def refresh(self) -> None:
+        """Something the boards show changed (a window paused): redraw from the queue."""
+        self._view = None
+        for b in self.boards:
+            b.wake.set()
+
     def show_call(self, call_id: str, ticket: str, window: str, kind: str = "call") -> None:
-        """Put a call on the boards (a central call too); a repeated call_id shows once."""
+        """Put a call on the boards (a central call too). Each call comes once: the
+        store de-duplicates call_ids before the event is published."""
         with self._lock:
-            if call_id and call_id in self._seen:
-                return
-            if call_id:
-                self._seen.append(call_id)
             # A recall moves the ticket back to the top rather than listing it twice.
             for c in list(self._calls):
                 if c.ticket == ticket and c.window == window:
@@ -290,14 +305,14 @@ class BoardService:
         now = time.monotonic()
         if cached is not None and now - cached[0] < 0.5:
             return cached[1]
-        q = self.agent.queue
+        q = self.n.queue
         services, windows, _ = q.snapshot()
-        cat = self.agent.catalog
+        cat = self.n.queue.catalog
         calls = self.calls()
         serving: dict[str, str | None] = {}
         for wid, w in windows.items():
             serving[wid] = w.serving.number if w.serving else None
-        if self.agent.mode != "standalone":
+        if self.n.modes.mode != "standalone":
             # The central numbers and calls: the latest call per window is who is served.
             for c in reversed(calls):
                 serving[c.window] = c.ticket
@@ -305,7 +320,7 @@ class BoardService:
             waiting={sid: ((cat.service(sid).name if cat.service(sid) else sid), st.waiting)  # type: ignore[union-attr]
                      for sid, st in services.items()},
             paused={wid: w.paused for wid, w in windows.items()},
-            serving=serving, satisfaction=self.agent.satisfaction(),
+            serving=serving, satisfaction=self.n.satisfaction(),
             window_services={wid: w.services for wid, w in windows.items()})
         self._view = (now, v)
         return v
@@ -332,7 +347,7 @@ class BoardService:
             b.override = (test_pattern_lines(info), time.monotonic() + seconds)
             b.urgent = True
             b.wake.set()
-            out[b.name] = self.agent.devices().get(b.name, DeviceHealth(Health.OK)).status.value
+            out[b.name] = self.n.health.devices().get(b.name, DeviceHealth(Health.OK)).status.value
         return out
 
     def show_text(self, text: str, seconds: float = 30.0, board: str | None = None) -> None:
@@ -347,7 +362,7 @@ class BoardService:
 
     def start(self) -> None:
         for b in self.boards:
-            self.agent.set_health(b.name, DeviceHealth(Health.OK, "starting"))
+            self.n.health.set_health(b.name, DeviceHealth(Health.OK, "starting"))
             b.thread = threading.Thread(target=self._run, args=(b,), name=f"{b.name}",
                                         daemon=True)
             b.thread.start()
@@ -363,7 +378,7 @@ class BoardService:
     def _fault(self, b: _Board, e: BaseException) -> None:
         b.sent = []
         b.info = b.info  # keep the layout: a board does not change size while off
-        self.agent.set_health(b.name, DeviceHealth(
+        self.n.health.set_health(b.name, DeviceHealth(
             Health.FAULT, f"no answer at address {b.cfg.address} on {b.cfg.port} "
                           f"({e}); check its power and the bus cable"))
 
@@ -390,14 +405,14 @@ class BoardService:
                 return
             info = m.probe(addr, retries=None if b.info is None else 0)
             if info.kind != Kind.BOARD:
-                self.agent.set_health(b.name, DeviceHealth(
+                self.n.health.set_health(b.name, DeviceHealth(
                     Health.FAULT, f"address {addr} on {b.cfg.port} is not a board (INFO kind "
                                   f"{info.kind}); check the address switches"))
                 return
             b.info = info
             b.sent = [None] * info.lines
             b.last_io = time.monotonic()
-            self.agent.set_health(b.name, DeviceHealth(Health.OK))
+            self.n.health.set_health(b.name, DeviceHealth(Health.OK))
         urgent, b.urgent = b.urgent, False
         now = time.monotonic()
         sent = send_lines(m, addr, self.desired(b, now), b.sent, urgent=urgent)
@@ -410,7 +425,7 @@ class BoardService:
         elif now - b.last_io >= self.heartbeat_s:
             m.probe(addr, force=False, retries=None)
             b.last_io = now
-        self.agent.set_health(b.name, DeviceHealth(Health.OK))
+        self.n.health.set_health(b.name, DeviceHealth(Health.OK))
 
     def describe(self) -> list[dict[str, Any]]:
         return [{"name": b.name, "port": b.cfg.port, "address": b.cfg.address,

@@ -23,19 +23,27 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from drivers.backoff import Backoff
 from drivers.idcard import CardDataError, CardReaderError, CardText, IdCardReader
 from drivers.idcard_config import IdReaderConfig
-from drivers.backoff import Backoff
 from drivers.types import DeviceHealth, Health
+from hall_agent.contract.config import Config
 from hall_agent.core.personal import Person, person
 from hall_agent.core.refusal import Refused, Why
-
-if TYPE_CHECKING:
-    from hall_agent.agent import Agent
+from hall_agent.services.ports import Events, HealthSink
 
 log = logging.getLogger("hall_agent.services.cards")
+
+
+@dataclass(frozen=True)
+class CardNeeds:
+    """What this service is given (hall_agent/services/ports.py), not the agent."""
+
+    bus: Events
+    cfg: Config
+    health: HealthSink
 
 TOKEN_TTL_S = 120.0  # a flow that read a card has this long to use it
 DEVICE = "id_reader"
@@ -60,10 +68,10 @@ class _Held:
 
 
 class CardService:
-    def __init__(self, agent: Agent, cfg: IdReaderConfig, secret: bytes, *,
+    def __init__(self, needs: CardNeeds, cfg: IdReaderConfig, secret: bytes, *,
                  reader: IdCardReader | None = None,
                  clock: Callable[[], float] = time.time) -> None:
-        self.agent = agent
+        self.n = needs
         self.cfg = cfg
         self._secret = secret
         self.reader = reader or IdCardReader(cfg.port, cfg.baudrate,
@@ -122,7 +130,7 @@ class CardService:
 
     def accept(self, card: CardText, today: date | None = None) -> dict[str, Any]:
         """A card was read: make the person, run the handlers, publish ``card``."""
-        day = today or datetime.fromtimestamp(self.clock(), self.agent.cfg.hall.tz).date()
+        day = today or datetime.fromtimestamp(self.clock(), self.n.cfg.hall.tz).date()
         p = person(self._secret, id_number=card.number, name=card.name or card.name_en,
                    card_type=card.card_type.value, expired=not card.valid_on(day))
         del card  # the clear text lives on only inside the Person, for this flow
@@ -138,14 +146,14 @@ class CardService:
         self.reads += 1
         log.info("card read: %s %s%s", p.card_type, p.masked_id,
                  " (expired)" if p.expired else "")
-        self.agent.bus.publish("card", event)
+        self.n.bus.publish("card", event)
         return event
 
     def refuse(self, code: str, detail: str) -> dict[str, Any]:
         zh, en = _CARD_ERRORS.get(code, _CARD_ERRORS["read_failed"])
         log.warning("card not usable: %s (%s)", detail, code)
         event = {"ok": False, "error": code, "message": zh, "message_en": en}
-        self.agent.bus.publish("card", event)
+        self.n.bus.publish("card", event)
         return event
 
     def poll_once(self) -> bool:
@@ -179,14 +187,14 @@ class CardService:
                 self.poll_once()
             except CardReaderError as e:
                 back.failed()
-                self.agent.set_health(DEVICE, DeviceHealth(Health.FAULT, str(e)))
+                self.n.health.set_health(DEVICE, DeviceHealth(Health.FAULT, str(e)))
                 self.reader.close()  # reopened at the next poll
             except Exception:
                 back.failed()
                 log.exception("ID-card reader poll failed")
             else:
                 back.reset()
-                self.agent.set_health(DEVICE, DeviceHealth(Health.OK, self.reader.where))
+                self.n.health.set_health(DEVICE, DeviceHealth(Health.OK, self.reader.where))
             fast = time.monotonic() < self._want_until
             wait = (self.cfg.fast_poll_ms if fast else self.cfg.poll_ms) / 1000
             if back.failures:  # unplugged: looked for again soon; else backing off

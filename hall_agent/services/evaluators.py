@@ -24,7 +24,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from drivers.bus import BusError, BusMaster, BusPool, DeviceFault, DeviceRefused, NoReply
 from drivers.bus_config import EvaluatorConfig
@@ -40,13 +40,28 @@ from drivers.rs485 import (
     show_payload,
 )
 from drivers.types import DeviceHealth, Health
+from hall_agent.contract.config import Config
 from hall_agent.core.events import Event
+from hall_agent.core.queue import QueueEngine
 from hall_agent.core.refusal import Refused
-
-if TYPE_CHECKING:
-    from hall_agent.agent import Agent
+from hall_agent.core.store import Store
+from hall_agent.services.ports import Events, HealthSink, ModeView
 
 log = logging.getLogger("hall_agent.services.evaluators")
+
+
+@dataclass(frozen=True)
+class EvaluatorNeeds:
+    """What this service is given (hall_agent/services/ports.py), not the agent."""
+
+    bus: Events
+    cfg: Config
+    store: Store
+    queue: QueueEngine
+    modes: ModeView
+    health: HealthSink
+    call: Callable[[str, str], dict[str, Any]]
+    window_changed: Callable[[], None]
 
 PROMPT_TIMEOUT_S = 30  # the citizen has this long to rate
 PROMPT_GRACE_S = 3.0  # a rating pressed at the last second still reaches a poll
@@ -92,10 +107,10 @@ def evaluator_names(cfgs: list[EvaluatorConfig]) -> list[str]:
 
 
 class EvaluatorService:
-    def __init__(self, agent: Agent, pool: BusPool, *,
+    def __init__(self, needs: EvaluatorNeeds, pool: BusPool, *,
                  prompt_timeout_s: int = PROMPT_TIMEOUT_S,
                  poll_interval_s: float = POLL_INTERVAL_S) -> None:
-        self.agent = agent
+        self.n = needs
         self.prompt_timeout_s = prompt_timeout_s
         self.poll_interval_s = poll_interval_s
         self.on_staff_key: StaffKeyHook | None = None
@@ -103,22 +118,22 @@ class EvaluatorService:
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._threads: list[threading.Thread] = []
-        cfgs = agent.cfg.evaluators
+        cfgs = needs.cfg.evaluators
         self.evaluators: list[_Evaluator] = []
         for c, name in zip(cfgs, evaluator_names(cfgs), strict=True):
             key = f"evaluator.ack.{c.port}.{c.address}"
-            ack = int(agent.store.meta_get(key) or 0)
+            ack = int(needs.store.meta_get(key) or 0)
             self.evaluators.append(_Evaluator(c, name, pool.get(c.port, c.baudrate), ack, key))
         for ev in self.evaluators:
             ev.serving = self._serving_now(ev.cfg.window)
         if self.evaluators:
-            agent.bus.listen(self._on_event)
+            needs.bus.listen(self._on_event)
 
     # ------------------------------------------------------------------ state
 
     def _serving_now(self, window: str) -> str | None:
         try:
-            s = self.agent.queue.window_state(window).serving
+            s = self.n.queue.window_state(window).serving
         except Refused:
             return None
         return s.number if s else None
@@ -131,7 +146,7 @@ class EvaluatorService:
         w = ev.cfg.window
         paused = False
         with contextlib.suppress(Refused):
-            paused = self.agent.queue.window_state(w).paused
+            paused = self.n.queue.window_state(w).paused
         clerk = self.staff(w)
         state = "暂停服务" if paused else (f"办理 {ev.serving}" if ev.serving else "欢迎光临")
         return fit_text(" ".join(x for x in (f"{w}号窗口", clerk, state) if x))
@@ -182,7 +197,7 @@ class EvaluatorService:
 
     def _store_none(self, ev: _Evaluator, p: _Prompt) -> None:
         try:
-            self.agent.queue.evaluate(ev.cfg.window, "none", number=p.ticket,
+            self.n.queue.evaluate(ev.cfg.window, "none", number=p.ticket,
                                       channel="evaluator", staff=self.staff(ev.cfg.window))
             log.info("%s: no rating for %s within %d s: stored as none", ev.name,
                      p.ticket or "the last ticket", self.prompt_timeout_s)
@@ -195,7 +210,7 @@ class EvaluatorService:
         by_port: dict[str, list[_Evaluator]] = {}
         for ev in self.evaluators:
             by_port.setdefault(ev.cfg.port, []).append(ev)
-            self.agent.set_health(ev.name, DeviceHealth(Health.OK, "starting"))
+            self.n.health.set_health(ev.name, DeviceHealth(Health.OK, "starting"))
             self._queue_show(ev)
         for port, evs in by_port.items():
             t = threading.Thread(target=self._run, args=(evs,), name=f"evaluators {port}",
@@ -221,7 +236,7 @@ class EvaluatorService:
                     pass
                 except (NoReply, BusError) as e:
                     ev.ok = False
-                    self.agent.set_health(ev.name, DeviceHealth(
+                    self.n.health.set_health(ev.name, DeviceHealth(
                         Health.FAULT, f"no answer at address {ev.cfg.address} on "
                                       f"{ev.cfg.port} ({e}); check its cable"))
                 except Exception:
@@ -238,13 +253,13 @@ class EvaluatorService:
                 return
             info = m.probe(addr, retries=0 if m.is_fault(addr) else None)
             if info.kind != Kind.EVALUATOR:
-                self.agent.set_health(ev.name, DeviceHealth(
+                self.n.health.set_health(ev.name, DeviceHealth(
                     Health.FAULT, f"address {addr} on {ev.cfg.port} is not an evaluator"))
                 return
             ev.ok = True
             ev.shown = None  # it may have restarted: show the idle text again
             ev.show_due = True
-            self.agent.set_health(ev.name, DeviceHealth(Health.OK))
+            self.n.health.set_health(ev.name, DeviceHealth(Health.OK))
         with self._lock:
             pending, ev.pending = ev.pending, []
             superseded, ev.superseded = ev.superseded, []
@@ -271,7 +286,7 @@ class EvaluatorService:
             if cmd == Cmd.SHOW:
                 ev.shown = what
         reply = m.transact(addr, Cmd.POLL, poll_payload(ev.ack))
-        self.agent.set_health(ev.name, DeviceHealth(Health.OK))
+        self.n.health.set_health(ev.name, DeviceHealth(Health.OK))
         for kev in parse_poll_reply(reply.payload):
             self._handle_key(ev, kev.event, kev.key)
         with self._lock:
@@ -286,7 +301,7 @@ class EvaluatorService:
     # ------------------------------------------------------------------ keys
 
     def _commit_ack(self, ev: _Evaluator, event: int) -> None:
-        self.agent.store.meta_set(ev.meta_key, str(event))
+        self.n.store.meta_set(ev.meta_key, str(event))
         ev.ack = event
 
     def _handle_key(self, ev: _Evaluator, event: int, key: int) -> None:
@@ -296,17 +311,17 @@ class EvaluatorService:
             with self._lock:
                 p, ev.prompt = ev.prompt, None
             number = p.ticket if p is not None else None
-            store = self.agent.store
+            store = self.n.store
             try:
                 with store.tx():
-                    e = self.agent.queue.evaluate(window, level, number=number,
+                    e = self.n.queue.evaluate(window, level, number=number,
                                                   channel="evaluator", staff=self.staff(window))
                     self._commit_ack(ev, event)
             except Refused as err:
                 # e.g. the ticket is unknown to this window: keep the rating, unbound.
                 log.warning("%s: %s; storing the rating against the window", ev.name, err)
                 with store.tx():
-                    e = self.agent.queue.evaluate(window, level, channel="evaluator",
+                    e = self.n.queue.evaluate(window, level, channel="evaluator",
                                                   staff=self.staff(window))
                     self._commit_ack(ev, event)
             ev.stored += 1
@@ -323,9 +338,7 @@ class EvaluatorService:
         self.staff_key(window, key)
 
     def _view_changed(self) -> None:
-        boards = getattr(self.agent, "boards", None)
-        if boards is not None:
-            boards._view = None
+        self.n.window_changed()  # the boards show paused windows at once
 
     def staff_key(self, window: str, key: int) -> None:
         """Act on a staff key; in central mode, hand it to ``on_staff_key``."""
@@ -333,7 +346,7 @@ class EvaluatorService:
         if key == Key.ASK_RATING:
             self.prompt(window)
             return
-        if self.agent.mode != "standalone":
+        if self.n.modes.mode != "standalone":
             hook = self.on_staff_key
             if hook is None or not hook(window, key):
                 log.info("window %s: staff key %s — in central mode this goes to the central "
@@ -341,14 +354,14 @@ class EvaluatorService:
             return
         try:
             if key == Key.CALL_NEXT:
-                body = self.agent.call(window, "call")
+                body = self.n.call(window, "call")
                 if body["ticket"] is None:
                     log.info("window %s: call next — nobody is waiting", window)
             elif key == Key.RECALL:
-                self.agent.call(window, "recall")
+                self.n.call(window, "recall")
             elif key == Key.PAUSE:
-                paused = self.agent.queue.window_state(window).paused
-                self.agent.queue.set_paused(window, not paused)
+                paused = self.n.queue.window_state(window).paused
+                self.n.queue.set_paused(window, not paused)
                 log.info("window %s: %s by the staff key", window,
                          "resumed" if paused else "paused")
                 with self._lock:
@@ -358,7 +371,7 @@ class EvaluatorService:
                                 ev.serving = None
                             self._queue_show(ev)
             elif key == Key.NO_SHOW:
-                t = self.agent.queue.no_show(window)
+                t = self.n.queue.no_show(window)
                 log.info("window %s: %s did not come (no-show)", window, t.number)
                 with self._lock:
                     for ev in self.evaluators:

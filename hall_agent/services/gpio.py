@@ -15,22 +15,32 @@ import logging
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any
 
 from drivers.errors import HallEdgeError
 from drivers.gpio import HallGpio
 from drivers.gpio_config import GpioConfig
 from drivers.types import DeviceHealth, Health
-
-if TYPE_CHECKING:
-    from hall_agent.agent import Agent
+from hall_agent.core.queue import QueueEngine
+from hall_agent.services.ports import Events, HealthView, Tickets
 
 log = logging.getLogger("hall_agent.gpio")
 
 
+@dataclass(frozen=True)
+class GpioNeeds:
+    """What this service is given (hall_agent/services/ports.py), not the agent."""
+
+    bus: Events
+    queue: QueueEngine
+    health: HealthView
+    tickets: Tickets
+
+
 class GpioService:
-    def __init__(self, agent: Agent, cfg: GpioConfig, *, factory: Any = None) -> None:
-        self.agent = agent
+    def __init__(self, needs: GpioNeeds, cfg: GpioConfig, *, factory: Any = None) -> None:
+        self.n = needs
         self.cfg = cfg
         self.hw = HallGpio(cfg, factory=factory)
         self._busy = threading.Lock()
@@ -47,8 +57,16 @@ class GpioService:
             self.hw.contact.when_pressed = self._door_closed
 
     @property
+    def has_relay(self) -> bool:
+        return self.hw.relay is not None
+
+    @property
+    def door_open_s(self) -> float:
+        return self.cfg.door_open_s
+
+    @property
     def ticket_service(self) -> str:
-        return self.cfg.ticket_service or self.agent.catalog.services[0].id
+        return self.cfg.ticket_service or self.n.queue.catalog.services[0].id
 
     # ------------------------------------------------------------------ button
 
@@ -62,10 +80,10 @@ class GpioService:
             return None
         try:
             self.presses += 1
-            _, body = self.agent.issue_ticket(self.ticket_service, channel="button",
-                                              key=f"button:{uuid.uuid4()}")
-            log.info("ticket button: %s", body["number"])
-            return body
+            body = self.n.tickets.issue(self.ticket_service, channel="button",
+                                        key=f"button:{uuid.uuid4()}")
+            log.info("ticket button: %s", body.number)
+            return body.model_dump()
         except HallEdgeError as e:
             log.warning("ticket button: no ticket: %s", e)
             return None
@@ -82,7 +100,7 @@ class GpioService:
 
     def _door_closed(self) -> None:
         self._door_opened_at = None
-        self.agent.set_health("door", DeviceHealth(Health.OK, "closed"))
+        self.n.health.set_health("door", DeviceHealth(Health.OK, "closed"))
 
     def door_state(self) -> dict[str, Any]:
         return {"relay_open": self.hw.relay_open, "closed": self.hw.door_closed}
@@ -90,7 +108,7 @@ class GpioService:
     # ------------------------------------------------------------------ presence
 
     def _presence(self) -> None:
-        self.agent.bus.publish("device", {"device": "presence", "status": "ok",
+        self.n.bus.publish("device", {"device": "presence", "status": "ok",
                                           "detail": "present"})
 
     # ------------------------------------------------------------------ watch
@@ -102,10 +120,10 @@ class GpioService:
     def check(self) -> None:
         opened = self._door_opened_at
         if opened is not None and time.monotonic() - opened > self.cfg.door_held_s:
-            self.agent.set_health("door", DeviceHealth(
+            self.n.health.set_health("door", DeviceHealth(
                 Health.FAULT, f"the 24-hour area's door has been open for more than "
                               f"{self.cfg.door_held_s:.0f} s — check that it closes"))
-        self.hw.show_status(self.agent.overall().value)
+        self.hw.show_status(self.n.health.overall().value)
 
     def _watch(self) -> None:
         while not self._stop.wait(1.0):

@@ -12,16 +12,27 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from drivers.scanner_config import ScannerConfig
 from drivers.types import DeviceHealth
+from hall_agent.core.queue import QueueEngine
 from hall_agent.core.refusal import Refused
-
-if TYPE_CHECKING:
-    from hall_agent.agent import Agent
+from hall_agent.services.ports import Events, HealthSink
 
 log = logging.getLogger("hall_agent.services.scans")
+
+
+@dataclass(frozen=True)
+class ScanNeeds:
+    """What this service is given (hall_agent/services/ports.py), not the agent."""
+
+    bus: Events
+    queue: QueueEngine
+    health: HealthSink
+    checkin: Callable[..., dict[str, Any]]
 
 MAX_SCAN = 512
 DEVICE = "scanner"
@@ -39,8 +50,8 @@ def refusal(text: str) -> str | None:
 
 
 class ScanRouter:
-    def __init__(self, agent: Agent, cfg: ScannerConfig) -> None:
-        self.agent = agent
+    def __init__(self, needs: ScanNeeds, cfg: ScannerConfig) -> None:
+        self.n = needs
         self.cfg = cfg
         self.appointment = re.compile(cfg.appointment_pattern)
         self.ticket = re.compile(cfg.ticket_pattern)
@@ -72,22 +83,22 @@ class ScanRouter:
         elif kind == "appointment":
             assert key is not None
             try:
-                ev.update(self.agent.checkins.checkin(code=key, channel="scan"))
+                ev.update(self.n.checkin(code=key, channel="scan"))
             except Refused as e:
                 ev.update(ok=False, error=e.code, message=str(e), message_en=e.message_en)
         else:
             assert key is not None
             try:
-                t = self.agent.queue.ticket(key)
+                t = self.n.queue.ticket(key)
             except Refused:
                 ev.update(ok=False, error="unknown_ticket", message="没有找到这张号票",
                           message_en="No such ticket here")
             else:
                 ev["ticket"] = {"ticket_id": t.ticket_id, "number": t.number,
                                 "service": t.service, "status": t.status, "window": t.window,
-                                "waiting_ahead": self.agent.queue.waiting_ahead(t),
+                                "waiting_ahead": self.n.queue.waiting_ahead(t),
                                 "day": t.day}
-        self.agent.bus.publish("scan", ev)
+        self.n.bus.publish("scan", ev)
         return ev
 
     # ------------------------------------------------------------------ the device
@@ -96,7 +107,7 @@ class ScanRouter:
         from drivers.scanner import EvdevScanner, SerialScanner
 
         def health(h: DeviceHealth) -> None:
-            self.agent.set_health(DEVICE, h)
+            self.n.health.set_health(DEVICE, h)
 
         def on_scan(text: str) -> None:
             try:

@@ -15,20 +15,35 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from drivers.escpos_codec import Receipt
 from hall_agent.contract.catalog import parse_hours
-from hall_agent.contract.config import SelfServiceConfig
+from hall_agent.contract.config import Config, SelfServiceConfig
 from hall_agent.core.personal import Person
+from hall_agent.core.queue import QueueEngine
 from hall_agent.core.refusal import Refused, Why
+from hall_agent.core.store import Store
+from hall_agent.services.ports import CardHolder, Door, ReceiptPrinter
 from hall_agent.services.selfservice_plugins import BackendError, Plugin, registry
 
-if TYPE_CHECKING:
-    from hall_agent.agent import Agent
-
 log = logging.getLogger("hall_agent.services.selfservice")
+
+
+@dataclass(frozen=True)
+class SelfServiceNeeds:
+    """What this service is given (hall_agent/services/ports.py), not the agent."""
+
+    cfg: Config
+    store: Store
+    queue: QueueEngine
+    printer: ReceiptPrinter
+    cards: CardHolder | None
+    door: Door | None
+    book_slot: Callable[..., Any]
 
 
 def hall_mode(cfg: SelfServiceConfig | None, now: datetime) -> str:
@@ -57,9 +72,9 @@ def next_change(cfg: SelfServiceConfig | None, now: datetime) -> datetime | None
 
 
 class SelfService:
-    def __init__(self, agent: Agent) -> None:
-        self.agent = agent
-        self.cfg = agent.cfg.selfservice
+    def __init__(self, needs: SelfServiceNeeds) -> None:
+        self.n = needs
+        self.cfg = needs.cfg.selfservice
         every = registry()
         names = self.cfg.services if self.cfg else []
         unknown = [n for n in names if n not in every]
@@ -69,7 +84,7 @@ class SelfService:
         self.plugins: dict[str, Plugin] = {n: every[n] for n in names if n in every}
 
     def now(self) -> datetime:
-        return self.agent.queue.local()
+        return self.n.queue.local()
 
     @property
     def mode(self) -> str:
@@ -81,8 +96,8 @@ class SelfService:
         return {"mode": hall_mode(self.cfg, now), "configured": self.cfg is not None,
                 "staffed_hours": self.cfg.staffed_hours if self.cfg else "",
                 "next_change": change.isoformat() if change else None,
-                "door": self.agent.gpio is not None and self.agent.gpio.hw.relay is not None,
-                "bookable": list(self.agent.cfg.appointments.bookable),
+                "door": self.n.door is not None and self.n.door.has_relay,
+                "bookable": list(self.n.cfg.appointments.bookable),
                 "services": [{"id": p.id, "name": p.name, "name_en": p.name_en,
                               "kind": p.kind} for p in self.plugins.values()]}
 
@@ -95,15 +110,15 @@ class SelfService:
         if p.expired:
             log.info("door: card %s expired; not opened", p.masked_id)
             return {"mode": self.mode, "door": "refused", "door_reason": "expired"}
-        gpio = self.agent.gpio
+        gpio = self.n.door
         opened = gpio.open_door() if gpio is not None else False
         if opened:
-            now = self.agent.queue.clock()
-            with self.agent.store.tx() as db:
-                self.agent.store.add_event(db, "door.opened", {
+            now = self.n.queue.clock()
+            with self.n.store.tx() as db:
+                self.n.store.add_event(db, "door.opened", {
                     "id_hash": p.id_hash, "card_type": p.card_type,
-                    "open_s": gpio.cfg.door_open_s if gpio else 0},
-                    ts_iso=self.agent.queue.iso(now))
+                    "open_s": gpio.door_open_s if gpio else 0},
+                    ts_iso=self.n.queue.iso(now))
         return {"mode": self.mode, "door": "opened" if opened else "none"}
 
     # ------------------------------------------------------------------ the menu
@@ -115,10 +130,10 @@ class SelfService:
                              field="service", why=Why.NOT_FOUND,
                              en=f"no self-service {plugin_id!r} (known: "
                                 f"{', '.join(self.plugins)})")
-        if self.agent.cards is None:
+        if self.n.cards is None:
             raise Refused("本机未配置读卡器", code="no_reader", field="card", why=Why.CONFLICT,
                              en="this kiosk has no ID-card reader")
-        p = self.agent.cards.take(token, keep=True)
+        p = self.n.cards.take(token, keep=True)
         if p.expired:
             raise Refused("证件已过期，不能办理自助业务", code="card_expired_date",
                              field="card", why=Why.CONFLICT, en="This card has expired")
@@ -131,15 +146,15 @@ class SelfService:
                                             "answer") from None
         printed, detail = False, ""
         if print_it:
-            r = self.agent.print_receipt(Receipt(
-                hall_name=self.agent.cfg.hall.name, title=result.title, lines=result.lines,
+            r = self.n.printer.print_receipt(Receipt(
+                hall_name=self.n.cfg.hall.name, title=result.title, lines=result.lines,
                 issued_at=now, masked_name=p.masked_name, masked_id=p.masked_id,
                 footer=result.note))
             printed, detail = r.printed, r.detail
-        with self.agent.store.tx() as db:
-            self.agent.store.add_event(db, "selfservice.used", {
+        with self.n.store.tx() as db:
+            self.n.store.add_event(db, "selfservice.used", {
                 "service": plugin.id, "id_hash": p.id_hash, "printed": printed},
-                ts_iso=self.agent.queue.iso(self.agent.queue.clock()))
+                ts_iso=self.n.queue.iso(self.n.queue.clock()))
         log.info("self-service %s for %s: printed %s", plugin.id, p.masked_id, printed)
         return {"service": plugin.id, "title": result.title, "title_en": result.title_en,
                 "lines": [list(x) for x in result.lines], "note": result.note,
@@ -148,19 +163,19 @@ class SelfService:
 
     def book(self, token: str, service: str, day: str, start: str) -> dict[str, Any]:
         """Book a slot for the next day; prints the booking slip with its QR code."""
-        if self.agent.cards is None:
+        if self.n.cards is None:
             raise Refused("本机未配置读卡器", code="no_reader", field="card", why=Why.CONFLICT,
                              en="this kiosk has no ID-card reader")
-        p = self.agent.cards.take(token, keep=True)
-        a = self.agent.checkins.book_slot(p, service, day, start)
-        svc = self.agent.catalog.service(service)
+        p = self.n.cards.take(token, keep=True)
+        a = self.n.book_slot(p, service, day, start)
+        svc = self.n.queue.catalog.service(service)
         name = svc.name if svc else service
-        r = self.agent.print_receipt(Receipt(
-            hall_name=self.agent.cfg.hall.name, title="预约凭证", lines=(
+        r = self.n.printer.print_receipt(Receipt(
+            hall_name=self.n.cfg.hall.name, title="预约凭证", lines=(
                 ("业务", name), ("日期", a.day), ("时段", f"{a.slot_start}-{a.slot_end}"),
                 ("预约码", a.code)),
             issued_at=self.now(), masked_name=p.masked_name, masked_id=p.masked_id,
             qr=f"YY-{a.code}", qr_caption="到厅后扫码或刷身份证签到",
-            footer=f"请于时段开始前 {self.agent.cfg.appointments.early_min} 分钟内签到"))
+            footer=f"请于时段开始前 {self.n.cfg.appointments.early_min} 分钟内签到"))
         return {"appointment": a.public(), "printed": r.printed, "print_detail": r.detail,
                 "service_name": name}

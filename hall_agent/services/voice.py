@@ -27,15 +27,12 @@ import subprocess
 import threading
 import time
 import wave
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from hall_agent.core.events import Event
-
-if TYPE_CHECKING:
-    from hall_agent.agent import Agent
+from hall_agent.services.ports import Events
 
 log = logging.getLogger("hall_agent.services.voice")
 
@@ -309,7 +306,6 @@ class Announcer:
         self.output = output
         self.english = english
         self._q: queue.Queue[Announcement | None] = queue.Queue()
-        self._seen: deque[str] = deque(maxlen=200)
         self._thread: threading.Thread | None = None
         self.spoken: list[tuple[Announcement, Path | None]] = []
         self._idle = threading.Condition()
@@ -321,11 +317,6 @@ class Announcer:
         d = ev.data
         if not d.get("ticket") or not d.get("window"):
             return
-        cid = str(d.get("call_id") or "")
-        if cid:
-            if cid in self._seen:
-                return  # a central duplicate: spoken once
-            self._seen.append(cid)
         self.announce(str(d["ticket"]), str(d["window"]), str(d.get("kind") or "call"))
 
     def announce(self, ticket: str, window: str, kind: str = "call") -> None:
@@ -374,8 +365,8 @@ class Announcer:
                     self._idle.notify_all()
 
 
-def make_announcer(agent: Agent, *, engine: str | None = None, output: str | None = None,
-                   english: bool = False) -> Announcer | None:
+def make_announcer(events: Events, data_dir: Path, *, engine: str | None = None,
+                   output: str | None = None, english: bool = False) -> Announcer | None:
     """The announcer with the defaults: clips if the clip set is there, else espeak-ng;
     ALSA if there is a sound card, else WAV files in ``data_dir/voice``."""
     eng: Engine
@@ -391,8 +382,8 @@ def make_announcer(agent: Agent, *, engine: str | None = None, output: str | Non
     if output == "alsa" or (output is None and sound_card_present()):
         out = AlsaOutput()
     else:
-        out = WavOutput(Path(agent.cfg.agent.data_dir) / "voice")
+        out = WavOutput(data_dir / "voice")
     a = Announcer(eng, out, english=english)
-    agent.bus.listen(a.on_event)
+    events.listen(a.on_event)
     log.info("voice: %s engine, output %s", eng.name, out.name)
     return a

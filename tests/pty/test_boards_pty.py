@@ -60,7 +60,7 @@ class AgentOnBus:
     def issue(self, *services: str) -> None:
         assert self.agent is not None
         for s in services:
-            self.agent.issue_ticket(s)
+            self.agent.tickets.issue(s)
 
     def health(self, name: str) -> Health:
         assert self.agent is not None
@@ -96,7 +96,7 @@ def test_call_reaches_hall_and_window_board_with_the_text(hall: AgentOnBus) -> N
     assert hall.agent is not None
     hall.issue("A", "A")
     t0 = time.monotonic()
-    hall.agent.call("5", "call")
+    hall.agent.calls.call("5", "call")
     assert hall.bus.wait_for(lambda: hall.bus.board(HALL).text()[0] == "请 A001 号到 5 号窗口"
                              and hall.bus.board(WIN5).text()[1] == "请 A001 号", 1.0)
     assert time.monotonic() - t0 < 1.0
@@ -112,14 +112,14 @@ def test_call_reaches_hall_and_window_board_with_the_text(hall: AgentOnBus) -> N
 def test_latest_call_is_on_top(hall: AgentOnBus) -> None:
     assert hall.agent is not None
     hall.issue("A", "B", "C")
-    hall.agent.call("5", "call")
-    hall.agent.call("6", "call")
-    hall.agent.call("8", "call")
+    hall.agent.calls.call("5", "call")
+    hall.agent.calls.call("6", "call")
+    hall.agent.calls.call("8", "call")
     want = ["请 C001 号到 8 号窗口", "请 B001 号到 6 号窗口", "请 A001 号到 5 号窗口"]
     assert hall.bus.wait_for(lambda: hall.bus.board(HALL).text()[:3] == want, 2.0), \
         hall.bus.board(HALL).text()
     # A recall moves its ticket back to the top instead of listing it twice.
-    hall.agent.call("5", "recall")
+    hall.agent.calls.call("5", "recall")
     assert hall.bus.wait_for(lambda: hall.bus.board(HALL).text()[:3] == [
         "请 A001 号到 5 号窗口", "请 C001 号到 8 号窗口", "请 B001 号到 6 号窗口"], 2.0)
 
@@ -137,7 +137,7 @@ def test_board_that_stops_answering_goes_fault_and_gets_its_content_back(
     assert hall.agent is not None
     hall.issue("A", "A")
     hall.bus.power(WIN5, False)
-    hall.agent.call("5", "call")
+    hall.agent.calls.call("5", "call")
     assert wait(lambda: hall.health("board-5") is Health.FAULT, 3.0)
     # The other boards on the same bus carry on.
     assert hall.bus.wait_for(lambda: "A001" in hall.bus.board(HALL).text()[0], 2.0)
@@ -157,7 +157,7 @@ def test_rs485_adapter_unplugged_and_replugged_every_board_gets_the_current_cont
     assert hall.agent is not None
     hall.issue("A", "A")
     hall.sim.unplug("bus")
-    hall.agent.call("5", "call")  # answered at once: boards are not on the call path
+    hall.agent.calls.call("5", "call")  # answered at once: boards are not on the call path
     assert wait(lambda: hall.health("board-hall") is Health.FAULT, 3.0)
     detail = hall.agent.devices()["board-hall"].detail
     assert "USB" in detail or "cannot open" in detail, detail
@@ -182,7 +182,7 @@ def test_crc_garbage_and_partial_frames_are_survived(hall: AgentOnBus) -> None:
     # Every answer of the hall board gets split by a 40 ms gap (its master drops the
     # partial frame, then the retry gets through once the fault is cleared).
     hall.bus.set_faults(HALL, split_ms=40)
-    hall.agent.call("5", "call")
+    hall.agent.calls.call("5", "call")
     assert wait(lambda: hall.health("board-hall") is Health.FAULT, 3.0)
     hall.bus.set_faults(HALL, split_ms=0, bad_crc=True)
     time.sleep(0.5)
@@ -192,7 +192,7 @@ def test_crc_garbage_and_partial_frames_are_survived(hall: AgentOnBus) -> None:
                              2.0)
     # A slow-but-in-time device is fine; the others never noticed anything.
     hall.bus.set_faults(HALL, slow_ms=60)
-    hall.agent.call("6", "call")
+    hall.agent.calls.call("6", "call")
     assert hall.bus.wait_for(lambda: hall.bus.board(HALL).text()[0] == "请 B001 号到 6 号窗口",
                              2.0)
     assert hall.health("board-hall") is Health.OK
@@ -202,7 +202,7 @@ def test_crc_garbage_and_partial_frames_are_survived(hall: AgentOnBus) -> None:
 def test_led_png_is_rendered(hall: AgentOnBus) -> None:
     assert hall.agent is not None
     hall.issue("C")
-    hall.agent.call("8", "call")
+    hall.agent.calls.call("8", "call")
     png = hall.bus.png_path(HALL)
     assert png is not None
     assert wait(lambda: png.exists(), 3.0)

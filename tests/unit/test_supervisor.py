@@ -17,11 +17,12 @@ from conftest import TEST_CATALOG, wait_until
 from drivers.printer import TicketPrinter
 from drivers.printer_config import PrinterConfig
 from drivers.types import DeviceHealth, Health
-from hall_agent.agent import Agent, print_deadline_s
+from hall_agent.agent import Agent
 from hall_agent.api.app import create_app
 from hall_agent.contract.config import Config, load_config
 from hall_agent.core.events import Event
 from hall_agent.core.supervisor import DeviceSupervisor, DeviceTimeout
+from hall_agent.services.printing import print_deadline_s
 from sim.printer import SimPrinter
 
 STATUS_TIMEOUT_MS = 200
@@ -88,8 +89,8 @@ def test_unplugged_printer_is_reopened_within_2s_of_replug(tmp_path: Path,
             assert wait_until(lambda: events.statuses[-1:] == ["ok"], 2)
             assert time.monotonic() - t0 < 2
             assert events.statuses == ["ok", "fault", "ok"]
-            status, body = agent.issue_ticket("A")
-            assert status == 201 and body["printed"] is True
+            body = agent.tickets.issue("A")
+            assert body.printed is True
             assert new.wait_for_tickets(1)
     finally:
         agent.close()
@@ -110,8 +111,8 @@ def test_printer_replugged_between_two_health_checks_prints_the_next_ticket(
             link.unlink()
             link.symlink_to(new.port)
             time.sleep(1.0)
-            _status, body = agent.issue_ticket("A")
-            assert body["printed"] is True, body["print_detail"]
+            body = agent.tickets.issue("A")
+            assert body.printed is True, body.print_detail
             assert new.wait_for_tickets(1)
     finally:
         agent.close()
@@ -205,7 +206,7 @@ def test_printer_status_of_a_hung_printer_answers_in_bounded_time(tmp_path: Path
         assert wait_until(lambda: "not responding" in agent.devices()["printer"].detail,
                           print_deadline_s(cfg.printer) + 1)
         t0 = time.monotonic()
-        h = agent.printer_status()
+        h = agent.printing.status()
         assert time.monotonic() - t0 < print_deadline_s(cfg.printer) + 0.5
         assert h.status is Health.FAULT and "not responding" in h.detail
         t0 = time.monotonic()

@@ -32,7 +32,8 @@ def _show(ctl: Ctl, body: dict[str, Any]) -> int:
 
 
 def _direct(ctl: Ctl, a: argparse.Namespace) -> int:
-    from drivers.idcard import CardDataError, CardReaderError, IdCardReader
+    from drivers.idcard import CardDataError
+    from drivers.idcard_reader import CardReaderError, IdCardReader
 
     reader = IdCardReader(a.port, a.baudrate)
     try:

@@ -26,8 +26,9 @@ from datetime import date, datetime
 from typing import Any
 
 from drivers.backoff import Backoff
-from drivers.idcard import CardDataError, CardReaderError, CardText, IdCardReader
+from drivers.idcard import CardDataError, CardText
 from drivers.idcard_config import IdReaderConfig
+from drivers.idcard_reader import CardReaderError, IdCardReader
 from drivers.types import DeviceHealth, Health
 from hall_agent.contract.config import Config
 from hall_agent.core.personal import Person, person

@@ -7,13 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from drivers.idcard import (
-    SW3_WORDS,
-    CardDataError,
-    CardReaderError,
-    CardType,
-    IdCardReader,
-)
+from drivers.idcard import SW3_WORDS, CardDataError, CardType
+from drivers.idcard_reader import CardReaderError, IdCardReader
 from sim.idcard import CARDS, RESIDENT_NUMBER, SimIdReader
 
 

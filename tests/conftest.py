@@ -62,6 +62,20 @@ class HallUnderTest(AgentProcess):
         self.sim.close()
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """One-off builds before the first test, outside pytest-timeout's per-test limit (which
+    covers fixture setup too): each selected test module's ``prepare_session(config)``, once.
+    The install test's Debian root is one; it keeps its own time limit and reports its own
+    failure through its fixture."""
+    if session.config.option.collectonly:
+        return
+    modules = {id(m): m for item in session.items if (m := getattr(item, "module", None))}
+    for module in modules.values():
+        prepare = getattr(module, "prepare_session", None)
+        if callable(prepare):
+            prepare(session.config)
+
+
 @pytest.fixture
 def hall(tmp_path: Path) -> Iterator[HallUnderTest]:
     h = HallUnderTest(tmp_path / "hall")

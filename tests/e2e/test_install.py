@@ -1,20 +1,34 @@
 """systemd/install.sh in a throwaway Debian root (debootstrap), never on this machine's /.
 
-The root is built once (debootstrap bookworm, minbase + python3-venv + systemd)
-and cached as a tarball under .cache/debootstrap (gitignored; HALL_EDGE_TEST_CACHE
-moves it); each run unpacks a fresh copy. The project goes in as a wheel built
-from this tree, with --no-deps: the point is the install, the units and the
-layout, not PyPI.
+The root (debootstrap bookworm, minbase + python3-venv + systemd) takes minutes to
+build, so it is built once per machine, not per clone: cached as a tarball under
+$HALL_EDGE_TEST_CACHE (default: the user's cache directory, ~/.cache/hall-edge-test),
+named by a digest of the recipe so a changed recipe builds anew. Docs, man pages,
+locales and apt's downloaded packages are left out of it: the tests do not need them.
+
+The build runs from tests/conftest.py's pytest_collection_finish hook (prepare_session
+below), after collection and before the first test: pytest-timeout's per-test limit
+covers a test's fixture setup too, and a one-off build of minutes must not count
+against it. It only runs when a test of this file is selected, waits on a lock if
+another session is building the same root, and has its own limit (BUILD_TIMEOUT_S).
+A failed build makes the tests here fail with the reason (mirror, exit code, the end
+of debootstrap's log). Each test then unpacks a fresh copy, which takes seconds.
+
+The project goes in as a wheel built from this tree, with --no-deps: the point is the
+install, the units and the layout, not PyPI.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
-import tarfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,8 +39,27 @@ pytestmark = pytest.mark.slow
 
 SUITE = "bookworm"  # Raspberry Pi OS 12 is bookworm too
 INCLUDE = "python3,python3-venv,systemd,udev"
-CACHE = Path(os.environ.get("HALL_EDGE_TEST_CACHE", ROOT / ".cache")) / "debootstrap"
-TARBALL = CACHE / f"{SUITE}-minbase-hall.tar.gz"
+# Not needed by install.sh, systemctl or systemd-analyze (the units document themselves
+# with file: links, not man pages; udev does not run in a chroot, nor does iconv); most
+# of the root's size, and unpacking it is most of a test's setup (147 MB packed before).
+PRUNE = ("var/cache/apt/archives/*.deb", "var/cache/apt/*.bin", "var/lib/apt/lists/*_*",
+         "usr/share/doc/*", "usr/share/man/*", "usr/share/info/*", "usr/share/locale/*",
+         "usr/share/lintian/*", "usr/lib/udev/hwdb.bin", "usr/lib/udev/hwdb.d/*",
+         "usr/lib/*/gconv/*")
+BUILD_TIMEOUT_S = 1800  # debootstrap on a slow mirror; the tests' own limit is pytest's
+
+
+def cache_dir() -> Path:
+    if env := os.environ.get("HALL_EDGE_TEST_CACHE"):
+        return Path(env)
+    xdg = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(xdg) / "hall-edge-test"
+
+
+RECIPE = f"debootstrap --variant=minbase --include={INCLUDE} {SUITE}; prune {' '.join(PRUNE)}"
+CACHE = cache_dir() / "debootstrap"
+TARBALL = CACHE / f"{SUITE}-minbase-{hashlib.sha256(RECIPE.encode()).hexdigest()[:12]}.tar.gz"
+BUILD_ERROR = pytest.StashKey[str]()
 
 
 def apt_mirror() -> str:
@@ -52,28 +85,97 @@ def apt_mirror() -> str:
 def _why_not() -> str | None:
     if os.geteuid() != 0:
         return "debootstrap and chroot need root"
-    if not shutil.which("debootstrap"):
-        return "debootstrap is not installed (apt-get install debootstrap)"
-    if not shutil.which("chroot"):
-        return "chroot is not available"
+    for tool in ("debootstrap", "chroot", "tar"):
+        if not shutil.which(tool):
+            return f"{tool} is not installed (scripts/bootstrap installs it)"
     return None
 
 
-def build_cached_root(work: Path) -> None:
+def _unmount_under(path: Path) -> None:
+    """debootstrap mounts /proc and /sys in the target; a killed one leaves them there."""
+    prefix = str(path.resolve())
+    mounts = [line.split()[1] for line in Path("/proc/self/mounts").read_text().splitlines()]
+    for m in sorted((m for m in mounts if m == prefix or m.startswith(prefix + "/")),
+                    key=len, reverse=True):
+        subprocess.run(["umount", "-l", m], check=False, capture_output=True)
+
+
+def _remove(path: Path) -> None:
+    if path.exists():
+        _unmount_under(path)
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def build_cached_root(say: Callable[[str], object] = print) -> str | None:
+    """Build TARBALL unless there; None when it is there, else why not (for a person)."""
     CACHE.mkdir(parents=True, exist_ok=True)
-    target = work / "debootstrap"
-    r = subprocess.run(["debootstrap", "--variant=minbase", f"--include={INCLUDE}", SUITE,
-                        str(target), apt_mirror()], capture_output=True, text=True,
-                       timeout=1200, check=False)
-    if r.returncode != 0:
-        log = (target / "debootstrap" / "debootstrap.log")
-        tail = log.read_text()[-2000:] if log.exists() else r.stderr[-2000:]
-        pytest.skip(f"debootstrap could not build a root (mirror {apt_mirror()}):\n{tail}")
-    partial = TARBALL.with_suffix(".partial")
-    with tarfile.open(partial, "w:gz") as tar:
-        tar.add(target, arcname=".")
-    partial.replace(TARBALL)
-    shutil.rmtree(target)
+    with open(CACHE / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another session building it: wait, then use it
+        if TARBALL.exists():
+            return None
+        mirror = apt_mirror()
+        work = CACHE / f"build-{os.getpid()}"
+        target = work / "root"
+        log_copy = CACHE / "last-failed-build.log"
+        cmd = ["debootstrap", "--variant=minbase", f"--include={INCLUDE}", SUITE,
+               str(target), mirror]
+        say(f"test_install: building the Debian root once for this machine (minutes): "
+            f"{' '.join(cmd)} → {TARBALL}")
+        t0 = time.monotonic()
+        _remove(work)
+        work.mkdir(parents=True)
+        try:
+            proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                    text=True, start_new_session=True)
+            try:
+                out, _ = proc.communicate(timeout=BUILD_TIMEOUT_S)
+                failed = f"exited with {proc.returncode}" if proc.returncode else ""
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                out, _ = proc.communicate()
+                failed = f"did not finish in {BUILD_TIMEOUT_S} s (a slow or unreachable mirror?)"
+            if failed:
+                log = target / "debootstrap" / "debootstrap.log"
+                text = log.read_text(errors="replace") if log.exists() else out
+                log_copy.write_text(text)
+                tail = "\n".join(text.strip().splitlines()[-25:])
+                return (f"debootstrap could not build the Debian root for the install test: "
+                        f"{' '.join(cmd)} {failed}.\nIts full log: {log_copy}\n"
+                        f"Check that this machine reaches the mirror {mirror} (it is the one "
+                        f"apt uses here). The log ends:\n{tail}")
+            _unmount_under(target)
+            for pattern in PRUNE:
+                for junk in target.glob(pattern):
+                    if junk.is_dir() and not junk.is_symlink():
+                        shutil.rmtree(junk)
+                    else:
+                        junk.unlink()
+            partial = TARBALL.with_name(TARBALL.name + ".partial")
+            r = subprocess.run(["tar", "--numeric-owner", "-C", str(target), "-czf",
+                                str(partial), "."], capture_output=True, text=True, check=False)
+            if r.returncode:
+                partial.unlink(missing_ok=True)
+                return f"packing the Debian root into {partial} failed: {r.stderr.strip()}"
+            partial.replace(TARBALL)
+            log_copy.unlink(missing_ok=True)
+            say(f"test_install: built {TARBALL.name} ({TARBALL.stat().st_size >> 20} MB) "
+                f"in {time.monotonic() - t0:.0f} s")
+            return None
+        finally:
+            _remove(work)
+
+
+def prepare_session(config: pytest.Config) -> None:
+    """Called by tests/conftest.py before the first test when a test of this file is selected."""
+    if _why_not() is None and not TARBALL.exists():
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        say: Callable[[str], object] = reporter.write_line if reporter is not None else print
+        try:
+            error = build_cached_root(say)
+        except Exception as e:  # a session hook must not crash pytest: the tests say it
+            error = f"building the Debian root for the install test failed: {e!r}"
+        if error:
+            config.stash[BUILD_ERROR] = error
 
 
 @pytest.fixture(scope="module")
@@ -90,19 +192,29 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return next(out.glob("hall_edge-*.whl"))
 
 
-@pytest.fixture
-def debian_root(tmp_path: Path) -> Iterator[Path]:
+@pytest.fixture(scope="session")
+def debian_tarball(request: pytest.FixtureRequest) -> Path:
     why = _why_not()
     if why:
         pytest.skip(why)
+    error = request.config.stash.get(BUILD_ERROR, None)
+    if error:
+        pytest.fail(error, pytrace=False)
     if not TARBALL.exists():
-        build_cached_root(tmp_path)
+        pytest.fail(f"{TARBALL} was not built before the tests: tests/conftest.py's "
+                    "pytest_collection_finish calls prepare_session() of this file "
+                    "(was it run with --noconftest, or with the hook gone?)", pytrace=False)
+    return TARBALL
+
+
+@pytest.fixture
+def debian_root(tmp_path: Path, debian_tarball: Path) -> Iterator[Path]:
     root = tmp_path / "root"
     root.mkdir()
-    with tarfile.open(TARBALL) as tar:
-        tar.extractall(root, filter="fully_trusted")
+    subprocess.run(["tar", "--numeric-owner", "-C", str(root), "-xzf", str(debian_tarball)],
+                   check=True, capture_output=True, timeout=300)
     yield root
-    shutil.rmtree(root, ignore_errors=True)
+    _remove(root)
 
 
 def chroot(root: Path, *cmd: str, check: bool = True) -> subprocess.CompletedProcess[str]:

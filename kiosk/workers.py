@@ -78,6 +78,7 @@ class EventStream(QObject):
 
     def stop(self) -> None:
         self._stop.set()
+        self._client.close_events()  # a read waiting for the next heartbeat ends now
 
     def _loop(self) -> None:
         back = Backoff(0.5, ceiling=5.0)

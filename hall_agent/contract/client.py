@@ -8,8 +8,11 @@ by default: on loopback an answer that takes seconds means the agent is in troub
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
+import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
@@ -81,6 +84,8 @@ class AgentClient:
         self._timeout = httpx.Timeout(timeout_s, connect=1.5)
         self._ticket_timeout = httpx.Timeout(ticket_timeout_s, connect=1.5)
         self._headers = {"User-Agent": user_agent}
+        self._streams: set[socket.socket] = set()  # open event streams, for close_events
+        self._streams_lock = threading.Lock()
         self._http = httpx.Client(base_url=self.base_url, timeout=self._timeout,
                                   headers=self._headers)
 
@@ -241,15 +246,34 @@ class AgentClient:
                               headers={**self._headers,
                                        "Accept": "text/event-stream"}) as r:
                 r.raise_for_status()
-                if on_open is not None:
-                    on_open()
-                lines: Iterator[str] = r.iter_lines()
-                if stop is not None:
-                    lines = itertools.takewhile(lambda _line: not stop(), lines)
-                yield from parse_sse(lines)
+                net = r.extensions.get("network_stream")
+                sock = net.get_extra_info("socket") if net is not None else None
+                if sock is not None:
+                    with self._streams_lock:
+                        self._streams.add(sock)
+                try:
+                    if on_open is not None:
+                        on_open()
+                    lines: Iterator[str] = r.iter_lines()
+                    if stop is not None:
+                        lines = itertools.takewhile(lambda _line: not stop(), lines)
+                    yield from parse_sse(lines)
+                finally:
+                    with self._streams_lock:
+                        self._streams.discard(sock)
         except httpx.HTTPError as e:
             raise AgentUnavailable(f"agent at {self.base_url}: event stream: "
                                    f"{type(e).__name__}: {e}") from e
+
+    def close_events(self) -> None:
+        """End this client's open event streams now, from any thread. A read blocked
+        until the next heartbeat returns at once and the agent sees the client leave
+        (an agent stopping waits for its open streams, up to its graceful timeout)."""
+        with self._streams_lock:
+            streams = list(self._streams)
+        for sock in streams:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
 
 def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -11,8 +11,10 @@ import time
 from typing import Any
 
 from hall_agent.contract.catalog import Catalog
+from hall_agent.contract.levels import LEVELS
 from hall_agent.contract.mqtt import EventEnvelope
-from hall_agent.core.queue import LEASE_FLOOR, LEVELS, QueueEngine
+from hall_agent.core.leases import LEASE_FLOOR
+from hall_agent.core.queue import QueueEngine
 from hall_agent.core.store import Store
 
 log = logging.getLogger("sim.central")
@@ -130,7 +132,7 @@ class Ledger:
         hi = lo + self.lease_size - 1
         db.execute("INSERT INTO agent_leases (agent, day, service, from_n, to_n) "
                    "VALUES (?, ?, ?, ?, ?)", (agent, day, service, lo, hi))
-        self.engine.add_lease_blocks(day, [(service, lo, hi)])
+        self.engine.leases.add_blocks(day, [(service, lo, hi)])
 
     def top_up(self, agent: str, day: str, service: str) -> bool:
         """Add a block when fewer than half of the agent's leased numbers are left."""

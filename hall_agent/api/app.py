@@ -51,8 +51,8 @@ from hall_agent.contract.api import (
     WindowOut,
     WindowQueue,
 )
+from hall_agent.core.model import Ticket
 from hall_agent.core.outbox import OutboxEntry
-from hall_agent.core.queue import Ticket
 from hall_agent.core.refusal import Refused, Why
 
 log = logging.getLogger("hall_agent.api.app")

@@ -10,9 +10,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from hall_agent.contract.levels import Level
+
 HealthStatus = Literal["ok", "degraded", "fault", "absent"]
 Mode = Literal["standalone", "central", "offline"]
-Level = Literal["very_satisfied", "satisfied", "basic", "unsatisfied", "very_unsatisfied", "none"]
 Channel = Literal["kiosk", "button", "wechat", "appointment", "staff", "api"]
 PriorityReason = Literal["elderly", "disabled", "pregnant", "military", "other"]
 

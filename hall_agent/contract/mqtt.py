@@ -16,7 +16,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Level = Literal["very_satisfied", "satisfied", "basic", "unsatisfied", "very_unsatisfied", "none"]
+from hall_agent.contract.levels import Level
+
 DeviceStatus = Literal["ok", "degraded", "fault", "absent"]
 EventType = Literal["ticket.issued", "ticket.printed", "ticket.print_failed", "ticket.reprinted",
                     "checkin.done", "evaluation.submitted", "call.shown", "door.opened",

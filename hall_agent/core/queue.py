@@ -21,125 +21,28 @@ import sqlite3
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from hall_agent.contract.catalog import Catalog, Service
+from hall_agent.contract.levels import FOLLOW_UP_LEVELS, LEVELS
+from hall_agent.core.leases import Leases
+from hall_agent.core.model import (
+    Call,
+    Evaluation,
+    Issued,
+    ServiceState,
+    Ticket,
+    WindowState,
+    format_number,
+)
 from hall_agent.core.refusal import Refused, Why
 from hall_agent.core.store import Store
 
 # How many of the day's most recent service times feed the estimate: recent
 # enough to follow the day's pace, enough to smooth out one long case.
 ESTIMATE_WINDOW = 20
-FOLLOW_UP_LEVELS = frozenset({"basic", "unsatisfied", "very_unsatisfied"})
-# Where the central stand-in starts the lease blocks it hands out. Numbering skips
-# every leased block (QueueEngine._next_own_number), so a busy service simply jumps
-# over them.
-LEASE_FLOOR = 500
-LEVELS = ("very_satisfied", "satisfied", "basic", "unsatisfied", "very_unsatisfied", "none")
-
-
-@dataclass(frozen=True, slots=True)
-class Ticket:
-    ticket_id: str
-    day: str
-    service: str
-    number: str
-    priority: bool
-    priority_reason: str | None
-    channel: str
-    status: str
-    issued_at: float
-    called_at: float | None
-    finished_at: float | None
-    window: str | None
-    calls: int
-    offline: bool
-    print_state: str
-    print_detail: str
-    id_hash: str | None
-    masked_name: str | None = None  # "张*" on a real-name ticket, never the full name
-
-    @classmethod
-    def from_row(cls, r: sqlite3.Row) -> Ticket:
-        return cls(ticket_id=r["ticket_id"], day=r["day"], service=r["service"],
-                   number=r["number"], priority=bool(r["priority"]),
-                   priority_reason=r["priority_reason"], channel=r["channel"],
-                   status=r["status"], issued_at=r["issued_at"], called_at=r["called_at"],
-                   finished_at=r["finished_at"], window=r["window"], calls=r["calls"],
-                   offline=bool(r["offline"]), print_state=r["print_state"],
-                   print_detail=r["print_detail"], id_hash=r["id_hash"],
-                   masked_name=r["masked_name"])
-
-
-@dataclass(frozen=True, slots=True)
-class Issued:
-    ticket: Ticket
-    waiting_ahead: int
-    est_wait_s: int
-
-
-@dataclass(frozen=True, slots=True)
-class Call:
-    call_id: str
-    window: str
-    kind: str  # call | recall
-    ts: float
-    ticket: Ticket | None  # None: nobody was waiting, or (central) a ticket of another kiosk
-    # The number and service called: the ticket's, or what the central said for a
-    # ticket this agent does not hold.
-    number: str | None = None
-    service: str | None = None
-
-    @property
-    def called(self) -> str | None:
-        return self.ticket.number if self.ticket is not None else self.number
-
-    @property
-    def called_service(self) -> str | None:
-        return self.ticket.service if self.ticket is not None else self.service
-
-    def body(self, iso: Callable[[float], str]) -> dict[str, Any]:
-        """The one shape of a call, wherever it came from: the live ``call`` event,
-        the ``call.shown`` outbox event and the API's ``CallOut``."""
-        t = self.ticket
-        return {"call_id": self.call_id, "ticket": self.called,
-                "ticket_id": t.ticket_id if t else None, "window": self.window,
-                "service": self.called_service, "kind": self.kind, "ts": iso(self.ts)}
-
-
-@dataclass(frozen=True, slots=True)
-class ServiceState:
-    open_now: bool
-    reason: str | None
-    reason_en: str | None
-    opens_at: datetime | None
-    issued_today: int
-    waiting: int
-    est_wait_s: int
-
-
-@dataclass(frozen=True, slots=True)
-class WindowState:
-    id: str
-    paused: bool
-    serving: Ticket | None
-    services: list[str]
-
-
-@dataclass(frozen=True, slots=True)
-class Evaluation:
-    evaluation_id: str
-    window: str
-    ticket: str | None
-    level: str
-    follow_up: bool
-
-
-def format_number(prefix: str, seq: int) -> str:
-    return f"{prefix}{seq:03d}"
 
 
 class QueueEngine:
@@ -149,6 +52,7 @@ class QueueEngine:
         self.catalog = catalog
         self.tz = tz
         self.clock = clock
+        self.leases = Leases(store, self.today)
         with store.tx() as db:
             for w in catalog.windows:
                 db.execute("INSERT OR IGNORE INTO windows (id) VALUES (?)", (w.id,))
@@ -291,7 +195,7 @@ class QueueEngine:
             now = self.clock()
             day = self.local(now).date().isoformat()
             if seq is None:
-                seq = self._next_own_number(db, day, svc.id)
+                seq = self.leases.next_own_number(db, day, svc.id)
                 db.execute("INSERT INTO counters (day, service, last) VALUES (?, ?, ?) "
                            "ON CONFLICT (day, service) DO UPDATE SET last = excluded.last",
                            (day, svc.id, seq))
@@ -332,70 +236,6 @@ class QueueEngine:
                 "请先办理已取的号", code="person_limit", field="card", why=Why.CONFLICT,
                 en=f"{svc.name_en}: you already hold {held} open ticket(s) today; the limit "
                    f"is {limit} per person")
-
-    def _next_own_number(self, db: sqlite3.Connection, day: str, prefix: str) -> int:
-        """The next number this engine may give: after its counter and after any number
-        already issued today outside a lease block (an agent switched to standalone
-        mid-day continues after the central's numbers), skipping every leased block
-        (the central must never give a number it leased to an agent) and every
-        number already taken."""
-        row = db.execute("SELECT last FROM counters WHERE day = ? AND service = ?",
-                         (day, prefix)).fetchone()
-        used = db.execute(
-            "SELECT MAX(seq) FROM tickets t WHERE day = ? AND prefix = ? AND NOT EXISTS "
-            "(SELECT 1 FROM leases l WHERE l.day = t.day AND l.service = t.prefix AND "
-            "t.seq BETWEEN l.from_n AND l.to_n)", (day, prefix)).fetchone()[0]
-        seq = max(row[0] if row else 0, used or 0) + 1
-        while True:
-            block = db.execute("SELECT MAX(to_n) FROM leases WHERE day = ? AND service = ? "
-                               "AND ? BETWEEN from_n AND to_n", (day, prefix, seq)).fetchone()[0]
-            if block is not None:
-                seq = block + 1
-            elif db.execute("SELECT 1 FROM tickets WHERE day = ? AND prefix = ? AND seq = ?",
-                            (day, prefix, seq)).fetchone():
-                seq += 1
-            else:
-                return int(seq)
-
-    # ------------------------------------------------------------------ leases
-
-    def add_lease_blocks(self, day: str, blocks: list[tuple[str, int, int]]) -> None:
-        """Record blocks handed out (the central's side): its own numbering skips them."""
-        with self.store.tx() as db:
-            db.executemany("INSERT OR IGNORE INTO leases (day, service, from_n, to_n) "
-                           "VALUES (?, ?, ?, ?)", [(day, *b) for b in blocks])
-
-    def set_lease(self, day: str, blocks: list[tuple[str, int, int]]) -> None:
-        """Replace the day's leased number blocks (service, from, to)."""
-        with self.store.tx() as db:
-            db.execute("DELETE FROM leases WHERE day = ?", (day,))
-            for service, lo, hi in blocks:
-                db.execute("INSERT OR REPLACE INTO leases (day, service, from_n, to_n) "
-                           "VALUES (?, ?, ?, ?)", (day, service, lo, hi))
-
-    def next_leased(self, service: str, db: sqlite3.Connection) -> int | None:
-        """The lowest number of today's lease for ``service`` above any used today."""
-        day = self.today()
-        for lo, hi in db.execute("SELECT from_n, to_n FROM leases WHERE day = ? AND "
-                                 "service = ? ORDER BY from_n", (day, service)).fetchall():
-            used = db.execute("SELECT MAX(seq) FROM tickets WHERE day = ? AND prefix = ? AND "
-                              "seq BETWEEN ? AND ?", (day, service, lo, hi)).fetchone()[0]
-            n = lo if used is None else used + 1
-            if n <= hi:
-                return int(n)
-        return None
-
-    def lease_left(self) -> dict[str, int]:
-        """Numbers left in today's lease, per service."""
-        out: dict[str, int] = {}
-        day = self.today()
-        with self.store.tx() as db:
-            for sid, lo, hi in db.execute("SELECT service, from_n, to_n FROM leases "
-                                          "WHERE day = ?", (day,)).fetchall():
-                used = db.execute("SELECT COUNT(*) FROM tickets WHERE day = ? AND prefix = ? "
-                                  "AND seq BETWEEN ? AND ?", (day, sid, lo, hi)).fetchone()[0]
-                out[sid] = out.get(sid, 0) + hi - lo + 1 - used
-        return out
 
     def _ticket(self, db: sqlite3.Connection | None, ticket_id: str) -> Ticket:
         sql, args = "SELECT * FROM tickets WHERE ticket_id = ?", (ticket_id,)

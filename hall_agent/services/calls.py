@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from hall_agent.contract.mqtt import CentralCall
-from hall_agent.core.queue import Call, QueueEngine
+from hall_agent.core.model import Call
+from hall_agent.core.queue import QueueEngine
 from hall_agent.core.store import Store
 from hall_agent.services.ports import Events
 

@@ -47,7 +47,7 @@ class CentralState:
 
     def on_lease(self, lease: Lease) -> None:
         blocks = [(b.service, b.from_, b.to) for b in lease.blocks]
-        self.n.queue.set_lease(lease.day, blocks)
+        self.n.queue.leases.set(lease.day, blocks)
         if (lease.day, blocks) != self._last_lease:  # the retained lease returns at reconnect
             self._last_lease = (lease.day, blocks)
             log.info("lease for %s: %s", lease.day,

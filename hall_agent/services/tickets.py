@@ -22,8 +22,9 @@ from hall_agent.contract.api import TicketOut
 from hall_agent.contract.config import Config
 from hall_agent.contract.mqtt import AnyRequest, NumberReply, NumberRequest
 from hall_agent.core.idempotency import Idempotency, Replay, request_hash
+from hall_agent.core.model import Issued, Ticket
 from hall_agent.core.personal import Person
-from hall_agent.core.queue import Issued, QueueEngine, Ticket
+from hall_agent.core.queue import QueueEngine
 from hall_agent.core.refusal import Refused, Why
 from hall_agent.core.store import Store
 from hall_agent.services.ports import CardHolder, Events, ModeView
@@ -182,7 +183,7 @@ class TicketDesk:
             else:
                 log.error("central answered %s for a %s ticket; using the lease instead",
                           reply.number, service)
-        seq = q.next_leased(service, db)
+        seq = q.leases.next_leased(service, db)
         if seq is None:
             raise Refused(
                 "暂时无法取号：与中心排队系统的连接中断，本机也没有可用的备用号段。"

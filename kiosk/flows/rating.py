@@ -5,15 +5,14 @@ from __future__ import annotations
 import uuid
 from functools import partial
 
-from hall_agent.contract.api import EvaluationIn, EvaluationOut, Level
+from hall_agent.contract.api import EvaluationIn, EvaluationOut
 from hall_agent.contract.client import AgentRefused
+from hall_agent.contract.levels import CHOICES as LEVELS
+from hall_agent.contract.levels import Level
 from kiosk.flows.queue import window_order
 from kiosk.host import KioskHost
 from kiosk.strings import localized
 from kiosk.widgets import TileSpec
-
-LEVELS: tuple[Level, ...] = ("very_satisfied", "satisfied", "basic", "unsatisfied",
-                             "very_unsatisfied")
 
 
 class RatingFlow:

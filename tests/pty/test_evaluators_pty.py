@@ -39,7 +39,7 @@ def outbox_ratings(a: Agent) -> list[dict[str, object]]:
 def test_rating_is_bound_to_window_ticket_and_flagged(hall: AgentOnBus) -> None:
     a = hall.start()
     hall.issue("A", "A")
-    a.call("5", "call")
+    a.calls.call("5", "call")
     hall.bus.press("5", Key.BASIC)
     assert wait(lambda: len(ratings(a)) == 1, 3.0)
     assert ratings(a) == [("5", "A001", "basic")]
@@ -51,8 +51,8 @@ def test_rating_is_bound_to_window_ticket_and_flagged(hall: AgentOnBus) -> None:
 def test_calling_the_next_prompts_for_the_previous_ticket(hall: AgentOnBus) -> None:
     a = hall.start()
     hall.issue("A", "A")
-    a.call("5", "call")
-    a.call("5", "call")
+    a.calls.call("5", "call")
+    a.calls.call("5", "call")
     ev = hall.bus.evaluator(EVAL5)
     assert hall.bus.wait_for(lambda: ev.prompts and "A001" in ev.prompts[-1][1], 3.0)
     assert ev.prompt_open
@@ -64,8 +64,8 @@ def test_calling_the_next_prompts_for_the_previous_ticket(hall: AgentOnBus) -> N
 def test_prompt_timeout_records_none(hall: AgentOnBus) -> None:
     a = hall.start(prompt_timeout_s=1)
     hall.issue("A", "A")
-    a.call("5", "call")
-    a.call("5", "call")
+    a.calls.call("5", "call")
+    a.calls.call("5", "call")
     assert wait(lambda: ratings(a) == [("5", "A001", "none")], 8.0)
 
 
@@ -93,7 +93,7 @@ def test_no_rating_lost_or_doubled_across_restarts(hall: AgentOnBus) -> None:
     the evaluator itself is power-cycled, are each stored exactly once."""
     a = hall.start()
     hall.issue("A", "A", "A")
-    a.call("5", "call")
+    a.calls.call("5", "call")
     keys = [Key.VERY_SATISFIED, Key.SATISFIED, Key.BASIC, Key.UNSATISFIED, Key.SATISFIED,
             Key.VERY_SATISFIED, Key.SATISFIED, Key.VERY_UNSATISFIED, Key.SATISFIED,
             Key.VERY_SATISFIED]
@@ -129,7 +129,7 @@ def test_no_rating_lost_or_doubled_across_restarts(hall: AgentOnBus) -> None:
 def test_ack_persists_so_a_restarted_agent_does_not_store_again(hall: AgentOnBus) -> None:
     a = hall.start()
     hall.issue("A")
-    a.call("5", "call")
+    a.calls.call("5", "call")
     hall.bus.press("5", Key.SATISFIED)
     assert wait(lambda: len(ratings(a)) == 1, 3.0)
     hall.stop()

@@ -273,14 +273,14 @@ def test_unknown_service_and_window_name_the_field(q: QueueEngine) -> None:
 
 
 def test_own_numbering_skips_blocks_leased_to_agents(q: QueueEngine) -> None:
-    q.add_lease_blocks(q.today(), [("B", 3, 5)])
+    q.leases.add_blocks(q.today(), [("B", 3, 5)])
     numbers = [q.issue("B").ticket.number for _ in range(4)]
     assert numbers == ["B001", "B002", "B006", "B007"]
 
 
 def test_lease_numbers_and_own_numbers_never_meet(q: QueueEngine) -> None:
     # An agent's offline ticket numbered from its lease, merged at the central …
-    q.add_lease_blocks(q.today(), [("B", 2, 2)])
+    q.leases.add_blocks(q.today(), [("B", 2, 2)])
     q.issue("B", seq=2, offline=True, check_open=False)
     # … and the central's own numbering continues around it, never reaching it.
     assert [q.issue("B").ticket.number for _ in range(2)] == ["B001", "B003"]

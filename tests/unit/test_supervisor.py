@@ -202,7 +202,7 @@ def test_printer_status_of_a_hung_printer_answers_in_bounded_time(tmp_path: Path
     agent.start()
     closed = False
     try:
-        threading.Thread(target=agent.test_print, daemon=True).start()  # hangs in write
+        threading.Thread(target=agent.printing.test_print, daemon=True).start()  # hangs in write
         assert wait_until(lambda: "not responding" in agent.devices()["printer"].detail,
                           print_deadline_s(cfg.printer) + 1)
         t0 = time.monotonic()

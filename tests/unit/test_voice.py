@@ -59,8 +59,9 @@ def test_queue_keeps_order_never_overlaps_and_speaks_a_recall_again(tmp_path: Pa
     a = Announcer(ClipEngine(), out)
     a.start()
     try:
+        # (A central's duplicate delivery never reaches here: the store records a call_id
+        # once and only then publishes it, tests/unit/test_calls.py.)
         calls = [("c1", "A001", "5", "call"), ("c2", "B001", "6", "call"),
-                 ("c2", "B001", "6", "call"),  # a duplicate delivery: spoken once
                  ("c3", "A001", "5", "recall")]
         for cid, t, w, k in calls:
             a.on_event(Event("call", {"call_id": cid, "ticket": t, "window": w, "kind": k}))

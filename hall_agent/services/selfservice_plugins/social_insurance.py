@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Literal
 
 from hall_agent.core.personal import Person
-from hall_agent.services.selfservice_plugins import Result, seeded
+from hall_agent.services.selfservice_plugins.base import Result, seeded
 
 
 class SocialInsurance:

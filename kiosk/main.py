@@ -11,9 +11,14 @@ import signal
 import sys
 from pathlib import Path
 
-from drivers.errors import ConfigError
 from hall_agent.contract.client import AgentClient
-from hall_agent.contract.config import Config, KioskConfig, load_config, resolve_config_path
+from hall_agent.contract.config import (
+    Config,
+    ConfigError,
+    KioskConfig,
+    load_config,
+    resolve_config_path,
+)
 from kiosk.app import Kiosk
 from kiosk.host import KioskSettings
 

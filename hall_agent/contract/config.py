@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from drivers.bus_config import BoardConfig, BusConfig, EvaluatorConfig
 from drivers.config_base import Section
-from drivers.errors import ConfigError
+from drivers.errors import ConfigError as ConfigError  # load_config's error, re-exported
 from drivers.gpio_config import GpioConfig
 from drivers.idcard_config import IdReaderConfig
 from drivers.printer_config import PrinterConfig

@@ -216,7 +216,7 @@ class QueueEngine:
                                     "issued_at": self.iso(now)}
             if id_hash:
                 data["id_hash"] = id_hash
-            self.store.add_event(db, "ticket.issued", data, ts_iso=self.iso(now),
+            self.store.outbox.add(db, "ticket.issued", data, ts_iso=self.iso(now),
                                  offline=offline)
             return issued
 
@@ -260,7 +260,7 @@ class QueueEngine:
             data: dict[str, Any] = {"ticket_id": ticket_id, "number": t.number}
             if not printed:
                 data["reason"] = detail
-            self.store.add_event(conn, kind, data, ts_iso=self.iso(self.clock()),
+            self.store.outbox.add(conn, kind, data, ts_iso=self.iso(self.clock()),
                                  offline=t.offline)
 
     def tickets(self, *, day: str | None = None, status: str | None = None,
@@ -317,7 +317,7 @@ class QueueEngine:
         if c.called is not None:
             body = c.body(self.iso)
             del body["ts"]
-            self.store.add_event(db, "call.shown", body, ts_iso=self.iso(c.ts))
+            self.store.outbox.add(db, "call.shown", body, ts_iso=self.iso(c.ts))
         return True
 
     def record_call(self, call_id: str, number: str, window: str, service: str | None,
@@ -452,7 +452,7 @@ class QueueEngine:
                        "level, reason, channel, follow_up, ts) VALUES (?,?,?,?,?,?,?,?,?)",
                        (eid, wid, tid, t and t.number, level, reason, channel, int(follow),
                         now))
-            self.store.add_event(db, "evaluation.submitted", {
+            self.store.outbox.add(db, "evaluation.submitted", {
                 "window": wid, "ticket": t and t.number, "staff": staff, "level": level,
                 "reason": reason, "channel": channel, "follow_up": follow},
                 ts_iso=self.iso(now))

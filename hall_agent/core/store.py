@@ -303,8 +303,3 @@ class Store:
         """The transaction in progress added outbox events: ``on_events`` is called once
         it commits (hall_agent/core/outbox.py)."""
         self._new_events = True
-
-    def add_event(self, db: sqlite3.Connection, type_: str, data: dict[str, Any], *,
-                  ts_iso: str, offline: bool = False) -> int:
-        """Append one event in the caller's transaction; returns its seq (Outbox.add)."""
-        return self.outbox.add(db, type_, data, ts_iso=ts_iso, offline=offline)

@@ -401,7 +401,7 @@ class CheckinService:
                     "number": body.number, "channel": channel, "late_min": late}
                 if a.id_hash:
                     data["id_hash"] = a.id_hash
-                self.n.store.add_event(db, "checkin.done", data,
+                self.n.store.outbox.add(db, "checkin.done", data,
                                            ts_iso=self.n.queue.iso(now))
         log.info("appointment %s checked in (%s): ticket %s", a.code, channel, body.number)
         got = self.book.by_code(a.code) or a

@@ -81,7 +81,7 @@ class CallDesk:
         if action is None:
             return False
         with self.n.store.tx() as db:
-            self.n.store.add_event(db, "staff.key", {"window": window, "action": action},
+            self.n.store.outbox.add(db, "staff.key", {"window": window, "action": action},
                                    ts_iso=self.n.queue.iso(time.time()))
         log.info("window %s: staff key %s sent to the central queue", window, action)
         return True

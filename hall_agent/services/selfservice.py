@@ -115,7 +115,7 @@ class SelfService:
         if opened:
             now = self.n.queue.clock()
             with self.n.store.tx() as db:
-                self.n.store.add_event(db, "door.opened", {
+                self.n.store.outbox.add(db, "door.opened", {
                     "id_hash": p.id_hash, "card_type": p.card_type,
                     "open_s": gpio.door_open_s if gpio else 0},
                     ts_iso=self.n.queue.iso(now))
@@ -152,7 +152,7 @@ class SelfService:
                 footer=result.note))
             printed, detail = r.printed, r.detail
         with self.n.store.tx() as db:
-            self.n.store.add_event(db, "selfservice.used", {
+            self.n.store.outbox.add(db, "selfservice.used", {
                 "service": plugin.id, "id_hash": p.id_hash, "printed": printed},
                 ts_iso=self.n.queue.iso(self.n.queue.clock()))
         log.info("self-service %s for %s: printed %s", plugin.id, p.masked_id, printed)

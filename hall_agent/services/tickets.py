@@ -259,7 +259,7 @@ class TicketDesk:
         result = self.print(Issued(t, ahead, q.estimate_wait(t.service, ahead)))
         with self.n.store.tx() as db:
             q.set_print_state(ticket_id, result.printed, result.detail, db)
-            self.n.store.add_event(db, "ticket.reprinted",
+            self.n.store.outbox.add(db, "ticket.reprinted",
                                    {"ticket_id": ticket_id, "number": t.number,
                                     "printed": result.printed},
                                    ts_iso=q.iso(time.time()), offline=t.offline)

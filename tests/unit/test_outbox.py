@@ -34,12 +34,6 @@ def test_an_event_is_stored_with_a_time_ordered_msg_id_and_its_data(store: Store
     assert e.msg_id[14] == "7" and uuid7()[14] == "7"  # RFC 9562 version 7
 
 
-def test_store_add_event_is_the_outbox_add(store: Store) -> None:
-    with store.tx() as db:
-        seq = store.add_event(db, "call.shown", {"ticket": "A1"}, ts_iso=TS)
-    assert [e.seq for e in store.outbox.pending(10).events] == [seq]
-
-
 def test_listeners_hear_once_per_commit_and_not_of_a_rollback(store: Store) -> None:
     heard: list[int] = []
     store.on_events.append(lambda: heard.append(1))

@@ -1,9 +1,11 @@
-"""The ticket printer: our ESC/POS bytes over python-escpos' transports.
+"""The ticket printer: our ESC/POS bytes over a transport that only moves bytes.
 
-python-escpos' printer classes (``Serial``, ``Usb``, ``Network``, ``File``)
-only move bytes here (``_raw`` and their underlying device for reading); every
-byte comes from :mod:`drivers.escpos_codec`. We do not use ``paper_status()``:
-python-escpos 3.1 says "paper OK" when nothing answers (PRINTER.md, "Status").
+Every byte comes from :mod:`drivers.escpos_codec`. Serial (pyserial), network (a
+TCP socket) and file links are a few lines each; USB goes through python-escpos'
+``Usb`` (pyusb), imported only when a USB printer is configured: python-escpos
+pulls in Pillow, qrcode, python-barcode and PyYAML (~8 MB in the agent), none of
+which the byte-moving needs. We do not use its ``paper_status()`` either: 3.1 says
+"paper OK" when nothing answers (PRINTER.md, "Status").
 
 Device problems never raise: every call returns a health. A port that vanished
 (USB cable pulled, printer switched off) turns into a FAULT with a sentence for
@@ -21,8 +23,8 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import serial
-from escpos.exceptions import Error as EscposError
 
+from drivers.errors import DeviceError
 from drivers.escpos_codec import (
     PrinterStatus,
     Receipt,
@@ -47,7 +49,18 @@ _POLL_S = 0.02
 
 # Everything a transport throws when the device misbehaves or goes away.
 # termios.error is not an OSError; pyserial lets it out of tcflush on a dead tty.
-_DEVICE_ERRORS: tuple[type[BaseException], ...] = (*SERIAL_ERRORS, EscposError, EOFError)
+_DEVICE_ERRORS: tuple[type[BaseException], ...] = (*SERIAL_ERRORS, EOFError)
+
+
+class PrinterNotFound(DeviceError):
+    """The printer's port or address could not be opened (the message says why)."""
+
+
+def _escpos_errors() -> tuple[type[BaseException], ...]:
+    """python-escpos' own errors, where its USB link is in use."""
+    from escpos.exceptions import Error
+
+    return (Error,)
 
 
 class Link(Protocol):
@@ -70,23 +83,19 @@ class _SerialLink:
     has_status = True
 
     def __init__(self, cfg: PrinterConfig, write_timeout_s: float) -> None:
-        from escpos.printer import Serial
-
         port = cfg.port or ""
-        self._p: Any = Serial(devfile=port, baudrate=cfg.baudrate, timeout=_POLL_S)
-        if "://" in port:
-            # pyserial URL handlers (socket://, spy://) need serial_for_url,
-            # which python-escpos does not call; it still moves the bytes.
-            self._p.device = serial.serial_for_url(port, baudrate=cfg.baudrate,
-                                                   timeout=_POLL_S)
-        else:
-            self._p.open(raise_not_found=True)
-        self._dev: serial.Serial = self._p.device
-        self._dev.write_timeout = write_timeout_s
+        try:
+            # pyserial URL handlers (socket://, spy://) for tests and printer servers.
+            # 8N1 with DSR/DTR flow control, as python-escpos opened it before.
+            self._dev: serial.Serial = serial.serial_for_url(
+                port, baudrate=cfg.baudrate, timeout=_POLL_S, dsrdtr="://" not in port,
+                write_timeout=write_timeout_s)
+        except (ValueError, serial.SerialException) as e:
+            raise PrinterNotFound(f"Unable to open serial printer on {port}:\n{e}") from e
 
     def write(self, data: bytes, timeout_s: float) -> None:
         self._dev.write_timeout = timeout_s
-        self._p._raw(data)
+        self._dev.write(data)
         self._dev.flush()
 
     def read(self, timeout_s: float) -> bytes:
@@ -100,26 +109,22 @@ class _SerialLink:
         self._dev.reset_input_buffer()
 
     def close(self) -> None:
-        try:
-            self._dev.close()
-        finally:
-            self._p._device = False
+        self._dev.close()
 
 
 class _NetworkLink:
     has_status = True
 
     def __init__(self, cfg: PrinterConfig, write_timeout_s: float) -> None:
-        from escpos.printer import Network
-
-        self._p: Any = Network(host=cfg.host or "", port=cfg.tcp_port,
-                               timeout=write_timeout_s)
-        self._p.open(raise_not_found=True)
-        self._sock: socket.socket = self._p.device
+        try:
+            self._sock = socket.create_connection((cfg.host or "", cfg.tcp_port),
+                                                  timeout=write_timeout_s)
+        except OSError as e:
+            raise PrinterNotFound(f"Could not open socket for {cfg.host}:\n{e}") from e
 
     def write(self, data: bytes, timeout_s: float) -> None:
         self._sock.settimeout(timeout_s)
-        self._p._raw(data)
+        self._sock.sendall(data)
 
     def read(self, timeout_s: float) -> bytes:
         self._sock.settimeout(max(timeout_s, 0.001))
@@ -143,7 +148,7 @@ class _NetworkLink:
             self._sock.setblocking(True)
 
     def close(self) -> None:
-        self._p.close()
+        self._sock.close()
 
 
 class _UsbLink:
@@ -155,13 +160,20 @@ class _UsbLink:
         if not Usb.is_usable():
             # Checked first: a half-built Usb object complains again from __del__.
             raise ImportError("pyusb is not installed")
+        self._errors = _escpos_errors()
         self._p: Any = Usb(idVendor=cfg.usb_vendor, idProduct=cfg.usb_product,
                            timeout=int(write_timeout_s * 1000))
-        self._p.open(raise_not_found=True)
+        try:
+            self._p.open(raise_not_found=True)
+        except self._errors as e:
+            raise PrinterNotFound(str(e)) from e
 
     def write(self, data: bytes, timeout_s: float) -> None:
         self._p.timeout = max(1, int(timeout_s * 1000))
-        self._p._raw(data)
+        try:
+            self._p._raw(data)
+        except self._errors as e:
+            raise DeviceError(str(e)) from e
 
     def read(self, timeout_s: float) -> bytes:
         import usb.core
@@ -185,15 +197,12 @@ class _FileLink:
     has_status = False
 
     def __init__(self, cfg: PrinterConfig, write_timeout_s: float) -> None:
-        from escpos.printer import File
-
-        self._p: Any = File(devfile=cfg.port or "", auto_flush=True)
-        # python-escpos opens with "wb", which would wipe the spool each time
-        # the driver reopens it; append instead.
-        self._p.device = open(cfg.port or "", "ab")  # noqa: SIM115 - closed in close()
+        # Appended, never truncated: the driver reopens it after every fault.
+        self._f = open(cfg.port or "", "ab")  # noqa: SIM115 - closed in close()
 
     def write(self, data: bytes, timeout_s: float) -> None:
-        self._p._raw(data)
+        self._f.write(data)
+        self._f.flush()
 
     def read(self, timeout_s: float) -> bytes:
         return b""
@@ -202,7 +211,7 @@ class _FileLink:
         pass
 
     def close(self) -> None:
-        self._p.close()
+        self._f.close()
 
 
 LinkFactory = Callable[[PrinterConfig, float], Link]

@@ -15,6 +15,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import tarfile
+
 import contextlib
 import io
 import json
@@ -24,7 +29,6 @@ import os
 import re
 import subprocess
 import sys
-import tarfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -183,6 +187,8 @@ def redact_config(text: str) -> str:
 
 
 def _add(tar: tarfile.TarFile, name: str, data: bytes) -> None:
+    import tarfile
+
     info = tarfile.TarInfo(name)
     info.size = len(data)
     info.mtime = int(time.time())
@@ -211,6 +217,8 @@ def export_logs(out: Path, *, data_dir: Path, config_path: Path | None,
     names: list[str] = []
     root = f"hall-edge-logs-{time.strftime('%Y%m%d-%H%M%S')}"
     out.parent.mkdir(parents=True, exist_ok=True)
+    import tarfile  # only for an export: the agent does not keep it loaded
+
     with tarfile.open(out, "w:gz") as tar:
         def add(name: str, data: bytes) -> None:
             _add(tar, f"{root}/{name}", data)

@@ -31,7 +31,6 @@ from hall_agent.contract.api import (
 )
 from hall_agent.core.refusal import Refused, Why
 from hall_agent.services.appointments import parse_records
-from hall_agent.services.scans import ScanNeeds, ScanRouter
 
 
 def add_routes(app: FastAPI, agent: AgentApi, errors: dict[int | str, dict[str, Any]]) -> None:
@@ -72,6 +71,8 @@ def add_routes(app: FastAPI, agent: AgentApi, errors: dict[int | str, dict[str, 
     @app.post("/v1/scans", response_model=ScanOut)
     def scan(body: ScanIn) -> ScanOut:
         """Route a scanned text as if the scanner had read it (kiosk camera, tests)."""
+        from hall_agent.services.scans import ScanNeeds, ScanRouter  # (no scanner here)
+
         router = agent.scans or ScanRouter(
             ScanNeeds(agent.bus, agent.queue, agent.health, agent.checkins.checkin),
             _default_scanner())

@@ -6,26 +6,27 @@ it (the composition root sits beside the API, not below it).
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from drivers.traffic import TrafficLogs
-from drivers.types import DeviceHealth, Health
-from hall_agent.contract.catalog import Catalog
-from hall_agent.contract.config import Config
-from hall_agent.core.events import EventBus
-from hall_agent.core.idempotency import Idempotency
-from hall_agent.core.queue import QueueEngine
-from hall_agent.core.store import Store
-from hall_agent.services.appointments import AppointmentBook, CheckinService
-from hall_agent.services.boards import BoardService
-from hall_agent.services.calls import CallDesk
-from hall_agent.services.cards import CardService
-from hall_agent.services.evaluators import EvaluatorService
-from hall_agent.services.health import HealthRegistry
-from hall_agent.services.printing import PrintDesk
-from hall_agent.services.scans import ScanRouter
-from hall_agent.services.selfservice import SelfService
-from hall_agent.services.tickets import TicketDesk
+if TYPE_CHECKING:  # types only: a kiosk without a reader or scanner loads neither
+    from drivers.traffic import TrafficLogs
+    from drivers.types import DeviceHealth, Health
+    from hall_agent.contract.catalog import Catalog
+    from hall_agent.contract.config import Config
+    from hall_agent.core.events import EventBus
+    from hall_agent.core.idempotency import Idempotency
+    from hall_agent.core.queue import QueueEngine
+    from hall_agent.core.store import Store
+    from hall_agent.services.appointments import AppointmentBook, CheckinService
+    from hall_agent.services.boards import BoardService
+    from hall_agent.services.calls import CallDesk
+    from hall_agent.services.cards import CardService
+    from hall_agent.services.evaluators import EvaluatorService
+    from hall_agent.services.health import HealthRegistry
+    from hall_agent.services.printing import PrintDesk
+    from hall_agent.services.scans import ScanRouter
+    from hall_agent.services.selfservice import SelfService
+    from hall_agent.services.tickets import TicketDesk
 
 
 class AgentApi(Protocol):

@@ -18,7 +18,6 @@ See docs/appointments.md. The rules:
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
@@ -111,6 +110,8 @@ def parse_records(text: str, fmt: str) -> list[dict[str, Any]]:
             raise ValueError("JSON must be a list of appointments or "
                              "{\"appointments\": [...]}")
         return [dict(x) for x in data]
+    import csv  # only when a list is imported
+
     return [dict(r) for r in csv.DictReader(io.StringIO(text.lstrip("\ufeff")))]
 
 

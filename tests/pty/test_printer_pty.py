@@ -205,3 +205,52 @@ def test_network_printer_that_is_not_there_is_a_fault() -> None:
     h = p.refresh()
     assert h.status is Health.FAULT and h.detail.startswith("printer at 127.0.0.1:9: cannot ")
     p.close()
+
+
+def test_network_printer_prints_and_reports_paper_through_a_printer_server(
+        sim: SimPrinter) -> None:
+    """A LAN printer: our own socket link (not python-escpos') against the simulated
+    printer behind a TCP-to-serial printer server, as a hall wires a remote one."""
+    import socket
+
+    import serial
+
+    srv = socket.create_server(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+    line = serial.Serial(sim.port, timeout=0.05)
+    stop = threading.Event()
+
+    def relay() -> None:
+        conn, _ = srv.accept()
+        conn.settimeout(0.05)
+        with conn:
+            while not stop.is_set():
+                try:
+                    data = conn.recv(4096)
+                    if not data:
+                        return
+                    line.write(data)
+                except TimeoutError:
+                    pass
+                back = line.read(line.in_waiting or 1)
+                if back:
+                    conn.sendall(back)
+
+    t = threading.Thread(target=relay, daemon=True)
+    t.start()
+    p = TicketPrinter(PrinterConfig(transport="network", host="127.0.0.1", tcp_port=port,
+                                    status_timeout_ms=1000))
+    try:
+        assert p.refresh().status is Health.OK
+        r = p.print_ticket(ticket("B007"))
+        assert r.printed, r.detail
+        assert sim.wait_for_tickets(1)
+        sim.set_state(paper="end")
+        h = p.refresh()
+        assert h.status is Health.FAULT and "paper" in h.detail.lower()
+    finally:
+        p.close()
+        stop.set()
+        t.join(5)
+        line.close()
+        srv.close()

@@ -17,7 +17,8 @@ from hall_agent.contract.config import Config
 
 INTRO = """# Configuration reference
 
-Generated from the models in `hall_agent/config.py`
+Generated from the models in `hall_agent/contract/config.py`, `catalog.py` and the
+devices' `drivers/*_config.py`
 (`python -m hall_agent.contract.config_doc > docs/config-reference.md`). Every key not
 marked required has the default shown; an unknown key is an error. The agent
 reads `/etc/hall-edge/agent.toml`, `--config PATH` or `$HALL_EDGE_CONFIG`; the

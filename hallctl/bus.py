@@ -225,7 +225,8 @@ def add_parsers(sub: Any) -> None:
     d = sub.add_parser("board", help="LED boards: test pattern, or show a text")
     d.add_argument("action", choices=["test", "show"])
     d.add_argument("text", nargs="*", help="for show: the text; | separates lines")
-    d.add_argument("--seconds", type=float, default=15.0, help="how long (through the agent)")
+    d.add_argument("--seconds", type=int, default=15,
+                   help="how long, in whole seconds (through the agent)")
     d.add_argument("--port", help="talk to one board straight on this port (agent stopped)")
     d.add_argument("--address", type=int, help="the board's address, with --port")
     d.add_argument("--baudrate", type=int, default=9600)

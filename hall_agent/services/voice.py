@@ -233,22 +233,42 @@ class Output(Protocol):
         """Play to the end (blocking); returns the file written, if any."""
         ...
 
+    def stop(self) -> None:
+        """The agent is stopping: cut short what is playing."""
+        ...
+
 
 class AlsaOutput:
     name = "alsa"
 
     def __init__(self, device: str | None = None) -> None:
         self.device = device
+        self._playing: subprocess.Popen[bytes] | None = None
+        self._stopped = False
 
     def play(self, sound: Sound, label: str) -> Path | None:
         cmd = ["aplay", "-q"] + (["-D", self.device] if self.device else []) + ["-"]
+        if self._stopped:
+            return None
         try:
-            subprocess.run(cmd, input=sound.wav(), timeout=sound.duration_s + 10, check=True,
-                           capture_output=True)
+            with subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE) as proc:
+                self._playing = proc
+                _, err = proc.communicate(sound.wav(), timeout=sound.duration_s + 10)
+                if proc.returncode and not self._stopped:
+                    raise subprocess.CalledProcessError(proc.returncode, cmd, stderr=err)
         except (OSError, subprocess.SubprocessError) as e:
             log.warning("voice: aplay failed for %s (%s); check the speaker and `aplay -l`",
                         label, e)
+        finally:
+            self._playing = None
         return None
+
+    def stop(self) -> None:
+        self._stopped = True
+        proc = self._playing
+        if proc is not None:
+            proc.terminate()
 
 
 class WavOutput:
@@ -262,6 +282,7 @@ class WavOutput:
         self.realtime = realtime
         out_dir.mkdir(parents=True, exist_ok=True)
         self._n = len(list(out_dir.glob("*.wav")))
+        self._stop = threading.Event()
 
     def play(self, sound: Sound, label: str) -> Path:
         self._n += 1
@@ -272,12 +293,15 @@ class WavOutput:
         tmp.replace(path)
         start = time.time()
         if self.realtime:
-            time.sleep(sound.duration_s)
+            self._stop.wait(sound.duration_s)  # like a speaker; cut short at a stop
         with (self.out_dir / "announcements.jsonl").open("a", encoding="utf-8") as f:
             f.write(json.dumps({"file": path.name, "label": label, "start": start,
-                                "end": start + (sound.duration_s if self.realtime else 0),
+                                "end": time.time() if self.realtime else start,
                                 "duration_s": round(sound.duration_s, 3)}) + "\n")
         return path
+
+    def stop(self) -> None:
+        self._stop.set()
 
 
 def sound_card_present() -> bool:
@@ -341,6 +365,10 @@ class Announcer:
         self._thread.start()
 
     def close(self, timeout: float = 5.0) -> None:
+        """Stop: what is being spoken is cut short and what is still queued is not
+        played out (the agent is going down; the store and the boards keep every
+        call), so a stop never waits for the hall's speaker."""
+        self.output.stop()
         self._q.put(None)
         if self._thread is not None:
             self._thread.join(timeout)

@@ -202,6 +202,13 @@ def test_ops_commands_against_a_running_agent(
     code, out = run(capsys, "--config", cfg, "events")
     assert code == 0 and "ticket.issued" in out and "number=A001" in out
 
+    # The boards through the agent (the agent's models take whole seconds: a float was
+    # refused with a 422 before).
+    code, out = run(capsys, "--config", cfg, "--json", "board", "test", "--seconds", "2")
+    assert code == hallctl.EXIT_OK, out
+    code, out = run(capsys, "--config", cfg, "board", "show", "测试", "--seconds", "2")
+    assert code == hallctl.EXIT_OK, out
+
     def take_one() -> None:
         time.sleep(1.0)
         httpx.post(f"{hall.url}/v1/tickets", json={"service": "A"}, timeout=10)

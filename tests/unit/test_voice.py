@@ -84,3 +84,25 @@ def test_espeak_engine_speaks_the_same_phrase(tmp_path: Path) -> None:
     assert 2.0 < s.duration_s < 10.0
     p = WavOutput(tmp_path, realtime=False).play(s, "A023-w5")
     assert abs(_duration(p) - s.duration_s) < 0.01
+
+
+def test_stopping_the_agent_cuts_the_call_being_spoken_short(tmp_path: Path) -> None:
+    """A stop (restart, update) does not wait for the hall's speaker to finish."""
+    import time
+
+    out = WavOutput(tmp_path)
+    a = Announcer(ClipEngine(), out)
+    a.start()
+    a.announce("A001", "5")
+    a.announce("A002", "6")  # still queued when the stop comes
+    deadline = time.monotonic() + 30
+    while not list(tmp_path.glob("*.wav")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    t0 = time.monotonic()
+    a.close()
+    took = time.monotonic() - t0
+    first = json.loads((tmp_path / "announcements.jsonl").read_text().splitlines()[0])
+    assert first["label"] == "A001-w5"
+    # Cut short: it ended before the clip's own length, and so did the stop.
+    assert first["end"] - first["start"] < first["duration_s"]
+    assert took < first["duration_s"]

@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from types import FrameType
 from typing import IO, Any
 
 from drivers.errors import HallEdgeError
@@ -115,7 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     agent.start()
     log.info("hall-agent %s: hall %s, agent %s, %s mode, API on http://%s, boot %d",
              __version__, cfg.hall.id, cfg.agent.id, agent.mode, cfg.agent.api, agent.boot)
-    server = uvicorn.Server(uvicorn.Config(
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+            # Open event streams (the kiosk's) never end by themselves: end them, or the
+            # graceful stop would wait its whole timeout for them.
+            agent.bus.close()
+            super().handle_exit(sig, frame)
+
+    server = Server(uvicorn.Config(
         create_app(agent), host=cfg.agent.api_host, port=cfg.agent.api_port,
         log_level=cfg.agent.log_level, access_log=False, lifespan="off",
         log_config=None,  # uvicorn's records go through our handlers (journald format)

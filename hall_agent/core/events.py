@@ -9,6 +9,7 @@ of silently showing stale data, and a slow reader never holds up the queue.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import threading
@@ -35,6 +36,13 @@ class _Subscriber:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.queue: asyncio.Queue[Event] = asyncio.Queue(SUBSCRIBER_BUFFER)
+        self.closed = False
+
+    def end(self) -> None:  # runs in the subscriber's loop
+        self.closed = True
+        while self.queue.full():
+            self.queue.get_nowait()
+        self.queue.put_nowait(_END)
 
     def put(self, ev: Event) -> None:  # runs in the subscriber's loop
         if self.queue.full():
@@ -45,6 +53,8 @@ class _Subscriber:
 
 
 Listener = Callable[[Event], None]
+# Put in a subscriber's queue when the agent stops: its stream ends.
+_END = Event("resync", {"reason": "agent stopping"})
 
 
 class EventBus:
@@ -52,6 +62,17 @@ class EventBus:
         self._subs: set[_Subscriber] = set()
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
+        self._closing = False
+
+    def close(self) -> None:
+        """The agent is stopping: every open stream ends now (after a last ``resync``),
+        so the server's graceful stop does not wait out its timeout for them."""
+        with self._lock:
+            self._closing = True
+            subs = list(self._subs)
+        for s in subs:
+            with contextlib.suppress(RuntimeError):  # that loop is already closed
+                s.loop.call_soon_threadsafe(s.end)
 
     def listen(self, fn: Listener) -> None:
         """Call ``fn(event)`` for every event, in the publisher's thread, in order.
@@ -92,6 +113,8 @@ class EventBus:
         and the kiosk's dead-connection detection honest."""
         sub = _Subscriber(asyncio.get_running_loop())
         with self._lock:
+            if self._closing:
+                return
             self._subs.add(sub)
         try:
             yield ": connected\n\n"
@@ -99,9 +122,13 @@ class EventBus:
                 try:
                     ev = await asyncio.wait_for(sub.queue.get(), heartbeat_s)
                 except TimeoutError:
+                    if sub.closed:
+                        return
                     yield ": heartbeat\n\n"
                     continue
                 yield ev.sse()
+                if ev is _END:
+                    return
         finally:
             with self._lock:
                 self._subs.discard(sub)

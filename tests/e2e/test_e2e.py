@@ -183,6 +183,30 @@ def test_events_stream_carries_tickets_and_calls(hall: HallUnderTest) -> None:
     assert seen[-1][1]["ticket"] == t["number"] and seen[-1][1]["window"] == "5"
 
 
+def test_a_stop_ends_open_event_streams_instead_of_waiting_for_them(
+        hall: HallUnderTest) -> None:
+    """A kiosk keeps its stream open for ever: a stop (restart, update) ends it with a
+    last resync, rather than waiting out the server's graceful timeout."""
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def listen() -> None:
+        with httpx.stream("GET", f"{hall.url}/v1/events", timeout=30) as r:
+            for line in r.iter_lines():
+                if line.startswith(": connected"):
+                    ready.set()
+                lines.append(line)
+
+    th = threading.Thread(target=listen, daemon=True)
+    th.start()
+    assert ready.wait(10)
+    hall.stop()
+    th.join(10)
+    assert not th.is_alive(), "the stream was not ended by the stop"
+    assert "event: resync" in lines and any("agent stopping" in x for x in lines)
+    assert "graceful shutdown exceeded" not in hall.log()
+
+
 def test_hallctl_reports_status_calls_and_printer(hall: HallUnderTest) -> None:
     cfg = hall.config_path
     hall.client().post("/v1/tickets", json={"service": "A"})

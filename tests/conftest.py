@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from hall_agent.agent import Agent
 from sim.broker import Broker, free_port
 from sim.hall import SimHall
 from sim.printer import SimPrinter
@@ -103,3 +104,17 @@ RULE_PART = re.compile(r'^(SUBSYSTEM|KERNEL|KERNELS|ATTRS?\{\w+\}|ENV\{\w+\})=="
 
 def rule_ok(line: str) -> bool:
     return all(RULE_PART.match(p.strip()) for p in line.split(","))
+
+
+@pytest.fixture
+def agent(tmp_path: Path) -> Iterator[Agent]:
+    """An agent in this process, standalone, no devices: the API and the core."""
+    from hall_agent.contract.config import Config
+
+    cfg = Config.model_validate({
+        "hall": {"id": "fz-citizen", "name": "福州市市民服务中心",
+                 "catalog": str(TEST_CATALOG)},
+        "agent": {"data_dir": str(tmp_path)}})
+    a = Agent(cfg)
+    yield a
+    a.close()

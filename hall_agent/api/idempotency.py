@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -32,21 +33,13 @@ class Once:
         in the same transaction as its change when ``atomic`` (a print is not held
         inside a transaction, so a reprint is remembered after)."""
         rh = request_hash(body)
-        if not atomic:
-            prior = self._idem.replay(self.key, self.route, rh)
-            if prior:
-                return JSONResponse(status_code=prior.status, content=prior.body)
-            out = fn()
-            self._idem.remember(self.key, self.route, rh, status, out)
-            return JSONResponse(status_code=status, content=out)
-        with self._store.tx():
+        with self._store.tx() if atomic else contextlib.nullcontext():
             prior = self._idem.replay(self.key, self.route, rh)
             if prior:
                 return JSONResponse(status_code=prior.status, content=prior.body)
             out = fn()
             self._idem.remember(self.key, self.route, rh, status, out)
         return JSONResponse(status_code=status, content=out)
-
 
 def _once(request: Request, idempotency_key: IdemKey = None) -> Once:
     st = request.app.state  # set by create_app: the agent's idempotency store

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,20 +10,8 @@ from fastapi.testclient import TestClient
 
 from hall_agent.agent import Agent
 from hall_agent.api.app import create_app
-from hall_agent.contract.config import Config
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def agent(tmp_path: Path) -> Iterator[Agent]:
-    cfg = Config.model_validate({
-        "hall": {"id": "fz-citizen", "name": "福州市市民服务中心",
-                 "catalog": str(ROOT / "tests/data/services.toml")},
-        "agent": {"data_dir": str(tmp_path)}})
-    a = Agent(cfg)
-    yield a
-    a.close()
 
 
 @pytest.fixture

@@ -5,28 +5,15 @@ from __future__ import annotations
 
 import ast
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from hall_agent.agent import Agent
-from hall_agent.contract.config import Config
 from hall_agent.contract.mqtt import CentralCall
 from hall_agent.core.events import Event
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def agent(tmp_path: Path) -> Iterator[Agent]:
-    cfg = Config.model_validate({
-        "hall": {"id": "fz-citizen", "name": "福州市市民服务中心",
-                 "catalog": str(ROOT / "tests/data/services.toml")},
-        "agent": {"data_dir": str(tmp_path)}})
-    a = Agent(cfg)
-    yield a
-    a.close()
 
 
 def seen(agent: Agent) -> list[Event]:

@@ -58,11 +58,13 @@ def main() -> int:
     a = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="bench-bus-"))
     hall = SimHall(root, catalog=str(catalog(root)), bus_devices=False)
-    hall.bus = make_sim_bus(root, WINDOWS, window_boards=2, evaluators=16, emulate_line=True)
+    hall.use_bus(make_sim_bus(root, WINDOWS, window_boards=2, evaluators=16,
+                              emulate_line=True))
     hall.write_config()
     agent = Agent(load_config(hall.config_path))
     agent.start()
     bus = hall.bus
+    assert bus is not None
     try:
         time.sleep(3.0)  # every device probed, boards filled
         for _ in range(a.calls):

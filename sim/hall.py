@@ -75,6 +75,12 @@ class SimHall:
             self._link(self.id_reader)
             self.scanner = SimScanner()
 
+    def use_bus(self, bus: SimBus) -> None:
+        """Put another simulated bus on this hall (a benchmark's bigger one), cabled
+        behind the same stable name the config points at."""
+        self.bus = bus
+        self._link(bus)
+
     # ------------------------------------------------------------------ cables
 
     def link_of(self, dev: PtyDevice) -> Path:

@@ -54,21 +54,16 @@ from hall_agent.contract.mqtt import (
 )
 from hall_agent.contract.session import no_delay
 from hall_agent.contract.topics import Topics
+from hall_agent.core.outbox import OutboxEntry
 from hall_agent.core.store import Store
+from hall_agent.link.breaker import Breakers
+from hall_agent.link.relay import MAX_INFLIGHT, AckQueue, drain
 
 log = logging.getLogger("hall_agent.mqtt")
 
 SESSION_EXPIRY_S = 7 * 24 * 3600  # ≥ 1 day (MQTT.md, Session): survives a long weekend
 RECONNECT = Backoff(1.0, ceiling=60.0)  # MQTT.md, Session: back-off 1 s → 60 s
 RESEND_AFTER_S = 30.0  # MQTT.md, Event envelope: unacknowledged 30 s → sent again
-RELAY_BATCH = 200
-# A central that is connected but does not answer (hung, overloaded) would make every
-# citizen wait the full request timeout for a lease number. After this many unanswered
-# requests in a row the agent numbers from the lease at once, and asks again after the
-# pause (one request as a probe), at the central's first acknowledgement (once per
-# outage), or as soon as the central comes online anew.
-UNANSWERED_LIMIT = 3
-ASK_AGAIN_AFTER_S = 15.0
 
 
 def now_iso(tz: Any) -> str:
@@ -113,10 +108,10 @@ class MqttLink:
         self.central_online = False
         self.rejected: Counter[str] = Counter()
         self.late_replies = 0
-        self.unanswered = 0  # number requests in a row with no answer in time
-        self.not_asked = 0  # requests numbered from the lease without asking
-        self._ask_again_at = 0.0  # monotonic; 0 = ask
-        self._early_probe = True  # an ack may bring the probe forward, once per outage
+        # Whether to ask at all, per request type (link/breaker.py; MQTT.md, Requests
+        # and their extensions): guarded by _pending_lock.
+        self.breakers = Breakers()
+        self.numbers = self.breakers.of("ticket.number")
         self.last_error = ""
         self._pending: dict[str, tuple[threading.Event, list[NumberReply]]] = {}
         self._pending_lock = threading.Lock()
@@ -124,6 +119,7 @@ class MqttLink:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._relay_thread: threading.Thread | None = None
+        self._acks = AckQueue()  # received on paho's thread, written by the relay's
         self.client = self._make_client()
 
     # ------------------------------------------------------------------ setup
@@ -145,6 +141,7 @@ class MqttLink:
                       tls_version=ssl.PROTOCOL_TLS_CLIENT)
         # paho backs off itself; the policy is ours (MQTT.md, Session: 1 s → 60 s).
         c.reconnect_delay_set(int(RECONNECT.initial), int(RECONNECT.ceiling))
+        c.max_inflight_messages_set(MAX_INFLIGHT)  # link/relay.py: the drain rate
         c.on_socket_open = no_delay
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
@@ -250,17 +247,14 @@ class MqttLink:
 
     def request_number(self, req: AnyRequest, timeout_s: float) -> NumberReply | None:
         """Ask the central for a number (or an appointment check-in, slots or a booking,
-        docs/appointments.md); None when no answer came in time."""
+        docs/appointments.md); None when no answer came in time, or when requests of
+        this type are paused (link/breaker.py)."""
         if not self.central_available:
             return None
         with self._pending_lock:
-            if time.monotonic() < self._ask_again_at:
-                self.not_asked += 1
+            breaker = self.breakers.of(req.type)
+            if not breaker.may_ask(timeout_s):
                 return None
-            if self._ask_again_at:
-                # The pause is over: this request is the probe; the ones racing it
-                # keep using the lease until it is answered.
-                self._ask_again_at = time.monotonic() + timeout_s
             ev, box = threading.Event(), list[NumberReply]()
             self._pending[req.req_id] = (ev, box)
         try:
@@ -269,28 +263,27 @@ class MqttLink:
         finally:
             with self._pending_lock:
                 self._pending.pop(req.req_id, None)
-                self._count_answer(answered=bool(box))
+                if box:
+                    breaker.answered(None if box[0].ok else box[0].error)
+                else:
+                    breaker.timed_out()
         return box[0] if box else None
-
-    def _count_answer(self, answered: bool) -> None:
-        """Called with ``_pending_lock`` held."""
-        if answered:
-            if self._ask_again_at:
-                log.warning("central answers number requests again")
-            self.unanswered, self._ask_again_at, self._early_probe = 0, 0.0, True
-            return
-        self.unanswered += 1
-        if self.unanswered >= UNANSWERED_LIMIT:
-            if not self._ask_again_at:
-                log.warning("central did not answer %d number requests in a row: numbering "
-                            "from the lease without waiting, asking again every %.0f s",
-                            self.unanswered, ASK_AGAIN_AFTER_S)
-            self._ask_again_at = time.monotonic() + ASK_AGAIN_AFTER_S
 
     @property
     def central_answering(self) -> bool:
-        """False while number requests are skipped because the central did not answer."""
-        return not self._ask_again_at
+        """False while number requests are skipped because the central did not answer
+        them (an extension's requests never change this)."""
+        return self.numbers.answering
+
+    @property
+    def unanswered(self) -> int:
+        """Number requests in a row with no answer in time."""
+        return self.numbers.unanswered
+
+    @property
+    def not_asked(self) -> int:
+        """Number requests numbered from the lease without asking."""
+        return self.numbers.not_asked
 
     # ------------------------------------------------------------------ outbox relay
 
@@ -308,44 +301,36 @@ class MqttLink:
         while not self._stop.is_set():
             self._wake.wait(1.0)
             self._wake.clear()
-            # Only while the central listens: an event published with nobody there is
-            # a wasted send that must be repeated anyway.
-            if not self.central_available:
-                continue
             try:
-                self._send_due()
+                self._acks.write(self.store.outbox)  # also while the central is away
+                # Only while the central listens: an event published with nobody there
+                # is a wasted send that must be repeated anyway.
+                if self.central_available:
+                    self._send_due()
             except Exception:
                 log.exception("outbox relay failed; retrying")
                 time.sleep(1)
+        with contextlib.suppress(Exception):
+            self._acks.write(self.store.outbox)  # what arrived before the stop
 
     def _send_due(self) -> None:
-        while self.central_available and not self._stop.is_set():
-            rows = self.store.outbox.due(time.time() - RESEND_AFTER_S, RELAY_BATCH)
-            if not rows:
-                return
-            sent: list[int] = []
-            for r in rows:
-                env = EventEnvelope(msg_id=r.msg_id, seq=r.seq, boot=self.boot, ts=r.ts,
-                                    hall=self.cfg.hall.id, agent=self.cfg.agent.id,
-                                    type=r.type,  # type: ignore[arg-type]  # the model checks
-                                    offline=r.offline, data=r.data)
-                info = self.client.publish(self.t.event, env.model_dump_json(), qos=1)
-                if info.rc != mqtt.MQTT_ERR_SUCCESS:
-                    break
-                sent.append(r.seq)
-            self.store.outbox.mark_sent(sent, time.time())
-            if len(sent) < len(rows):
-                return
+        drain(self.store.outbox, self._acks, self._publish_event, RESEND_AFTER_S,
+              lambda: self.central_available and not self._stop.is_set())
+
+    def _publish_event(self, r: OutboxEntry) -> mqtt.MQTTMessageInfo:
+        env = EventEnvelope(msg_id=r.msg_id, seq=r.seq, boot=self.boot, ts=r.ts,
+                            hall=self.cfg.hall.id, agent=self.cfg.agent.id,
+                            type=r.type,  # type: ignore[arg-type]  # the model checks
+                            offline=r.offline, data=r.data)
+        return self.client.publish(self.t.event, env.model_dump_json(), qos=1)
 
     def _acked(self, ack: Ack) -> None:
         with self._pending_lock:
-            if self._ask_again_at and self._early_probe:
-                # The central acknowledges again: probably back. The next request asks
-                # at once instead of after the pause (once: a central that acknowledges
-                # but answers numbers too slowly keeps the pause).
-                self._early_probe = False
-                self._ask_again_at = min(self._ask_again_at, time.monotonic())
-        self.store.outbox.ack(ack.acks, time.time())
+            self.breakers.acked()  # probably back: the next request probes at once
+        # Written by the relay thread, many acks per transaction (link/relay.py): this is
+        # paho's network thread, which must not wait for an fsync per ack.
+        self._acks.add(ack.acks)
+        self._wake.set()
 
     def pending_events(self) -> int:
         return self.store.outbox.pending_count()
@@ -416,7 +401,7 @@ class MqttLink:
                 self.publish_birth()
             if online and not was:
                 with self._pending_lock:  # a central back online is asked at once
-                    self.unanswered, self._ask_again_at, self._early_probe = 0, 0.0, True
+                    self.breakers.reset()
                 self.replay("central online")
         elif topic == t.central_call:
             call = self._parse("call", CentralCall, payload, topic)
@@ -465,8 +450,14 @@ class MqttLink:
         if not self.central_online:
             return DeviceHealth(Health.DEGRADED, f"connected to {where}, central queue "
                                                  f"offline; tickets come from the lease{extra}")
+        with self._pending_lock:
+            paused = [b.describe() for b in self.breakers.all()
+                      if not b.answering and b is not self.numbers]
+        # An extension the central does not answer is told, but numbering is what
+        # degrades the link (MQTT.md, Requests and their extensions).
+        extra += "".join(f"; {p}" for p in paused)
         if not self.central_answering:
-            return DeviceHealth(Health.DEGRADED, f"connected to {where}, central online but "
-                                                 f"not answering number requests; tickets "
+            return DeviceHealth(Health.DEGRADED, f"connected to {where}, "
+                                                 f"{self.numbers.describe()}; tickets "
                                                  f"come from the lease{extra}")
         return DeviceHealth(Health.OK, f"connected to {where}, central online{extra}")

@@ -56,7 +56,6 @@ from hall_agent.contract.session import no_delay
 from hall_agent.contract.topics import Topics
 from hall_agent.core.outbox import OutboxEntry
 from hall_agent.core.store import Store
-from hall_agent.link.breaker import Breakers
 from hall_agent.link.relay import MAX_INFLIGHT, AckQueue, drain
 
 log = logging.getLogger("hall_agent.mqtt")
@@ -64,6 +63,13 @@ log = logging.getLogger("hall_agent.mqtt")
 SESSION_EXPIRY_S = 7 * 24 * 3600  # ≥ 1 day (MQTT.md, Session): survives a long weekend
 RECONNECT = Backoff(1.0, ceiling=60.0)  # MQTT.md, Session: back-off 1 s → 60 s
 RESEND_AFTER_S = 30.0  # MQTT.md, Event envelope: unacknowledged 30 s → sent again
+# A central that is connected but does not answer (hung, overloaded) would make every
+# citizen wait the full request timeout for a lease number. After this many unanswered
+# requests in a row the agent numbers from the lease at once, and asks again after the
+# pause (one request as a probe), at the central's first acknowledgement (once per
+# outage), or as soon as the central comes online anew.
+UNANSWERED_LIMIT = 3
+ASK_AGAIN_AFTER_S = 15.0
 
 
 def now_iso(tz: Any) -> str:
@@ -108,10 +114,10 @@ class MqttLink:
         self.central_online = False
         self.rejected: Counter[str] = Counter()
         self.late_replies = 0
-        # Whether to ask at all, per request type (link/breaker.py; MQTT.md, Requests
-        # and their extensions): guarded by _pending_lock.
-        self.breakers = Breakers()
-        self.numbers = self.breakers.of("ticket.number")
+        self.unanswered = 0  # number requests in a row with no answer in time
+        self.not_asked = 0  # requests numbered from the lease without asking
+        self._ask_again_at = 0.0  # monotonic; 0 = ask
+        self._early_probe = True  # an ack may bring the probe forward, once per outage
         self.last_error = ""
         self._pending: dict[str, tuple[threading.Event, list[NumberReply]]] = {}
         self._pending_lock = threading.Lock()
@@ -247,14 +253,17 @@ class MqttLink:
 
     def request_number(self, req: AnyRequest, timeout_s: float) -> NumberReply | None:
         """Ask the central for a number (or an appointment check-in, slots or a booking,
-        docs/appointments.md); None when no answer came in time, or when requests of
-        this type are paused (link/breaker.py)."""
+        docs/appointments.md); None when no answer came in time."""
         if not self.central_available:
             return None
         with self._pending_lock:
-            breaker = self.breakers.of(req.type)
-            if not breaker.may_ask(timeout_s):
+            if time.monotonic() < self._ask_again_at:
+                self.not_asked += 1
                 return None
+            if self._ask_again_at:
+                # The pause is over: this request is the probe; the ones racing it
+                # keep using the lease until it is answered.
+                self._ask_again_at = time.monotonic() + timeout_s
             ev, box = threading.Event(), list[NumberReply]()
             self._pending[req.req_id] = (ev, box)
         try:
@@ -263,27 +272,28 @@ class MqttLink:
         finally:
             with self._pending_lock:
                 self._pending.pop(req.req_id, None)
-                if box:
-                    breaker.answered(None if box[0].ok else box[0].error)
-                else:
-                    breaker.timed_out()
+                self._count_answer(answered=bool(box))
         return box[0] if box else None
+
+    def _count_answer(self, answered: bool) -> None:
+        """Called with ``_pending_lock`` held."""
+        if answered:
+            if self._ask_again_at:
+                log.warning("central answers number requests again")
+            self.unanswered, self._ask_again_at, self._early_probe = 0, 0.0, True
+            return
+        self.unanswered += 1
+        if self.unanswered >= UNANSWERED_LIMIT:
+            if not self._ask_again_at:
+                log.warning("central did not answer %d number requests in a row: numbering "
+                            "from the lease without waiting, asking again every %.0f s",
+                            self.unanswered, ASK_AGAIN_AFTER_S)
+            self._ask_again_at = time.monotonic() + ASK_AGAIN_AFTER_S
 
     @property
     def central_answering(self) -> bool:
-        """False while number requests are skipped because the central did not answer
-        them (an extension's requests never change this)."""
-        return self.numbers.answering
-
-    @property
-    def unanswered(self) -> int:
-        """Number requests in a row with no answer in time."""
-        return self.numbers.unanswered
-
-    @property
-    def not_asked(self) -> int:
-        """Number requests numbered from the lease without asking."""
-        return self.numbers.not_asked
+        """False while number requests are skipped because the central did not answer."""
+        return not self._ask_again_at
 
     # ------------------------------------------------------------------ outbox relay
 
@@ -326,7 +336,12 @@ class MqttLink:
 
     def _acked(self, ack: Ack) -> None:
         with self._pending_lock:
-            self.breakers.acked()  # probably back: the next request probes at once
+            if self._ask_again_at and self._early_probe:
+                # The central acknowledges again: probably back. The next request asks
+                # at once instead of after the pause (once: a central that acknowledges
+                # but answers numbers too slowly keeps the pause).
+                self._early_probe = False
+                self._ask_again_at = min(self._ask_again_at, time.monotonic())
         # Written by the relay thread, many acks per transaction (link/relay.py): this is
         # paho's network thread, which must not wait for an fsync per ack.
         self._acks.add(ack.acks)
@@ -401,7 +416,7 @@ class MqttLink:
                 self.publish_birth()
             if online and not was:
                 with self._pending_lock:  # a central back online is asked at once
-                    self.breakers.reset()
+                    self.unanswered, self._ask_again_at, self._early_probe = 0, 0.0, True
                 self.replay("central online")
         elif topic == t.central_call:
             call = self._parse("call", CentralCall, payload, topic)
@@ -450,14 +465,8 @@ class MqttLink:
         if not self.central_online:
             return DeviceHealth(Health.DEGRADED, f"connected to {where}, central queue "
                                                  f"offline; tickets come from the lease{extra}")
-        with self._pending_lock:
-            paused = [b.describe() for b in self.breakers.all()
-                      if not b.answering and b is not self.numbers]
-        # An extension the central does not answer is told, but numbering is what
-        # degrades the link (MQTT.md, Requests and their extensions).
-        extra += "".join(f"; {p}" for p in paused)
         if not self.central_answering:
-            return DeviceHealth(Health.DEGRADED, f"connected to {where}, "
-                                                 f"{self.numbers.describe()}; tickets "
+            return DeviceHealth(Health.DEGRADED, f"connected to {where}, central online but "
+                                                 f"not answering number requests; tickets "
                                                  f"come from the lease{extra}")
         return DeviceHealth(Health.OK, f"connected to {where}, central online{extra}")

@@ -50,7 +50,7 @@ def mqtt_check(cfg: Any, timeout_s: float = 5.0) -> list[Step]:
     got: dict[str, Any] = {}
     c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
                     client_id=f"{cfg.agent.id}-check",
-                    protocol=mqtt.MQTTv5 if m.protocol == 5 else mqtt.MQTTv311)
+                    protocol=mqtt.MQTTv311 if m.protocol == 311 else mqtt.MQTTv5)
     try:
         if m.username:
             pw = Path(m.password_file).read_text().strip() if m.password_file else None

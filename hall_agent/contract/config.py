@@ -134,8 +134,9 @@ class MqttConfig(_Model):
     keepalive_s: Annotated[int, Field(ge=5, le=600, description="keepalive, in seconds")] = 30
     request_timeout_ms: Annotated[int, Field(ge=50, le=30_000,
                                              description="wait for a central number, in ms")] = 800
-    protocol: Annotated[Literal[5, 311], Field(
-        description="MQTT version: 5, or 311 for a broker that only speaks 3.1.1")] = 5
+    protocol: Annotated[Literal["auto", 5, 311], Field(description=(
+        "MQTT version: \"auto\" tries 5 and falls back to 3.1.1 when the broker refuses "
+        "the version (MQTT.md, Session); 5 or 311 to insist on one"))] = "auto"
 
     @model_validator(mode="after")
     def _files(self) -> MqttConfig:

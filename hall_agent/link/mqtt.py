@@ -1,7 +1,7 @@
 """The agent's side of the ★ MQTT contract (protocols/MQTT.md).
 
-- Persistent session: MQTT 5 ``clean_start=False`` with a session expiry of a week
-  (paho's default "clean first time only" would wipe the session at each restart).
+- Persistent session, MQTT 5 or 3.1.1 (``protocol = "auto"`` falls back when the
+  broker refuses 5): link/connect.py.
 - Birth/will on ``A/state`` with the persisted boot counter; ``online`` is
   published after subscribing; an explicit ``offline`` before a clean stop.
 - Retained state (birth, every device's health) is republished after each reconnect.
@@ -28,8 +28,6 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 from pydantic import BaseModel, ValidationError
 
@@ -56,6 +54,8 @@ from hall_agent.contract.session import no_delay
 from hall_agent.contract.topics import Topics
 from hall_agent.core.outbox import OutboxEntry
 from hall_agent.core.store import Store
+from hall_agent.link.breaker import Breakers
+from hall_agent.link.connect import Version
 from hall_agent.link.relay import MAX_INFLIGHT, AckQueue, drain
 
 log = logging.getLogger("hall_agent.mqtt")
@@ -63,13 +63,6 @@ log = logging.getLogger("hall_agent.mqtt")
 SESSION_EXPIRY_S = 7 * 24 * 3600  # ≥ 1 day (MQTT.md, Session): survives a long weekend
 RECONNECT = Backoff(1.0, ceiling=60.0)  # MQTT.md, Session: back-off 1 s → 60 s
 RESEND_AFTER_S = 30.0  # MQTT.md, Event envelope: unacknowledged 30 s → sent again
-# A central that is connected but does not answer (hung, overloaded) would make every
-# citizen wait the full request timeout for a lease number. After this many unanswered
-# requests in a row the agent numbers from the lease at once, and asks again after the
-# pause (one request as a probe), at the central's first acknowledgement (once per
-# outage), or as soon as the central comes online anew.
-UNANSWERED_LIMIT = 3
-ASK_AGAIN_AFTER_S = 15.0
 
 
 def now_iso(tz: Any) -> str:
@@ -114,10 +107,10 @@ class MqttLink:
         self.central_online = False
         self.rejected: Counter[str] = Counter()
         self.late_replies = 0
-        self.unanswered = 0  # number requests in a row with no answer in time
-        self.not_asked = 0  # requests numbered from the lease without asking
-        self._ask_again_at = 0.0  # monotonic; 0 = ask
-        self._early_probe = True  # an ack may bring the probe forward, once per outage
+        # Whether to ask at all, per request type (link/breaker.py; MQTT.md, Requests
+        # and their extensions): guarded by _pending_lock.
+        self.breakers = Breakers()
+        self.numbers = self.breakers.of("ticket.number")
         self.last_error = ""
         self._pending: dict[str, tuple[threading.Event, list[NumberReply]]] = {}
         self._pending_lock = threading.Lock()
@@ -126,15 +119,15 @@ class MqttLink:
         self._stop = threading.Event()
         self._relay_thread: threading.Thread | None = None
         self._acks = AckQueue()  # received on paho's thread, written by the relay's
+        self.proto = Version(self.mc.protocol)  # link/connect.py: 5, or 3.1.1
+        self._swap_lock = threading.Lock()  # a stop waits for a fallback under way
         self.client = self._make_client()
 
     # ------------------------------------------------------------------ setup
 
     def _make_client(self) -> mqtt.Client:
-        proto = mqtt.MQTTv5 if self.mc.protocol == 5 else mqtt.MQTTv311
         c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                        client_id=self.cfg.agent.id, protocol=proto,
-                        clean_session=None if proto == mqtt.MQTTv5 else False)
+                        client_id=self.cfg.agent.id, **self.proto.client_args())
         c.will_set(self.t.state, json.dumps({"online": False, "boot": self.boot}), qos=1,
                    retain=True)
         if self.mc.username:
@@ -156,22 +149,29 @@ class MqttLink:
         return c
 
     def start(self) -> None:
-        props = None
-        kwargs: dict[str, Any] = {}
-        if self.mc.protocol == 5:
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = SESSION_EXPIRY_S
-            kwargs["clean_start"] = False
-        self.client.connect_async(self.mc.host, self.mc.port, keepalive=self.mc.keepalive_s,
-                                  properties=props, **kwargs)
-        self.client.loop_start()
+        self._connect()
         self._relay_thread = threading.Thread(target=self._relay, name="mqtt-outbox",
                                               daemon=True)
         self._relay_thread.start()
 
+    def _connect(self) -> None:
+        self.client.connect_async(self.mc.host, self.mc.port, keepalive=self.mc.keepalive_s,
+                                  **self.proto.connect_args())
+        self.client.loop_start()
+
+    def _fall_back(self, old: mqtt.Client) -> None:
+        """On a thread of its own (paho's cannot stop itself): a new client speaking
+        3.1.1 replaces the one the broker refused."""
+        old.loop_stop()
+        with self._swap_lock:
+            if not self._stop.is_set():
+                self.client = self._make_client()
+                self._connect()
+
     def stop(self) -> None:
         """Clean stop: say offline ourselves (a will is not sent on a clean disconnect)."""
-        self._stop.set()
+        with self._swap_lock:
+            self._stop.set()
         self._wake.set()
         if self.connected:
             info = self.client.publish(self.t.state, json.dumps(
@@ -191,15 +191,19 @@ class MqttLink:
         if rc.is_failure:
             self.last_error = f"broker refused the connection: {rc}"
             log.warning("MQTT %s:%d: %s", self.mc.host, self.mc.port, self.last_error)
+            if self.proto.fall_back(rc):
+                client.disconnect()  # no more tries with 5 by paho itself
+                threading.Thread(target=self._fall_back, args=(client,),
+                                 name="mqtt-fallback", daemon=True).start()
             return
         self.last_error = ""
         self._connected_at = time.time()
         self.connected = True
-        log.info("MQTT connected to %s:%d", self.mc.host, self.mc.port)
+        log.info("MQTT %s connected to %s:%d", self.proto.label, self.mc.host, self.mc.port)
         topics: list[tuple[str, Any]] = [(t, 1) for t in (
             self.t.reply, self.t.ack, self.t.lease, self.t.central_state,
             self.t.central_call, self.t.central_queue, self.t.central_satisfaction)]
-        if self.mc.protocol == 5:
+        if self.proto.v5:
             # Retain-as-published: a command published with retain is recognisable even
             # when it reaches us live, not only when replayed at subscription.
             topics.append((self.t.cmd, SubscribeOptions(qos=1, retainAsPublished=True)))
@@ -253,17 +257,14 @@ class MqttLink:
 
     def request_number(self, req: AnyRequest, timeout_s: float) -> NumberReply | None:
         """Ask the central for a number (or an appointment check-in, slots or a booking,
-        docs/appointments.md); None when no answer came in time."""
+        docs/appointments.md); None when no answer came in time, or when requests of
+        this type are paused (link/breaker.py)."""
         if not self.central_available:
             return None
         with self._pending_lock:
-            if time.monotonic() < self._ask_again_at:
-                self.not_asked += 1
+            breaker = self.breakers.of(req.type)
+            if not breaker.may_ask(timeout_s):
                 return None
-            if self._ask_again_at:
-                # The pause is over: this request is the probe; the ones racing it
-                # keep using the lease until it is answered.
-                self._ask_again_at = time.monotonic() + timeout_s
             ev, box = threading.Event(), list[NumberReply]()
             self._pending[req.req_id] = (ev, box)
         try:
@@ -272,28 +273,27 @@ class MqttLink:
         finally:
             with self._pending_lock:
                 self._pending.pop(req.req_id, None)
-                self._count_answer(answered=bool(box))
+                if box:
+                    breaker.answered(None if box[0].ok else box[0].error)
+                else:
+                    breaker.timed_out()
         return box[0] if box else None
-
-    def _count_answer(self, answered: bool) -> None:
-        """Called with ``_pending_lock`` held."""
-        if answered:
-            if self._ask_again_at:
-                log.warning("central answers number requests again")
-            self.unanswered, self._ask_again_at, self._early_probe = 0, 0.0, True
-            return
-        self.unanswered += 1
-        if self.unanswered >= UNANSWERED_LIMIT:
-            if not self._ask_again_at:
-                log.warning("central did not answer %d number requests in a row: numbering "
-                            "from the lease without waiting, asking again every %.0f s",
-                            self.unanswered, ASK_AGAIN_AFTER_S)
-            self._ask_again_at = time.monotonic() + ASK_AGAIN_AFTER_S
 
     @property
     def central_answering(self) -> bool:
-        """False while number requests are skipped because the central did not answer."""
-        return not self._ask_again_at
+        """False while number requests are skipped because the central did not answer
+        them (an extension's requests never change this)."""
+        return self.numbers.answering
+
+    @property
+    def unanswered(self) -> int:
+        """Number requests in a row with no answer in time."""
+        return self.numbers.unanswered
+
+    @property
+    def not_asked(self) -> int:
+        """Number requests numbered from the lease without asking."""
+        return self.numbers.not_asked
 
     # ------------------------------------------------------------------ outbox relay
 
@@ -336,12 +336,7 @@ class MqttLink:
 
     def _acked(self, ack: Ack) -> None:
         with self._pending_lock:
-            if self._ask_again_at and self._early_probe:
-                # The central acknowledges again: probably back. The next request asks
-                # at once instead of after the pause (once: a central that acknowledges
-                # but answers numbers too slowly keeps the pause).
-                self._early_probe = False
-                self._ask_again_at = min(self._ask_again_at, time.monotonic())
+            self.breakers.acked()  # probably back: the next request probes at once
         # Written by the relay thread, many acks per transaction (link/relay.py): this is
         # paho's network thread, which must not wait for an fsync per ack.
         self._acks.add(ack.acks)
@@ -416,7 +411,7 @@ class MqttLink:
                 self.publish_birth()
             if online and not was:
                 with self._pending_lock:  # a central back online is asked at once
-                    self.unanswered, self._ask_again_at, self._early_probe = 0, 0.0, True
+                    self.breakers.reset()
                 self.replay("central online")
         elif topic == t.central_call:
             call = self._parse("call", CentralCall, payload, topic)
@@ -465,8 +460,14 @@ class MqttLink:
         if not self.central_online:
             return DeviceHealth(Health.DEGRADED, f"connected to {where}, central queue "
                                                  f"offline; tickets come from the lease{extra}")
+        with self._pending_lock:
+            paused = [b.describe() for b in self.breakers.all()
+                      if not b.answering and b is not self.numbers]
+        # An extension the central does not answer is told, but numbering is what
+        # degrades the link (MQTT.md, Requests and their extensions).
+        extra += "".join(f"; {p}" for p in paused)
         if not self.central_answering:
-            return DeviceHealth(Health.DEGRADED, f"connected to {where}, central online but "
-                                                 f"not answering number requests; tickets "
+            return DeviceHealth(Health.DEGRADED, f"connected to {where}, "
+                                                 f"{self.numbers.describe()}; tickets "
                                                  f"come from the lease{extra}")
         return DeviceHealth(Health.OK, f"connected to {where}, central online{extra}")

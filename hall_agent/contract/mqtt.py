@@ -22,13 +22,18 @@ DeviceStatus = Literal["ok", "degraded", "fault", "absent"]
 EventType = Literal["ticket.issued", "ticket.printed", "ticket.print_failed", "ticket.reprinted",
                     "checkin.done", "evaluation.submitted", "call.shown", "door.opened",
                     "selfservice.used", "device.fault", "device.recovered",
-                    # hall-edge extension (docs/mqtt-extensions.md): a clerk's evaluator key
-                    # in central mode
-                    "staff.key"]
+                    # hall-edge extensions (docs/mqtt-extensions.md): a clerk's evaluator key
+                    # in central mode; a number the central gave to a ticket never committed
+                    "staff.key", "ticket.voided"]
 
 ServiceId = Annotated[str, Field(pattern=r"^[A-Z]{1,2}$")]  # a catalogue id, the prefix
 Day = Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]  # hall-local date
 HhMm = Annotated[str, Field(pattern=r"^\d{2}:\d{2}$")]  # hall-local time of day
+# MQTT.md, "Reading what the other side sends": a ticket number is 1–2 capital letters
+# and 1–4 digits (A7, A023, AB1234); a window id 1–8 characters, no control characters
+# (5, 12-1, 5号).
+TICKET_PATTERN = r"^[A-Z]{1,2}\d{1,4}$"
+WINDOW_PATTERN = r"^[^\x00-\x1f\x7f-\x9f]{1,8}$"
 IdHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]  # HMAC-SHA256 of an ID number, hex
 
 
@@ -129,7 +134,7 @@ class CmdResult(_Msg):
 class NumberReply(_Msg):
     req_id: str
     ok: bool
-    number: Annotated[str | None, Field(pattern=r"^[A-Z]{1,2}\d{3,4}$")] = None
+    number: Annotated[str | None, Field(pattern=TICKET_PATTERN)] = None
     waiting_ahead: Annotated[int | None, Field(ge=0)] = None
     est_wait_s: Annotated[int | None, Field(ge=0)] = None
     error: str | None = None
@@ -190,8 +195,8 @@ class CentralState(_Msg):
 
 class CentralCall(_Msg):
     call_id: str
-    ticket: Annotated[str, Field(pattern=r"^[A-Z]{1,2}\d{3,4}$")]
-    window: Annotated[str, Field(pattern=r"^[0-9A-Za-z]{1,4}$")]
+    ticket: Annotated[str, Field(pattern=TICKET_PATTERN)]
+    window: Annotated[str, Field(pattern=WINDOW_PATTERN)]
     service: str | None = None
     kind: Literal["call", "recall"] = "call"
     ts: str | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import sqlite3
 import ssl
 import threading
@@ -47,6 +48,12 @@ from hall_agent.services.appointments import Appointment, AppointmentBook
 from sim.central_ledger import Ledger
 
 log = logging.getLogger("sim.central")
+
+# Events stored per transaction and acknowledged per ``A/ack`` at most (MQTT.md: an ack
+# carries a list). The store's commits are fsyncs (synchronous=FULL): one per event was
+# what bounded a day's drain (docs/benchmarks.md). A batch is whatever has arrived while
+# the last one was written, so a lone event is still stored and acknowledged at once.
+ACK_BATCH = 500
 
 CENTRAL_HELP = """central commands:
   silent on|off        stop/resume answering number requests and acknowledging events
@@ -120,16 +127,26 @@ class Central:
         self.connected = threading.Event()
         self._lock = threading.Lock()
         self._timers: list[threading.Timer] = []
+        # Events received, for the storing thread; None tells it to stop.
+        self._inbox: queue.SimpleQueue[tuple[str, EventEnvelope] | None] = queue.SimpleQueue()
+        self._storer: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
+        self._storer = threading.Thread(target=self._store_events, name="central-events",
+                                        daemon=True)
+        self._storer.start()
         self.client.connect_async(self.host, self.port, keepalive=30, clean_start=True)
         self.client.loop_start()
 
     def stop(self, *, clean: bool = True) -> None:
         for timer in self._timers:  # slow answers still due: never sent
             timer.cancel()
+        if self._storer is not None:  # what was received before is stored and acknowledged
+            self._inbox.put(None)
+            self._storer.join(30)
+            self._storer = None
         if clean:
             self.client.publish(self.t.central_state, json.dumps({"online": False}),
                                 qos=1, retain=True).wait_for_publish(2)
@@ -161,7 +178,7 @@ class Central:
             if kind == "request":
                 self._dispatch_request(agent, msg.payload)
             elif kind == "event":
-                self._event(agent, EventEnvelope.model_validate_json(msg.payload))
+                self._inbox.put((agent, EventEnvelope.model_validate_json(msg.payload)))
             elif kind == "state" and msg.payload:
                 st = AgentState.model_validate_json(msg.payload)
                 if st.online:
@@ -288,26 +305,59 @@ class Central:
             self.requests_answered += 1
         self._reply(agent, body)
 
-    def _event(self, agent: str, env: EventEnvelope) -> None:
+    def _store_events(self) -> None:
+        while (first := self._inbox.get()) is not None:
+            batch = [first]
+            while len(batch) < ACK_BATCH:
+                try:
+                    item = self._inbox.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    self._inbox.put(None)  # stop after this batch
+                    break
+                batch.append(item)
+            try:
+                self._events(batch)
+            except Exception:
+                log.exception("central: storing %d event(s) failed; the agents resend them",
+                              len(batch))
+
+    def _events(self, batch: list[tuple[str, EventEnvelope]]) -> None:
+        """Store a batch in one transaction, then acknowledge it, one ``A/ack`` per agent:
+        nothing is acknowledged before it is committed."""
         if self.faults.silent:
             return
         with self._lock, self.store.tx() as db:
-            first = self.ledger.receive(db, agent, env)
-            if first and env.type == "ticket.issued":
-                self._merge_ticket(db, env)
-        if first and env.type == "ticket.issued" and env.offline:
-            d = env.data
-            if self.ledger.top_up(agent, str(d.get("issued_at", ""))[:10] or self.engine.today(),
-                            str(d.get("service", ""))):
-                self.publish_lease(agent)
+            firsts = [self._event(db, agent, env) for agent, env in batch]
         if not self.faults.drop_acks:
-            # A duplicate is acknowledged again (its first ack may have been lost).
-            self.client.publish(self.t.of_agent(agent).ack,
-                                json.dumps({"acks": [env.msg_id]}), qos=1)
-        if first and env.type == "evaluation.submitted":
+            acks: dict[str, list[str]] = {}
+            for agent, env in batch:
+                # A duplicate is acknowledged again (its first ack may have been lost).
+                acks.setdefault(agent, []).append(env.msg_id)
+            for agent, ids in acks.items():
+                self.client.publish(self.t.of_agent(agent).ack, json.dumps({"acks": ids}),
+                                    qos=1)
+        new = [(agent, env) for (agent, env), first in zip(batch, firsts, strict=True)
+               if first]
+        leases = {(agent, str(env.data.get("issued_at", ""))[:10] or self.engine.today(),
+                   str(env.data.get("service", ""))) for agent, env in new
+                  if env.type == "ticket.issued" and env.offline}
+        for agent in {agent for agent, day, service in leases
+                      if self.ledger.top_up(agent, day, service)}:
+            self.publish_lease(agent)
+        if any(env.type == "evaluation.submitted" for _, env in new):
             self.publish_satisfaction()
-        if first and env.type == "staff.key":
-            self._staff_key(str(env.data.get("window")), str(env.data.get("action")))
+        for _, env in new:
+            if env.type == "staff.key":
+                self._staff_key(str(env.data.get("window")), str(env.data.get("action")))
+
+    def _event(self, db: sqlite3.Connection, agent: str, env: EventEnvelope) -> bool:
+        """Store one event in the batch's transaction; True at its first delivery."""
+        first = self.ledger.receive(db, agent, env)
+        if first and env.type == "ticket.issued":
+            self._merge_ticket(db, env)
+        return first
 
     def _staff_key(self, window: str, action: str) -> None:
         try:

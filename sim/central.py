@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import sqlite3
 import ssl
 import threading
@@ -45,15 +44,10 @@ from hall_agent.core.queue import QueueEngine
 from hall_agent.core.refusal import Refused
 from hall_agent.core.store import Store
 from hall_agent.services.appointments import Appointment, AppointmentBook
+from sim.central_inbox import EventInbox, Received
 from sim.central_ledger import Ledger
 
 log = logging.getLogger("sim.central")
-
-# Events stored per transaction and acknowledged per ``A/ack`` at most (MQTT.md: an ack
-# carries a list). The store's commits are fsyncs (synchronous=FULL): one per event was
-# what bounded a day's drain (docs/benchmarks.md). A batch is whatever has arrived while
-# the last one was written, so a lone event is still stored and acknowledged at once.
-ACK_BATCH = 500
 
 CENTRAL_HELP = """central commands:
   silent on|off        stop/resume answering number requests and acknowledging events
@@ -127,8 +121,7 @@ class Central:
         self.connected = threading.Event()
         self._lock = threading.Lock()
         self._timers: list[threading.Timer] = []
-        # Events received, for the storing thread; None tells it to stop.
-        self._inbox: queue.SimpleQueue[tuple[str, EventEnvelope] | None] = queue.SimpleQueue()
+        self._inbox = EventInbox()  # events received, stored by the _storer thread
         self._storer: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
@@ -144,7 +137,7 @@ class Central:
         for timer in self._timers:  # slow answers still due: never sent
             timer.cancel()
         if self._storer is not None:  # what was received before is stored and acknowledged
-            self._inbox.put(None)
+            self._inbox.close()
             self._storer.join(30)
             self._storer = None
         if clean:
@@ -178,7 +171,7 @@ class Central:
             if kind == "request":
                 self._dispatch_request(agent, msg.payload)
             elif kind == "event":
-                self._inbox.put((agent, EventEnvelope.model_validate_json(msg.payload)))
+                self._inbox.put(agent, EventEnvelope.model_validate_json(msg.payload))
             elif kind == "state" and msg.payload:
                 st = AgentState.model_validate_json(msg.payload)
                 if st.online:
@@ -306,30 +299,29 @@ class Central:
         self._reply(agent, body)
 
     def _store_events(self) -> None:
-        while (first := self._inbox.get()) is not None:
-            batch = [first]
-            while len(batch) < ACK_BATCH:
-                try:
-                    item = self._inbox.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._inbox.put(None)  # stop after this batch
-                    break
-                batch.append(item)
+        for batch in self._inbox.batches():
             try:
                 self._events(batch)
             except Exception:
-                log.exception("central: storing %d event(s) failed; the agents resend them",
-                              len(batch))
+                log.exception("central: handling %d event(s) failed", len(batch))
 
-    def _events(self, batch: list[tuple[str, EventEnvelope]]) -> None:
+    def _events(self, batch: list[Received]) -> None:
         """Store a batch in one transaction, then acknowledge it, one ``A/ack`` per agent:
         nothing is acknowledged before it is committed."""
         if self.faults.silent:
             return
-        with self._lock, self.store.tx() as db:
-            firsts = [self._event(db, agent, env) for agent, env in batch]
+        try:
+            with self._lock, self.store.tx() as db:
+                firsts = [self._event(db, agent, env) for agent, env in batch]
+        except Exception:
+            if len(batch) == 1:
+                log.exception("central: storing an event failed; its agent resends it")
+                return
+            # One event that cannot be stored must not hold back the others.
+            log.warning("central: storing %d events failed; one at a time", len(batch))
+            for item in batch:
+                self._events([item])
+            return
         if not self.faults.drop_acks:
             acks: dict[str, list[str]] = {}
             for agent, env in batch:

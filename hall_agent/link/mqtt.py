@@ -8,8 +8,9 @@
 - The outbox relay sends events in ``seq`` order from SQLite, resends anything not
   acknowledged after 30 s, replays everything unacknowledged when the central
   comes online or asks ``sync``, and marks events done only on ``A/ack``.
-- Every inbound payload is validated against its model; a bad one is logged with
-  its topic, counted, and dropped — never a crash.
+- Inbound payloads are read liberally (link/reading.py) into the strict models; one
+  lacking a field needed to act is logged with its topic, counted, and dropped —
+  never a crash.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.subscribeoptions import SubscribeOptions
-from pydantic import BaseModel, ValidationError
 
 from drivers.backoff import Backoff
 from drivers.errors import ConfigError
@@ -54,6 +54,7 @@ from hall_agent.contract.session import no_delay
 from hall_agent.contract.topics import Topics
 from hall_agent.core.outbox import OutboxEntry
 from hall_agent.core.store import Store
+from hall_agent.link import reading
 from hall_agent.link.breaker import Breakers
 from hall_agent.link.connect import Version
 from hall_agent.link.relay import MAX_INFLIGHT, AckQueue, drain
@@ -347,17 +348,23 @@ class MqttLink:
 
     # ------------------------------------------------------------------ inbound
 
-    def _parse(self, kind: str, model: type[BaseModel], payload: bytes | bytearray, topic: str
-               ) -> Any | None:
-        try:
-            return model.model_validate_json(payload)
-        except ValidationError as e:
+    def _parse(self, kind: str, msg: mqtt.MQTTMessage) -> Any | None:
+        """Read liberally (link/reading.py, MQTT.md "Reading what the other side sends"):
+        the strict model, or None when a field needed to act is unusable (logged with
+        the topic, counted; a command with a usable ``cmd_id`` is answered instead)."""
+        r = reading.read(kind, msg.payload)
+        if isinstance(r, reading.Rejected):
+            if r.cmd_id is not None:  # "unsupported" is not "lost" (MQTT.md, A/cmd_result)
+                log.warning("MQTT %s: command %s refused (%s)", msg.topic, r.cmd_id, r)
+                self._cmd_result(r.cmd_id, False, r.why if r.field == "name" else str(r))
+                return None
             self.rejected[kind] += 1
-            first = e.errors()[0]
-            where = ".".join(str(x) for x in first["loc"]) or "payload"
-            log.warning("MQTT %s: rejected a malformed %s message (%s: %s); %d rejected so far",
-                        topic, kind, where, first["msg"], sum(self.rejected.values()))
+            log.warning("MQTT %s: rejected a %s message (%s); %d rejected so far",
+                        msg.topic, kind, r, sum(self.rejected.values()))
             return None
+        for d in r.dropped:
+            log.warning("MQTT %s: %s message used without %s", msg.topic, kind, d)
+        return r.msg
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
         try:
@@ -367,64 +374,57 @@ class MqttLink:
             log.exception("MQTT %s: handling the message failed", msg.topic)
 
     def _dispatch(self, msg: mqtt.MQTTMessage) -> None:
-        t, topic, payload = self.t, msg.topic, msg.payload
-        if topic == t.reply:
-            reply = self._parse("reply", NumberReply, payload, topic)
-            if reply is None:
-                return
-            with self._pending_lock:
-                waiting = self._pending.get(reply.req_id)
-            if waiting is None:
-                # MQTT.md, Numbering: a late answer is dropped; the ticket.issued event
-                # tells the central which number the ticket really has.
-                self.late_replies += 1
-                log.info("MQTT: late number reply %s dropped", reply.req_id)
-                return
-            waiting[1].append(reply)
-            waiting[0].set()
-        elif topic == t.ack:
-            ack = self._parse("ack", Ack, payload, topic)
-            if ack is not None:
-                self._acked(ack)
-        elif topic == t.lease:
-            if not payload:
-                return  # a cleared retained lease
-            lease = self._parse("lease", Lease, payload, topic)
-            if lease is not None:
-                self.h.on_lease(lease)
-        elif topic == t.cmd:
-            if msg.retain:
-                # MQTT.md: a retained command is stale by definition; never act on it.
-                log.warning("MQTT %s: ignored a retained command", topic)
-                self.rejected["retained_cmd"] += 1
-                return
-            cmd = self._parse("cmd", Command, payload, topic)
-            if cmd is not None:
-                self._command(cmd)
-        elif topic == t.central_state:
-            st = self._parse("central_state", CentralState, payload, topic) if payload else None
-            online = bool(st and st.online)
-            was, self.central_online = self.central_online, online
-            if online != was:
-                log.info("central queue is %s", "online" if online else "offline")
-                self.h.on_mode(self.mode())
-                self.publish_birth()
-            if online and not was:
-                with self._pending_lock:  # a central back online is asked at once
-                    self.breakers.reset()
-                self.replay("central online")
-        elif topic == t.central_call:
-            call = self._parse("call", CentralCall, payload, topic)
-            if call is not None:
-                self.h.on_call(call)
-        elif topic == t.central_queue:
-            q = self._parse("queue", CentralQueue, payload, topic)
-            if q is not None:
-                self.h.on_queue(q)
-        elif topic == t.central_satisfaction:
-            s = self._parse("satisfaction", Satisfaction, payload, topic)
-            if s is not None:
-                self.h.on_satisfaction(s)
+        t, topic = self.t, msg.topic
+        if topic == t.cmd and msg.retain:
+            # MQTT.md: a retained command is stale by definition; never act on it.
+            log.warning("MQTT %s: ignored a retained command", topic)
+            self.rejected["retained_cmd"] += 1
+            return
+        if not msg.payload:
+            # MQTT.md: an empty payload clears a retained topic: "nothing known", not
+            # malformed (a cleared lease keeps the numbers already leased).
+            if topic == t.central_state:
+                self._central_state(None)
+            elif topic == t.central_queue:
+                self.h.on_queue(CentralQueue())
+            elif topic == t.central_satisfaction:
+                self.h.on_satisfaction(Satisfaction(day="", windows={}))
+            return
+        kinds: dict[str, tuple[str, Callable[[Any], Any]]] = {
+            t.reply: ("reply", self._replied), t.ack: ("ack", self._acked),
+            t.lease: ("lease", self.h.on_lease), t.cmd: ("cmd", self._command),
+            t.central_state: ("central_state", self._central_state),
+            t.central_call: ("call", self.h.on_call), t.central_queue: ("queue", self.h.on_queue),
+            t.central_satisfaction: ("satisfaction", self.h.on_satisfaction)}
+        if topic in kinds:
+            kind, act = kinds[topic]
+            m = self._parse(kind, msg)
+            if m is not None or kind == "central_state":  # an unusable state: nothing known
+                act(m)
+
+    def _replied(self, reply: NumberReply) -> None:
+        with self._pending_lock:
+            waiting = self._pending.get(reply.req_id)
+        if waiting is None:
+            # MQTT.md, Numbering: a late answer is dropped; the ticket.issued event
+            # tells the central which number the ticket really has.
+            self.late_replies += 1
+            log.info("MQTT: late number reply %s dropped", reply.req_id)
+            return
+        waiting[1].append(reply)
+        waiting[0].set()
+
+    def _central_state(self, st: CentralState | None) -> None:
+        online = bool(st and st.online)
+        was, self.central_online = self.central_online, online
+        if online != was:
+            log.info("central queue is %s", "online" if online else "offline")
+            self.h.on_mode(self.mode())
+            self.publish_birth()
+        if online and not was:
+            with self._pending_lock:  # a central back online is asked at once
+                self.breakers.reset()
+            self.replay("central online")
 
     def _command(self, cmd: Command) -> None:
         if cmd.name == "sync":
@@ -441,8 +441,10 @@ class MqttLink:
             except Exception as e:
                 log.exception("command %s failed", cmd.name)
                 ok, detail = False, f"{type(e).__name__}: {e}"
-        self.client.publish(self.t.cmd_result,
-                            CmdResult(cmd_id=cmd.cmd_id, ok=ok, detail=detail)
+        self._cmd_result(cmd.cmd_id, ok, detail)
+
+    def _cmd_result(self, cmd_id: str, ok: bool, detail: str) -> None:
+        self.client.publish(self.t.cmd_result, CmdResult(cmd_id=cmd_id, ok=ok, detail=detail)
                             .model_dump_json(), qos=1)
 
     def describe(self) -> DeviceHealth:

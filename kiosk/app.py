@@ -82,6 +82,7 @@ class Kiosk(QWidget):
         self._idle_deadline = 0.0
         self.runner = Runner(self)
         self.events: EventStream | None = None
+        self.stream_up = False  # the agent's event stream is registered and live
 
         self._idle = QTimer(self)
         self._idle.setSingleShot(True)
@@ -438,6 +439,7 @@ class Kiosk(QWidget):
             self._health_timer.start(round(self.settings.recover_interval_s * 1000))
 
     def _on_stream(self, up: bool) -> None:
+        self.stream_up = up
         # The stream dropping is the fastest sign that the agent went away, and its
         # return the fastest sign that it came back: either way, ask for health now.
         if up == (self.screen_name == "oos"):

@@ -73,6 +73,17 @@ class AgentRefused(HallEdgeError, ValueError):
         self.body = body
 
 
+def _announce_open(lines: Iterator[str], on_open: Callable[[], None]) -> Iterator[str]:
+    """Pass the stream's lines on, calling ``on_open`` at the agent's ``: connected``
+    (sent once it has registered the stream; the HTTP headers come before that)."""
+    opened = False
+    for line in lines:
+        if not opened and line.startswith(": connected"):
+            opened = True
+            on_open()
+        yield line
+
+
 class AgentClient:
     """Blocking client of the ★ local API; call it from a worker thread."""
 
@@ -237,7 +248,8 @@ class AgentClient:
                ) -> Iterator[tuple[str, dict[str, Any]]]:
         """``GET /v1/events``: ``(name, data)`` per server-sent event until the stream
         ends, or until ``stop()`` says so (asked at every line, heartbeats included).
-        ``on_open`` is called once the agent has accepted the stream. Heartbeat
+        ``on_open`` is called once the agent has registered this stream (its first
+        line, ``: connected``): from then on no event is missed. Heartbeat
         comments (``:``) only keep the read alive; ``read_timeout_s=None`` waits
         forever. A broken or refused stream raises :class:`AgentUnavailable`."""
         timeout = httpx.Timeout(5.0, connect=1.5, read=read_timeout_s)
@@ -252,9 +264,9 @@ class AgentClient:
                     with self._streams_lock:
                         self._streams.add(sock)
                 try:
-                    if on_open is not None:
-                        on_open()
                     lines: Iterator[str] = r.iter_lines()
+                    if on_open is not None:
+                        lines = _announce_open(lines, on_open)
                     if stop is not None:
                         lines = itertools.takewhile(lambda _line: not stop(), lines)
                     yield from parse_sse(lines)

@@ -74,7 +74,8 @@ def test_real_name_ticket_asks_for_the_card_then_prints(qtbot: Any, kiosk_for: A
     tap(qtbot, k, "cat:社会保障")
     tap(qtbot, k, "A")
     assert k.screen_name == "card_prompt"
-    qtbot.waitUntil(lambda: k.events is not None and k.events._thread is not None, timeout=5000)
+    # The card's event must find the kiosk listening: wait for the stream to be live.
+    qtbot.waitUntil(lambda: k.stream_up, timeout=5000)
     reader.put("resident")
     qtbot.waitUntil(lambda: k.screen_name == "ticket", timeout=10_000)
     assert k.tickets.last is not None and k.tickets.last.masked_name == "测*"

@@ -76,14 +76,14 @@ def test_unplugged_printer_is_reopened_within_2s_of_replug(tmp_path: Path,
     try:
         assert wait_until(lambda: events.statuses[-1:] == ["ok"], 5)
 
-        sim.close()  # the cable is pulled: the pty and its node are gone
+        sim.close()  # the cable is pulled: the pty and its node are gone,
+        link.unlink()  # and udev removes the link (else its /dev/pts/N may be reused)
         assert wait_until(lambda: events.statuses[-1:] == ["fault"], 2)
         assert "check the USB cable" in events.seen[-1][1]
         time.sleep(3)  # stays unplugged for a while: reported once, not at every poll
         assert events.statuses == ["ok", "fault"]
 
         with SimPrinter(tmp_path / "out2") as new:  # plugged back: a new device node
-            link.unlink()
             link.symlink_to(new.port)
             t0 = time.monotonic()
             assert wait_until(lambda: events.statuses[-1:] == ["ok"], 2)

@@ -49,6 +49,8 @@ from sim.central_ledger import Ledger
 
 log = logging.getLogger("sim.central")
 
+KNOWN_REQUESTS = {"ticket.number", "appointment.checkin", "appointment.slots",
+                  "appointment.book"}
 CENTRAL_HELP = """central commands:
   silent on|off        stop/resume answering number requests and acknowledging events
   slow MS              answer number requests after MS milliseconds
@@ -72,6 +74,10 @@ class Faults:
     silent: bool = False
     delay_ms: int = 0
     drop_acks: bool = False
+    # Request types this central does not answer (an older central that does not know
+    # an extension, MQTT.md "Requests and their extensions"), or answers "unsupported".
+    ignore: set[str] = field(default_factory=set)
+    unsupported: set[str] = field(default_factory=set)
 
 
 @dataclass
@@ -188,9 +194,18 @@ class Central:
         ``appointment.*`` requests of docs/appointments.md."""
         try:
             doc = json.loads(payload)
-            rtype = doc.get("type", "ticket.number") if isinstance(doc, dict) else None
+            if not isinstance(doc, dict):
+                raise ValueError("not an object")
+            rtype = doc.get("type", "ticket.number")
         except ValueError:
-            rtype = "ticket.number"  # its validation says what is wrong
+            doc, rtype = {}, "ticket.number"  # its validation says what is wrong
+        if rtype in self.faults.ignore:
+            self.requests_ignored += 1
+            return
+        if rtype in self.faults.unsupported or rtype not in KNOWN_REQUESTS:
+            self._reply(agent, {"req_id": str(doc.get("req_id")), "ok": False,
+                                "error": "unsupported"})
+            return
         if rtype == "appointment.checkin":
             self._checkin(agent, CheckinRequest.model_validate_json(payload))
         elif rtype == "appointment.slots":
@@ -255,6 +270,8 @@ class Central:
             known = self.store.one("SELECT number, service FROM tickets WHERE ticket_id = ?",
                                    (req.ticket_id,))
             try:
+                if self.ledger.is_voided(req.ticket_id):  # the void came first
+                    raise Refused("ticket voided by the agent", code="voided")
                 if known is not None:  # numbering is keyed by ticket_id: a repeat
                     number, ahead, est = known["number"], 0, 0
                 else:
@@ -349,6 +366,8 @@ class Central:
         first = self.ledger.receive(db, agent, env)
         if first and env.type == "ticket.issued":
             self._merge_ticket(db, env)
+        if first and env.type == "ticket.voided":  # docs/mqtt-extensions.md: never called
+            self.ledger.void(db, str(env.data.get("ticket_id")))
         return first
 
     def _staff_key(self, window: str, action: str) -> None:

@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS agents (agent TEXT PRIMARY KEY, idx INTEGER NOT NULL 
 CREATE TABLE IF NOT EXISTS agent_leases (
     agent TEXT NOT NULL, day TEXT NOT NULL, service TEXT NOT NULL, from_n INTEGER NOT NULL,
     to_n INTEGER NOT NULL, PRIMARY KEY (day, service, from_n)
-)
+);
+CREATE TABLE IF NOT EXISTS voided (ticket_id TEXT PRIMARY KEY, ts REAL NOT NULL)
 """
 
 
@@ -62,6 +63,21 @@ class Ledger:
         db.execute("UPDATE received SET deliveries = deliveries + 1 WHERE msg_id = ?",
                    (env.msg_id,))
         return False
+
+    def void(self, db: sqlite3.Connection, ticket_id: str) -> None:
+        """``ticket.voided`` (docs/mqtt-extensions.md): the agent never committed the
+        ticket, so its number is never called; remembered, so an answer still due for
+        it gives no number."""
+        db.execute("INSERT OR IGNORE INTO voided (ticket_id, ts) VALUES (?, ?)",
+                   (ticket_id, time.time()))
+        n = db.execute("UPDATE tickets SET status = 'cancelled', finished_at = ? WHERE "
+                       "ticket_id = ? AND status = 'waiting'", (time.time(), ticket_id)).rowcount
+        log.info("central: ticket %s voided by its agent (%s)", ticket_id,
+                 "its number is not called" if n else "it had no number here")
+
+    def is_voided(self, ticket_id: str) -> bool:
+        return self.store.one("SELECT 1 FROM voided WHERE ticket_id = ?",
+                              (ticket_id,)) is not None
 
     def received(self, agent: str | None = None) -> list[dict[str, Any]]:
         sql = "SELECT msg_id, agent, seq, type, offline, data, deliveries FROM received"

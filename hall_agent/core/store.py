@@ -135,6 +135,16 @@ MIGRATIONS: list[str] = [
     CREATE INDEX appointments_person ON appointments (id_hash, day);
     CREATE INDEX appointments_slot ON appointments (service, day, slot_start);
     """,
+    # 4: a number request in flight (services/tickets.py): written before the central is
+    # asked and deleted with the ticket's commit, so a number the central gave to a ticket
+    # that was never committed is voided at the next start (docs/mqtt-extensions.md,
+    # ticket.voided).
+    """
+    CREATE TABLE number_requests (
+        ticket_id TEXT PRIMARY KEY, req_id TEXT NOT NULL, service TEXT NOT NULL,
+        ts REAL NOT NULL
+    );
+    """,
 ]
 
 

@@ -4,7 +4,11 @@ A ticket is committed before it is printed, so a SIGKILL after the commit loses
 no ticket and reuses no number; a repeated request (a double tap, a retry after
 the agent restarted) gets the first answer, and a ticket the agent never got to
 print is printed then. In central mode the number comes from the central; with no
-answer in time, from the lease, marked offline (MQTT.md, Numbering).
+answer in time, from the lease, marked offline (MQTT.md, Numbering). The request is
+written down before the central is asked and crossed off in the ticket's commit: a
+number the central gave to a ticket that was never committed (a SIGKILL while the kiosk
+waited, a ticket refused after the answer) is reported void (``ticket.voided``,
+docs/mqtt-extensions.md), so the central never calls a number no citizen holds.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ ROUTE = "POST /v1/tickets"
 # How long a repeated request (same Idempotency-Key) waits for the first one's
 # print to finish before answering with what is known.
 REPLAY_PRINT_WAIT_S = 15.0
+VOIDED = "ticket.voided"  # docs/mqtt-extensions.md
 
 
 class NumberSource(Protocol):
@@ -62,6 +67,7 @@ class TicketDesk:
         self.n = needs
         self._printing: dict[str, threading.Event] = {}
         self._printing_lock = threading.Lock()
+        self.void_orphans()
 
     # ------------------------------------------------------------------ views
 
@@ -129,30 +135,44 @@ class TicketDesk:
             n.queue.check_person_limit(svc, who.id_hash)
         tid = str(uuid.uuid4())
         reply: NumberReply | None = None
+        asked: NumberRequest | None = None
         if n.mode.mode == "central":
             assert n.central is not None and n.cfg.mqtt is not None
-            reply = n.central.request_number(
-                NumberRequest(req_id=str(uuid.uuid4()), ticket_id=tid, service=svc.id,
-                              priority=priority, ts=n.queue.iso(time.time()),
-                              id_hash=extra.get("id_hash") if extra.get(
-                                  "check_limit", True) else None),
-                n.cfg.mqtt.request_timeout_ms / 1000)
+            asked = NumberRequest(req_id=str(uuid.uuid4()), ticket_id=tid, service=svc.id,
+                                  priority=priority, ts=n.queue.iso(time.time()),
+                                  id_hash=extra.get("id_hash") if extra.get(
+                                      "check_limit", True) else None)
+            self._asking(asked)
+            try:
+                reply = n.central.request_number(asked, n.cfg.mqtt.request_timeout_ms / 1000)
+            except BaseException:
+                self._void(asked, None, "asking the central failed")
+                raise
             if reply is not None and not reply.ok:
+                self._void(asked, None, None)  # refused: the central gave no number
                 msg = reply.error or "中心系统暂不受理该业务"
                 raise Refused(f"{svc.name}：{msg}", code="central_refused",
                               field="service", why=Why.CONFLICT, en=msg)
-        with n.store.tx() as db:
-            prior = n.idem.replay(key, ROUTE, rh)  # a double tap that raced this one
-            if prior is None:
-                issued = self._number(db, svc.id, tid, reply, priority, priority_reason,
-                                      channel, extra)
-                body = self.answer(issued, False, "")
-                n.idem.remember(key, ROUTE, rh, 201, body.model_dump())
-                ev = threading.Event()
-                with self._printing_lock:
-                    self._printing[issued.ticket.ticket_id] = ev
-                self._published(issued.ticket, "waiting", False)
+        try:
+            with n.store.tx() as db:
+                prior = n.idem.replay(key, ROUTE, rh)  # a double tap that raced this one
+                if prior is None:
+                    issued = self._number(db, svc.id, tid, reply, priority, priority_reason,
+                                          channel, extra)
+                    db.execute("DELETE FROM number_requests WHERE ticket_id = ?", (tid,))
+                    body = self.answer(issued, False, "")
+                    n.idem.remember(key, ROUTE, rh, 201, body.model_dump())
+                    ev = threading.Event()
+                    with self._printing_lock:
+                        self._printing[issued.ticket.ticket_id] = ev
+                    self._published(issued.ticket, "waiting", False)
+        except BaseException:
+            if asked is not None:
+                self._void(asked, reply, "the ticket was not issued")
+            raise
         if prior is not None:
+            if asked is not None:
+                self._void(asked, reply, "a repeated request got the first ticket")
             return self._settle_replayed(key, rh, prior)
         # Committed: from here a crash loses no ticket and reuses no number.
         return self._print_and_settle(issued, body, key, rh, ev)
@@ -192,6 +212,46 @@ class TicketDesk:
                 en="No number can be issued right now: the central queue is unreachable and "
                    "this kiosk has no leased numbers left. Please ask at the information desk.")
         return q.issue(service, seq=seq, offline=True, **kw)
+
+    # ------------------------------------------------------------------ void numbers
+
+    def _asking(self, req: NumberRequest) -> None:
+        """Written (and synced) before the central is asked: a crash from here to the
+        ticket's commit leaves a row that the next start voids."""
+        with self.n.store.tx() as db:
+            db.execute("INSERT OR REPLACE INTO number_requests (ticket_id, req_id, service, "
+                       "ts) VALUES (?, ?, ?, ?)",
+                       (req.ticket_id, req.req_id, req.service, time.time()))
+
+    def _void(self, req: NumberRequest, reply: NumberReply | None, why: str | None) -> None:
+        """Cross the request off; unless ``why`` is None (the central refused: it gave
+        no number), tell the central its number for the ticket is void, once (the
+        event and the crossing-off are one transaction)."""
+        with self.n.store.tx() as db:
+            gone = db.execute("DELETE FROM number_requests WHERE ticket_id = ?",
+                              (req.ticket_id,)).rowcount
+            committed = db.execute("SELECT 1 FROM tickets WHERE ticket_id = ?",
+                                   (req.ticket_id,)).fetchone()
+            if not gone or committed or why is None:
+                return
+            data = {"ticket_id": req.ticket_id, "req_id": req.req_id,
+                    "service": req.service, "reason": why}
+            if reply is not None and reply.number:
+                data["number"] = reply.number
+            self.n.store.outbox.add(db, VOIDED, data, ts_iso=self.n.queue.iso(time.time()))
+        log.warning("ticket %s (%s): the central's number is void: %s", req.ticket_id,
+                    req.service, why)
+
+    def void_orphans(self) -> int:
+        """At start: number requests of the last run whose ticket was never committed
+        (the agent stopped while the kiosk waited for the central) are voided."""
+        rows = self.n.store.query("SELECT ticket_id, req_id, service, ts FROM "
+                                  "number_requests")
+        for r in rows:
+            self._void(NumberRequest(req_id=r["req_id"], ticket_id=r["ticket_id"],
+                                     service=r["service"], ts=self.n.queue.iso(r["ts"])),
+                       None, "the agent stopped before the ticket was committed")
+        return len(rows)
 
     # ------------------------------------------------------------------ print
 

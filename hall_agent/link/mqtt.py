@@ -375,20 +375,20 @@ class MqttLink:
 
     def _dispatch(self, msg: mqtt.MQTTMessage) -> None:
         t, topic = self.t, msg.topic
-        if topic == t.cmd and msg.retain:
-            # MQTT.md: a retained command is stale by definition; never act on it.
-            log.warning("MQTT %s: ignored a retained command", topic)
-            self.rejected["retained_cmd"] += 1
-            return
         if not msg.payload:
-            # MQTT.md: an empty payload clears a retained topic: "nothing known", not
-            # malformed (a cleared lease keeps the numbers already leased).
+            # MQTT.md: an empty payload clears a retained topic (a command too): "nothing
+            # known", not malformed (a cleared lease keeps the numbers already leased).
             if topic == t.central_state:
                 self._central_state(None)
             elif topic == t.central_queue:
                 self.h.on_queue(CentralQueue())
             elif topic == t.central_satisfaction:
                 self.h.on_satisfaction(Satisfaction(day="", windows={}))
+            return
+        if topic == t.cmd and msg.retain:
+            # MQTT.md: a retained command is stale by definition; never act on it.
+            log.warning("MQTT %s: ignored a retained command", topic)
+            self.rejected["retained_cmd"] += 1
             return
         kinds: dict[str, tuple[str, Callable[[Any], Any]]] = {
             t.reply: ("reply", self._replied), t.ack: ("ack", self._acked),

@@ -153,8 +153,9 @@ def test_a_queue_snapshot_with_numeric_ts_and_loose_counts_is_used(
 def test_clearing_retained_topics_is_not_an_error(
         agent: HallUnderTest, central: ThirdPartyCentral) -> None:
     before = malformed(agent)
-    for topic in ("central/queue", "central/satisfaction"):
-        central.pub(f"{central.p}/{topic}", "", retain=True)
+    for topic in (f"{central.p}/central/queue", f"{central.p}/central/satisfaction",
+                  f"{central.a}/cmd"):
+        central.pub(topic, "", retain=True)
     central.state("")  # nothing known about the central: numbering from the lease
     assert wait_until(lambda: agent.health()["mode"] == "offline", 15), agent.health()
     assert malformed(agent) == before

@@ -325,10 +325,12 @@ class QueueEngine:
         """A call made elsewhere (the central, MQTT.md ``P/central/call``): recorded
         once per ``call_id``, even across restarts (None for a repeat); a ticket of
         ours is marked called at that window, as a local call would."""
+        prefix, digits = number.rstrip("0123456789"), number[len(number.rstrip("0123456789")):]
         with self.store.tx() as db:
-            row = db.execute("SELECT ticket_id FROM tickets WHERE number = ? AND status IN "
-                             "('waiting', 'called') ORDER BY issued_at DESC LIMIT 1",
-                             (number,)).fetchone()
+            # By prefix and sequence: a central's "A7" is our "A007" (MQTT.md allows both).
+            row = db.execute("SELECT ticket_id FROM tickets WHERE prefix = ? AND seq = ? AND "
+                             "status IN ('waiting', 'called') ORDER BY issued_at DESC LIMIT 1",
+                             (prefix, int(digits))).fetchone() if digits else None
             now = self.clock()
             t = self._ticket(db, row[0]) if row else None
             if not self._store_call(db, Call(call_id, window, kind, now, t, number, service)):

@@ -77,7 +77,8 @@ class CallShown:
 
 
 def call_text(ticket: str, window: str) -> str:
-    return f"请 {ticket} 号到 {window} 号窗口"
+    # A central may name a window "5号" (MQTT.md): said once, not "5号 号窗口".
+    return f"请 {ticket} 号到 {window.removesuffix('号')} 号窗口"
 
 
 def satisfaction_rate(counts: dict[str, int]) -> tuple[float | None, int]:

@@ -93,8 +93,8 @@ class QueueScreen(Screen):
             ccard.box.addWidget(label(self.t("recent_calls"), th, 32, bold=True, name="Title"))
             for call in q.recent_calls[:3 if th.elderly else 5]:
                 if call.ticket:
-                    ccard.box.addWidget(label(self.t("call_line", t=call.ticket, w=call.window),
-                                              th, 32))
+                    win = call.window.removesuffix("号")  # a central's "5号": said once
+                    ccard.box.addWidget(label(self.t("call_line", t=call.ticket, w=win), th, 32))
             self.body.addWidget(ccard)
         self.body.addStretch(1)
 

@@ -103,6 +103,21 @@ def test_a_central_call_is_shown_once_across_a_restart(agent: Agent) -> None:
         again.close()
 
 
+def test_a_central_call_for_a7_marks_our_a007_called(agent: Agent) -> None:
+    """MQTT.md lets a central write numbers without padding: A7 is the ticket A007."""
+    for _ in range(7):
+        t = agent.tickets.issue("A")
+    assert t.number == "A007"
+    agent.calls.on_central_call(CentralCall(call_id="c-a7", ticket="A7", window="5"))
+    assert agent.queue.ticket(t.ticket_id).status == "called"
+
+
+def test_a_window_named_5hao_is_said_once_on_the_board() -> None:
+    from hall_agent.services.boards import call_text
+
+    assert call_text("A023", "5号") == call_text("A023", "5") == "请 A023 号到 5 号窗口"
+
+
 def _private_reaches(path: Path) -> list[str]:
     """``x._name`` where x is not self/cls: reaching into another object's privates."""
     out = []

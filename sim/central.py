@@ -100,6 +100,7 @@ class Central:
     secret: bytes = b"central-stand-in-secret-0123456789abcdef"
     # Appointment rules; default: every service bookable, the agent's default slots.
     appointments: AppointmentsConfig | None = None
+    requests_received: int = 0
     requests_answered: int = 0
     requests_ignored: int = 0
     malformed: int = 0
@@ -192,6 +193,7 @@ class Central:
     def _dispatch_request(self, agent: str, payload: bytes | bytearray) -> None:
         """By ``type``: ``ticket.number`` (MQTT.md; the default) or one of the
         ``appointment.*`` requests of docs/appointments.md."""
+        self.requests_received += 1
         try:
             doc = json.loads(payload)
             if not isinstance(doc, dict):

@@ -98,9 +98,10 @@ class Breaker:
 
     def describe(self) -> str:
         """What a technician reads when requests of this type are not sent."""
+        what = "number" if self.rtype == "ticket.number" else self.rtype
         if self.unsupported:
-            return f"central does not support {self.rtype} requests"
-        return f"central online but not answering {self.rtype} requests"
+            return f"central does not support {what} requests"
+        return f"central online but not answering {what} requests"
 
 
 class Breakers:

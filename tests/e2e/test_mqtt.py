@@ -211,9 +211,10 @@ def test_after_the_pause_one_request_probes_the_hung_central(
     from hall_agent.contract.config import load_config
     from hall_agent.contract.mqtt import NumberReply, NumberRequest
     from hall_agent.core.store import Store
+    from hall_agent.link import breaker
     from hall_agent.link import mqtt as mqtt_link
 
-    monkeypatch.setattr(mqtt_link, "ASK_AGAIN_AFTER_S", 1.0)
+    monkeypatch.setattr(breaker, "ASK_AGAIN_AFTER_S", 1.0)
     h = HallUnderTest(tmp_path / "hall", extra_toml=mqtt_toml(broker))
     link = mqtt_link.MqttLink(load_config(h.config_path), Store(tmp_path / "data"), 1, "t",
                               mqtt_link.LinkHandlers(), lambda: "central")

@@ -100,7 +100,7 @@ def test_unanswered_number_requests_never_disable_an_extension(
     assert reply is not None and reply.ok and reply.slots is not None
     health = link.describe()
     assert health.status.value == "degraded"
-    assert "not answering ticket.number" in health.detail
+    assert "not answering number requests" in health.detail
 
 
 def test_an_unsupported_extension_is_paused_and_numbering_goes_on(

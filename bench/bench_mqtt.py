@@ -117,6 +117,7 @@ def raw_qos1_rate(port: int, payloads: list[bytes]) -> float:
     def client(name: str) -> mqtt.Client:
         c = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=name,
                         protocol=mqtt.MQTTv5)
+        c.max_inflight_messages_set(MAX_INFLIGHT)  # the agent's window (link/relay.py)
         c.connect("127.0.0.1", port)
         c.loop_start()
         return c
@@ -127,7 +128,6 @@ def raw_qos1_rate(port: int, payloads: list[bytes]) -> float:
     sub.subscribe(topic, qos=1)
     subscribed.wait(10)
     pub = client("bench-floor-pub")
-    pub.max_inflight_messages_set(MAX_INFLIGHT)
     t0 = time.perf_counter()
     for p in payloads:
         pub.publish(topic, p, qos=1)

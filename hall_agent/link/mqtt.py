@@ -61,7 +61,6 @@ from hall_agent.link.relay import MAX_INFLIGHT, AckQueue, drain
 
 log = logging.getLogger("hall_agent.mqtt")
 
-SESSION_EXPIRY_S = 7 * 24 * 3600  # ≥ 1 day (MQTT.md, Session): survives a long weekend
 RECONNECT = Backoff(1.0, ceiling=60.0)  # MQTT.md, Session: back-off 1 s → 60 s
 RESEND_AFTER_S = 30.0  # MQTT.md, Event envelope: unacknowledged 30 s → sent again
 

@@ -158,14 +158,21 @@ class QueueEngine:
     def waiting_ahead(self, t: Ticket, db: sqlite3.Connection | None = None) -> int:
         if t.status != "waiting":
             return 0
-        qk = self._scalar(db, "SELECT CAST(queue_key * 1000 AS INTEGER) FROM tickets "
-                              "WHERE ticket_id = ?", (t.ticket_id,))
-        return self._scalar(
-            db,
-            "SELECT COUNT(*) FROM tickets WHERE status = 'waiting' AND service = ? AND "
-            "ticket_id != ? AND (priority > ? OR (priority = ? AND "
-            "CAST(queue_key * 1000 AS INTEGER) <= ?))",
-            (t.service, t.ticket_id, int(t.priority), int(t.priority), qk))
+        sql = "SELECT queue_key FROM tickets WHERE ticket_id = ?"
+        row = db.execute(sql, (t.ticket_id,)).fetchone() if db else self.store.one(
+            sql, (t.ticket_id,))
+        assert row is not None
+        # Ahead: every waiting ticket of higher priority, and those of the same priority
+        # queued in the same millisecond or before. Two counts, each a range of the
+        # tickets_waiting index (an expression on queue_key made every issue scan the
+        # day's whole queue: the central merging a day of offline tickets crawled).
+        upto = (math.floor(float(row[0]) * 1000) + 1) / 1000
+        higher = self._scalar(db, "SELECT COUNT(*) FROM tickets WHERE status = 'waiting' AND "
+                                  "service = ? AND priority > ?", (t.service, int(t.priority)))
+        same = self._scalar(db, "SELECT COUNT(*) FROM tickets WHERE status = 'waiting' AND "
+                                "service = ? AND priority = ? AND queue_key < ? AND "
+                                "ticket_id != ?", (t.service, int(t.priority), upto, t.ticket_id))
+        return higher + same
 
     # ------------------------------------------------------------------ issue
 

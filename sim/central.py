@@ -407,7 +407,7 @@ class Central:
         try:
             self.engine.issue(service, ticket_id=tid, seq=seq, offline=True,
                               check_open=False, priority=bool(d.get("priority")),
-                              channel=str(d.get("channel", "kiosk")))
+                              channel=str(d.get("channel", "kiosk")), answer=False)
         except (Refused, sqlite3.IntegrityError) as e:
             log.error("central: could not merge offline ticket %s: %s", number, e)
 

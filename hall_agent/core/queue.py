@@ -180,7 +180,8 @@ class QueueEngine:
               channel: str = "kiosk", ticket_id: str | None = None, offline: bool = False,
               id_hash: str | None = None, seq: int | None = None,
               check_open: bool = True, masked_name: str | None = None,
-              queue_key: float | None = None, check_limit: bool = True) -> Issued:
+              queue_key: float | None = None, check_limit: bool = True,
+              answer: bool = True) -> Issued:
         """Number and store a ticket, with its ``ticket.issued`` event, in one commit.
 
         ``seq`` is a number decided elsewhere (the central's answer, or the next
@@ -189,6 +190,8 @@ class QueueEngine:
         ``id_hash`` links the ticket to a person (personal.py); such tickets count
         against the service's ``max_open_per_person``. ``queue_key`` places the
         ticket in its queue at another time than now (an appointment's slot).
+        ``answer=False`` skips the place and wait estimate nobody will read (a
+        central merging a kiosk's offline tickets).
         """
         svc = self._service(service)
         with self.store.tx() as db:
@@ -216,8 +219,8 @@ class QueueEngine:
                  priority_reason if priority else None, channel, now,
                  now if queue_key is None else queue_key, int(offline), id_hash, masked_name))
             t = self._ticket(db, tid)
-            ahead = self.waiting_ahead(t, db)
-            issued = Issued(t, ahead, self.estimate_wait(svc.id, ahead, db))
+            ahead = self.waiting_ahead(t, db) if answer else 0
+            issued = Issued(t, ahead, self.estimate_wait(svc.id, ahead, db) if answer else 0)
             data: dict[str, Any] = {"ticket_id": tid, "number": number, "service": svc.id,
                                     "channel": channel, "priority": priority,
                                     "issued_at": self.iso(now)}

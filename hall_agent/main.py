@@ -77,6 +77,24 @@ def lock_data_dir(data_dir: Path) -> IO[str]:
     return f
 
 
+# glibc's mallopt parameter for the number of malloc arenas (malloc.h: M_ARENA_MAX).
+M_ARENA_MAX = -8
+
+
+def limit_malloc_arenas(arenas: int = 1) -> bool:
+    """glibc gives threads that allocate at once their own malloc arenas (up to 8 per
+    core), each keeping freed memory of its own. The agent's threads mostly wait on
+    devices and the network, and the GIL serialises Python's allocations anyway: one
+    arena costs nothing measurable and keeps a Pi's small memory from being spread
+    thin (docs/benchmarks-restructure.md). False where there is no glibc."""
+    import ctypes
+
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas))
+    except (OSError, AttributeError):
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="hall-agent", description="hall-edge agent: queue, devices and local API.",
@@ -101,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging(cfg.agent.log_level, Path(cfg.agent.data_dir))
     log = logging.getLogger("hall_agent")
+    limit_malloc_arenas()  # before any thread starts
 
     import uvicorn
 

@@ -269,3 +269,14 @@ def test_a_hung_check_does_not_stop_the_others() -> None:
     finally:
         stuck.set()
         sup.close()
+
+
+def test_the_agent_limits_malloc_arenas_where_glibc_is() -> None:
+    """One malloc arena for the agent's threads (hall_agent.main): glibc accepts it."""
+    import platform
+
+    from hall_agent.main import limit_malloc_arenas
+
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("not glibc")
+    assert limit_malloc_arenas() is True

@@ -59,6 +59,10 @@ class Listener:
         with self._lock:
             self.seqs.append(EventEnvelope.model_validate_json(msg.payload).seq)
 
+    def distinct(self) -> int:
+        with self._lock:
+            return len(set(self.seqs))
+
     def close(self) -> None:
         self.c.disconnect()
         self.c.loop_stop()
@@ -94,6 +98,10 @@ def test_a_large_backlog_drains_completely_in_order_and_each_event_is_stored_onc
         assert sorted((e["seq"], e["msg_id"]) for e in got) == ours
         assert central.stats()["unique_events"] == BACKLOG
         # First sent in seq order: a resend may repeat an event, never overtake one.
+        # The listener is a subscriber of its own and may still be reading the tail
+        # the central has already acknowledged: wait until it has seen every event.
+        assert wait_until(lambda: listener.distinct() >= BACKLOG, 90), \
+            f"the listener saw {listener.distinct()} of {BACKLOG} events"
         with listener._lock:
             seen = list(listener.seqs)
         first_sent = list(dict.fromkeys(seen))

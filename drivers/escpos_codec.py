@@ -37,11 +37,13 @@ DLE: Final = 0x10
 LF: Final = 0x0A
 
 CommandName = Literal[
-    "init", "align", "bold", "size", "chinese_on", "chinese_off", "qr", "cut", "status"
+    "init", "align", "bold", "size", "chinese_on", "chinese_off", "qr", "cut", "status",
+    "module_width", "qr_gs_k",
 ]
-#: How the bytes after a command's prefix are laid out: none, one byte ``n``, or
-#: a 16-bit little-endian length ``pL pH`` followed by that many bytes.
-ArgLayout = Literal["", "n", "pL pH d"]
+#: How the bytes after a command's prefix are laid out: none, one byte ``n``, a
+#: 16-bit little-endian length ``pL pH`` followed by that many bytes, or (SNBC's
+#: ``GS k`` QR) two bytes ``v r`` then ``nL nH`` and that many bytes.
+ArgLayout = Literal["", "n", "pL pH d", "v r nL nH d"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,11 @@ COMMANDS: Final[tuple[Command, ...]] = (
     Command("qr", b"\x1d\x28\x6b", "pL pH d", "QR code (native): 1D 28 6B pL pH cn fn ..."),
     Command("cut", b"\x1d\x56\x42", "n", "feed and cut: 1D 56 42 n"),
     Command("status", b"\x10\x04", "n", "real-time status: 10 04 n"),
+    # model "snbc-btp" only (see MODELS): SNBC BTP programming manuals, "GS w" and
+    # "GS k" with m = 11 (QR code).
+    Command("module_width", b"\x1d\x77", "n", "module width: 1D 77 n, in dots"),
+    Command("qr_gs_k", b"\x1d\x6b\x0b", "v r nL nH d",
+            "QR code (SNBC): 1D 6B 0B v r nL nH d..., v version (0 auto), r EC level"),
 )
 _BY_NAME: Final[dict[str, Command]] = {c.name: c for c in COMMANDS}
 
@@ -76,6 +83,10 @@ QR_FN_PRINT: Final = 0x51  # arg 0x30
 QR_MODEL_2: Final = b"\x32\x00"
 QR_EC_M: Final = 0x31
 QR_MAX_DATA: Final = 7089  # the largest QR symbol; longer data cannot be a QR code
+# SNBC "GS k" QR (m = 11): v = 0 lets the printer pick the smallest version; r is
+# the error correction level, 1…4 for L, M, Q, H.
+QR_GS_K_AUTO_VERSION: Final = 0
+QR_GS_K_EC_M: Final = 2
 
 # PRINTER.md "Status (DLE EOT)": every answer matches 0xx1xx10.
 STATUS_FIXED_MASK: Final = 0b1001_0011
@@ -99,6 +110,10 @@ def command(name: CommandName, *args: int, data: bytes = b"") -> bytes:
         if len(args) != 1 or data or not 0 <= args[0] <= 255:
             raise ValueError(f"{name} takes exactly one byte argument")
         return c.prefix + bytes(args)
+    if c.args == "v r nL nH d":
+        if len(args) != 2 or not all(0 <= a <= 255 for a in args) or len(data) > 0xFFFF:
+            raise ValueError(f"{name} takes v, r and at most 65535 bytes of data")
+        return c.prefix + bytes(args) + len(data).to_bytes(2, "little") + data
     body = bytes(args) + data
     if len(body) > 0xFFFF:
         raise ValueError(f"{name}: {len(body)} bytes is too long for pL pH")
@@ -134,12 +149,54 @@ def status_query(n: int) -> bytes:
     return command("status", n)
 
 
-def qr(data: bytes, *, module: int = 6) -> bytes:
-    """Native QR, model 2, EC level M: 5 commands, ~40 bytes plus the data."""
+# --------------------------------------------------------------------------- printer models
+
+ModelName = Literal["epson", "snbc-btp"]
+QrCommand = Literal["gs ( k", "gs k"]
+
+
+@dataclass(frozen=True, slots=True)
+class PrinterModel:
+    """What differs between the printers a hall buys (``[printer] model``).
+
+    Shaped like python-escpos' capability profiles (a vendor, a name, features),
+    kept here because its profile table has no SNBC printer and importing
+    python-escpos costs the agent ~8 MB for bytes we build ourselves.
+    """
+
+    name: ModelName
+    vendor: str
+    description: str
+    qr: QrCommand  # how a QR code is sent
+
+
+MODELS: Final[Mapping[str, PrinterModel]] = {
+    "epson": PrinterModel("epson", "Epson and compatibles",
+                          "ESC/POS as Epson documents it: QR with GS ( k", "gs ( k"),
+    "snbc-btp": PrinterModel("snbc-btp", "SNBC (新北洋)",
+                             "BTP kiosk printers: QR with GS k (m = 11), module via GS w",
+                             "gs k"),
+}
+
+
+def printer_model(name: str) -> PrinterModel:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ValueError(f"unknown printer model {name!r}; known: "
+                         + ", ".join(MODELS)) from None
+
+
+def qr(data: bytes, *, module: int = 6, model: ModelName = "epson") -> bytes:
+    """A QR code in the model's command: ``GS ( k`` (5 commands, ~40 bytes plus the
+    data) or SNBC's ``GS k`` (``GS w`` for the module, then one command)."""
     if not 1 <= module <= 16:
         raise ValueError("QR module size is 1…16 dots")
     if not 0 < len(data) <= QR_MAX_DATA:
         raise ValueError(f"QR data must be 1…{QR_MAX_DATA} bytes")
+    if MODELS[model].qr == "gs k":
+        return (command("module_width", module)
+                + command("qr_gs_k", QR_GS_K_AUTO_VERSION, QR_GS_K_EC_M, data=data))
     return b"".join((
         command("qr", QR_CN, QR_FN_MODEL, data=QR_MODEL_2),
         command("qr", QR_CN, QR_FN_MODULE, module),
@@ -151,6 +208,13 @@ def qr(data: bytes, *, module: int = 6) -> bytes:
 
 
 # --------------------------------------------------------------------------- text
+
+
+Charset = Literal["gbk", "gb2312"]
+
+#: Characters sent as another that looks the same and has a 2-byte GB code: ``¥``
+#: is 4 bytes in GB18030 (printed as "?"), the full-width ``￥`` is GB2312 A3A4.
+SUBSTITUTES: Final[Mapping[str, str]] = {"¥": "￥", "•": "·"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,13 +232,32 @@ def _gbk2(ch: str) -> bytes | None:
     return b if len(b) == 2 else None
 
 
-def encode_text(s: str) -> EncodedText:
+def gb_code(ch: str, charset: Charset = "gbk") -> bytes | None:
+    """The 2-byte code the printer's font has for ``ch``, or None.
+
+    ``gbk``: GB18030's 2-byte range. ``gb2312``: only the codes a GB2312 font
+    has (a printer with one prints garbage for the rest, e.g. ``€`` A2E3). The
+    test is on the code, not the character: Python's gb2312 codec maps A1A4 to
+    U+30FB where GB18030 has ``·`` U+00B7, and both are the same glyph on paper.
+    """
+    code = _gbk2(SUBSTITUTES.get(ch, ch))
+    if code is None or charset == "gbk":
+        return code
+    try:
+        code.decode("gb2312")
+    except UnicodeDecodeError:
+        return None
+    return code
+
+
+def encode_text(s: str, charset: Charset = "gbk") -> EncodedText:
     """ASCII as ASCII; each run of other characters inside ``FS & … FS .`` as 2-byte GB.
 
-    A character outside GBK's 2-byte range is replaced by ``?`` (never sent as
-    4 bytes: the printers would print two garbage glyphs). Control characters
-    become spaces so text can never smuggle a command (an ``ESC`` or a
-    ``DLE EOT``) onto the wire.
+    A character the printer's font lacks (outside GBK's 2-byte range, or outside
+    GB2312 with ``charset="gb2312"``) is replaced by ``?``: never sent as 4 bytes
+    (the printers would print two garbage glyphs). :data:`SUBSTITUTES` first turns
+    a few into look-alikes that have a code. Control characters become spaces so
+    text can never smuggle a command (an ``ESC`` or a ``DLE EOT``) onto the wire.
     """
     out = bytearray()
     replaced: list[str] = []
@@ -189,7 +272,7 @@ def encode_text(s: str) -> EncodedText:
                 chinese = False
             out.append(o)
             continue
-        code = _gbk2(ch)
+        code = gb_code(ch, charset)
         if code is None:
             replaced.append(ch)
             if chinese:
@@ -220,15 +303,16 @@ def wait_lines(waiting_ahead: int, est_wait_s: int) -> list[str]:
 class _Builder:
     """Accumulates ticket bytes and remembers what had to be replaced, per field."""
 
-    def __init__(self) -> None:
+    def __init__(self, charset: Charset = "gbk") -> None:
         self.out = bytearray()
         self.replaced: dict[str, list[str]] = {}
+        self.charset: Charset = charset
 
     def raw(self, b: bytes) -> None:
         self.out += b
 
     def line(self, text: str, *, what: str) -> None:
-        enc = encode_text(text)
+        enc = encode_text(text, self.charset)
         if enc.replaced:
             self.replaced.setdefault(what, []).extend(enc.replaced)
         self.out += enc.data
@@ -239,16 +323,18 @@ def _log_replaced(number: str, replaced: Mapping[str, list[str]]) -> None:
     for what, chars in replaced.items():
         if what == "masked_name":
             # A rare surname character is personal data: say only how many.
-            log.warning("ticket %s: %d character(s) of the name line are outside GBK "
-                        "and print as '?'", number, len(chars))
+            log.warning("ticket %s: %d character(s) of the name line are not in the "
+                        "printer's font and print as '?'", number, len(chars))
         else:
-            log.warning("ticket %s: %s has character(s) outside GBK printed as '?': %s",
+            log.warning("ticket %s: %s has character(s) not in the printer's font printed "
+                        "as '?': %s",
                         number, what, " ".join(f"U+{ord(c):04X}" for c in chars))
 
 
-def build_ticket(t: TicketPrint, *, qr_module: int = 6, feed_dots: int = 80) -> bytes:
+def build_ticket(t: TicketPrint, *, qr_module: int = 6, feed_dots: int = 80,
+                 model: ModelName = "epson", charset: Charset = "gbk") -> bytes:
     """The ticket of PRINTER.md "A ticket", under 600 bytes for a 60-character URL."""
-    b = _Builder()
+    b = _Builder(charset)
     b.raw(init())  # PRINTER.md: at the start of every ticket
     b.raw(align("centre"))
     b.raw(bold(True) + size(1, 2))
@@ -273,7 +359,7 @@ def build_ticket(t: TicketPrint, *, qr_module: int = 6, feed_dots: int = 80) -> 
         b.line(f"姓名：{t.masked_name}", what="masked_name")
     # A blank line each side of the QR code gives the scanner its quiet zone.
     b.raw(bytes([LF]))
-    b.raw(qr(t.qr_url.encode("utf-8"), module=qr_module))
+    b.raw(qr(t.qr_url.encode("utf-8"), module=qr_module, model=model))
     b.raw(bytes([LF]))
     b.line("扫码查看排队进度", what="qr_caption")
     b.line(t.notice, what="notice")
@@ -304,9 +390,10 @@ class Receipt:
     footer: str = ""
 
 
-def build_receipt(r: Receipt, *, qr_module: int = 6, feed_dots: int = 80) -> bytes:
+def build_receipt(r: Receipt, *, qr_module: int = 6, feed_dots: int = 80,
+                  model: ModelName = "epson", charset: Charset = "gbk") -> bytes:
     """A receipt in the ticket's style: centred title, then left-aligned lines."""
-    b = _Builder()
+    b = _Builder(charset)
     b.raw(init() + align("centre") + bold(True) + size(1, 2))
     b.line(r.hall_name, what="hall_name")
     b.raw(size(1, 1))
@@ -322,7 +409,7 @@ def build_receipt(r: Receipt, *, qr_module: int = 6, feed_dots: int = 80) -> byt
     b.line(f"打印时间 {r.issued_at:%Y-%m-%d %H:%M}", what="issued_at")
     if r.qr:
         b.raw(align("centre") + bytes([LF]))
-        b.raw(qr(r.qr.encode("utf-8"), module=qr_module))
+        b.raw(qr(r.qr.encode("utf-8"), module=qr_module, model=model))
         b.raw(bytes([LF]))
         if r.qr_caption:
             b.line(r.qr_caption, what="qr_caption")
@@ -336,9 +423,10 @@ def build_receipt(r: Receipt, *, qr_module: int = 6, feed_dots: int = 80) -> byt
 
 
 def build_test_page(*, where: str = "", now: datetime | None = None, qr_module: int = 6,
-                    feed_dots: int = 80) -> bytes:
+                    feed_dots: int = 80, model: ModelName = "epson",
+                    charset: Charset = "gbk") -> bytes:
     """A page that shows at a glance whether sizes, bold, alignment, hanzi and QR work."""
-    b = _Builder()
+    b = _Builder(charset)
     b.raw(init() + align("centre") + bold(True) + size(2, 2))
     b.line("打印机测试页", what="title")
     b.raw(size(1, 1) + bold(False))
@@ -362,7 +450,7 @@ def build_test_page(*, where: str = "", now: datetime | None = None, qr_module: 
     b.raw(bold(False))
     b.line("标点：，。；！？（）【】《》", what="sample")
     b.raw(bytes([LF]))
-    b.raw(qr(b"hall-edge printer test", module=qr_module))
+    b.raw(qr(b"hall-edge printer test", module=qr_module, model=model))
     b.raw(bytes([LF]))
     b.raw(feed_and_cut(feed_dots))
     return bytes(b.out)
@@ -400,17 +488,29 @@ def parse_status(query_n: int, byte: int) -> dict[StatusFlag, bool] | None:
     return {flag: bool(byte & mask) for mask, flag in STATUS_BITS[query_n]}
 
 
-# Person-readable reasons, worst first: the English says what to do, the
-# Chinese is for hall staff who read the kiosk's status page.
+# Person-readable reasons, the likeliest cause first: the English says what to do,
+# the Chinese is for hall staff who read the kiosk's status page.
 _FAULTS: Final[tuple[tuple[str, str], ...]] = (
     ("paper_end", "paper end — load a new roll（缺纸，请装入新纸卷）"),
     ("cover_open", "cover open — close the printer cover（纸仓盖未关）"),
-    ("offline", "offline — check the printer's power and its feed/online button（打印机离线）"),
-    ("error", "printer error — open and close the cover, or switch it off and on（打印机故障）"),
-    ("cutter_error", "cutter error — clear the paper at the cutter（切刀故障）"),
+    ("cutter_error", "cutter error — open the cover and clear the paper at the cutter"
+                     "（切刀故障，请清除卡纸）"),
     ("unrecoverable", "unrecoverable error — switch the printer off and on; call service if "
                       "it stays（严重故障）"),
+    ("error", "printer error — open and close the cover, or switch it off and on（打印机故障）"),
+    ("offline", "offline — check the printer's power and its feed/online button（打印机离线）"),
 )
+#: A flag that a real printer also raises as a consequence of another: while the
+#: cover is open or the paper is out it goes offline (DLE EOT 1 bit 3), and a
+#: cutter jam or an unrecoverable error also sets the generic error bit (DLE EOT 2
+#: bit 6). Said once, as its cause; "offline — check the power" would send staff
+#: to the wrong place.
+_EXPLAINED_BY: Final[Mapping[str, tuple[str, ...]]] = {
+    "offline": ("paper_end", "cover_open", "cutter_error", "unrecoverable", "error"),
+    "error": ("cutter_error", "unrecoverable"),
+}
+UNCONFIRMED_DETAIL: Final = ("status answers did not agree (line noise?) — check the printer's "
+                             "cable; not printed to be safe（打印机状态不确定）")
 NEAR_END_DETAIL: Final = "paper near end — change the roll soon（纸将用尽，请及时换纸）"
 
 
@@ -427,12 +527,18 @@ class PrinterStatus:
     unrecoverable: bool = False
     no_reply: bool = False
     no_status_channel: bool = False  # transport "file": nothing can answer
+    unconfirmed: bool = False  # answers disagreed (noise): not trusted either way
     problem: str = ""  # a transport problem, already worded for people
     replies: Mapping[int, int] = field(default_factory=dict)  # query n → answer byte
 
     @classmethod
-    def from_replies(cls, replies: Mapping[int, int | None]) -> PrinterStatus:
-        """Combine the answers to several queries; a None answer means "no reply"."""
+    def from_replies(cls, replies: Mapping[int, int | None], *,
+                     unconfirmed: bool = False) -> PrinterStatus:
+        """Combine the answers to several queries; a None answer means "no reply".
+
+        ``unconfirmed``: a query whose answers disagreed; the status is a fault
+        whatever the answers say (PRINTER.md: never a false "printed").
+        """
         flags: dict[str, bool] = {}
         got: dict[int, int] = {}
         no_reply = False
@@ -450,11 +556,15 @@ class PrinterStatus:
             paper_end=flags.get("paper_end", False),
             paper_near_end=flags.get("paper_near_end", False), error=flags.get("error", False),
             cutter_error=flags.get("cutter_error", False),
-            unrecoverable=flags.get("unrecoverable", False), no_reply=no_reply, replies=got)
+            unrecoverable=flags.get("unrecoverable", False), no_reply=no_reply, replies=got,
+            unconfirmed=unconfirmed)
 
     @property
     def reasons(self) -> list[str]:
-        return [text for flag, text in _FAULTS if getattr(self, flag)]
+        """What is wrong, each cause once (:data:`_EXPLAINED_BY`)."""
+        on = {flag for flag, _ in _FAULTS if getattr(self, flag)}
+        return [text for flag, text in _FAULTS if flag in on
+                and not on.intersection(_EXPLAINED_BY.get(flag, ()))]
 
     def health(self, *, timeout_ms: int = 500) -> DeviceHealth:
         if self.problem:
@@ -466,6 +576,8 @@ class PrinterStatus:
         reasons = self.reasons
         if reasons:
             return DeviceHealth(Health.FAULT, "; ".join(reasons))
+        if self.unconfirmed:
+            return DeviceHealth(Health.FAULT, UNCONFIRMED_DETAIL)
         if self.paper_near_end:
             return DeviceHealth(Health.DEGRADED, NEAR_END_DETAIL)
         if self.no_status_channel:

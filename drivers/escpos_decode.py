@@ -32,7 +32,11 @@ from drivers.escpos_codec import (
 OpKind = Literal[
     "text", "newline", "init", "align", "bold", "size", "chinese_on", "chinese_off",
     "qr_model", "qr_module", "qr_ec", "qr_store", "qr_print", "cut", "status_query", "unknown",
+    "module_width",
 ]
+#: The character set of the printer's font: ``gb2312`` fonts print garbage for a
+#: GBK code outside GB2312 (decoded as U+FFFD).
+Font = Literal["gbk", "gb2312"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +70,9 @@ class EscPosDecoder:
     it inside another one, and none of our data bytes (ASCII, GB pairs) is 0x10.
     """
 
-    def __init__(self, *, chinese_default: bool = True) -> None:
+    def __init__(self, *, chinese_default: bool = True, font: Font = "gbk") -> None:
         self._chinese_default = chinese_default
+        self.font: Font = font
         self._buf = bytearray()
         self.reset()
 
@@ -79,6 +84,7 @@ class EscPosDecoder:
         self.qr_module = 3
         self.qr_model = 2
         self.qr_ec = 0x30
+        self.module_width = 3  # GS w: the module of SNBC's GS k QR, in dots
 
     @property
     def pending(self) -> int:
@@ -149,8 +155,11 @@ class EscPosDecoder:
         t = buf[i + 1]
         if not (0x40 <= t <= 0xFE and t != 0x7F):
             return None, 1  # not a GBK pair: drop the lead byte, read on from the next
+        pair = bytes(buf[i:i + 2])
         try:
-            return bytes(buf[i:i + 2]).decode("gb18030"), 2
+            if self.font == "gb2312":
+                pair.decode("gb2312")  # not in the font: garbage on paper
+            return pair.decode("gb18030"), 2
         except UnicodeDecodeError:
             return "\ufffd", 2
 
@@ -199,7 +208,21 @@ class EscPosDecoder:
                 return Op("size", value=n, nbytes=nb), end
             if c.name == "cut":
                 return Op("cut", value=n, nbytes=nb), end
+            if c.name == "module_width":
+                self.module_width = n
+                return Op("module_width", value=n, nbytes=nb), end
             return Op("status_query", value=n, nbytes=nb), end
+        if c.args == "v r nL nH d":  # SNBC GS k QR: printed at once
+            if j + 4 > len(buf):
+                return None
+            length = buf[j + 2] | (buf[j + 3] << 8)
+            end = j + 4 + length
+            if end > len(buf):
+                return None
+            data = bytes(buf[j + 4:end])
+            if not data:
+                return Op("unknown", nbytes=end - i), end
+            return Op("qr_print", value=self.module_width, data=data, nbytes=end - i), end
         # "pL pH d": GS ( k
         if j + 2 > len(buf):
             return None
@@ -384,6 +407,6 @@ class TicketAssembler:
         self._align = None
 
 
-def decode_tickets(data: bytes) -> list[DecodedTicket]:
+def decode_tickets(data: bytes, *, font: Font = "gbk") -> list[DecodedTicket]:
     """Every ticket in ``data`` (a convenience for tests and spool files)."""
-    return TicketAssembler().feed(EscPosDecoder().feed(data))
+    return TicketAssembler().feed(EscPosDecoder(font=font).feed(data))

@@ -20,7 +20,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import serial
 
@@ -40,12 +40,37 @@ from drivers.types import SERIAL_ERRORS, DeviceHealth, Health, PrintResult, Tick
 log = logging.getLogger(__name__)
 
 #: PRINTER.md "Status (DLE EOT)": the agent asks 04 (paper sensors) and 02
-#: (cover, paper end, error) before each ticket; 01 adds "offline", which
-#: printers report when a button or the firmware took them offline.
-STATUS_QUERIES: tuple[int, ...] = (4, 2, 1)
+#: (cover, paper end, error) before each ticket; 03 tells a cutter jam and an
+#: unrecoverable error from the generic error bit; 01 adds "offline", which
+#: printers report when a button or the firmware took them offline (and, as a
+#: consequence, while the cover is open or the paper is out).
+STATUS_QUERIES: tuple[int, ...] = (4, 2, 3, 1)
+
+#: Each query is asked until two answers in a row agree, at most this often: one
+#: stray byte shaped like an answer (1 in 16 random bytes is) must not decide
+#: whether a ticket counts as printed (issue 16). Disagreement is a fault.
+MAX_ASKS = 4
 
 # How often a read loop wakes to check its deadline, in seconds.
 _POLL_S = 0.02
+
+
+def status_budget_s(cfg: PrinterConfig) -> float:
+    """The most all status queries of one check may take, in seconds.
+
+    Every query is asked at least twice (:data:`MAX_ASKS`); a printer that
+    answers slowly gets this long in all, then it is a fault.
+    """
+    return len(STATUS_QUERIES) * cfg.status_timeout_ms / 1000
+
+
+def _quiet_gap_s(cfg: PrinterConfig) -> float:
+    """How long the line must stay silent before an answer counts as complete.
+
+    An answer is one byte; noise around it arrives within a few character times.
+    """
+    char_s = 10 / cfg.baudrate if cfg.transport == "serial" else 0.0
+    return max(0.015, 8 * char_s)
 
 # Everything a transport throws when the device misbehaves or goes away.
 # termios.error is not an OSError; pyserial lets it out of tcflush on a dead tty.
@@ -286,17 +311,22 @@ class TicketPrinter:
 
     def print_ticket(self, t: TicketPrint) -> PrintResult:
         """Print one ticket unless the printer reports a fault (then it is not sent)."""
-        data = build_ticket(t, qr_module=self.cfg.qr_module, feed_dots=self.cfg.feed_dots)
+        c = self.cfg
+        data = build_ticket(t, qr_module=c.qr_module, feed_dots=c.feed_dots, model=c.model,
+                            charset=c.charset)
         return self._print(data, f"ticket {t.number}")
 
     def test_print(self) -> PrintResult:
-        data = build_test_page(where=self.where, qr_module=self.cfg.qr_module,
-                               feed_dots=self.cfg.feed_dots)
+        c = self.cfg
+        data = build_test_page(where=self.where, qr_module=c.qr_module, feed_dots=c.feed_dots,
+                               model=c.model, charset=c.charset)
         return self._print(data, "test page")
 
     def print_receipt(self, r: Receipt) -> PrintResult:
         """A self-service result or booking slip (escpos_codec.build_receipt)."""
-        data = build_receipt(r, qr_module=self.cfg.qr_module, feed_dots=self.cfg.feed_dots)
+        c = self.cfg
+        data = build_receipt(r, qr_module=c.qr_module, feed_dots=c.feed_dots, model=c.model,
+                             charset=c.charset)
         return self._print(data, f"receipt {r.title}")
 
     # -- inside the lock
@@ -370,41 +400,104 @@ class TicketPrinter:
         if not link.has_status:
             return PrinterStatus(no_status_channel=True)
         timeout = self.cfg.status_timeout_ms / 1000
-        # All queries together get at most twice the timeout, so a printer that
-        # answers slowly cannot hold the kiosk for long.
-        deadline = time.monotonic() + 2 * timeout
+        # A printer that answers slowly cannot hold the kiosk for long.
+        deadline = time.monotonic() + status_budget_s(self.cfg)
         replies: dict[int, int | None] = {}
+        unconfirmed = False
         try:
+            if not self._drain(link, timeout):
+                return PrinterStatus(unconfirmed=True)
             for n in STATUS_QUERIES:
-                wait = min(timeout, deadline - time.monotonic())
-                replies[n] = self._ask(link, n, wait) if wait > 0 else None
-                if replies[n] is None:
+                answer = self._confirmed(link, n, timeout, deadline)
+                if answer == "unsure":
+                    unconfirmed = True
+                    continue
+                replies[n] = answer
+                if answer is None:
                     break
         except _DEVICE_ERRORS as e:
             return PrinterStatus(problem=self._lost(e))
-        return PrinterStatus.from_replies(replies)
+        return PrinterStatus.from_replies(replies, unconfirmed=unconfirmed)
+
+    def _drain(self, link: Link, timeout_s: float) -> bool:
+        """Throw away what is on the line until it is quiet; False if it never is.
+
+        A late answer to an earlier query or a burst of noise would otherwise be
+        read as the next answer. (pyserial also flushes once when it opens a port.)
+        """
+        link.flush_input()
+        gap = _quiet_gap_s(self.cfg)
+        deadline = time.monotonic() + timeout_s
+        dropped = 0
+        while time.monotonic() < deadline:
+            got = link.read(gap)
+            if not got:
+                if dropped:
+                    log.debug("%s: drained %d stray byte(s)", self.where, dropped)
+                return True
+            dropped += len(got)
+        log.warning("%s: the line never went quiet (%d stray bytes) — check the cable",
+                    self.where, dropped)
+        return False
+
+    def _confirmed(self, link: Link, n: int, timeout_s: float,
+                   deadline: float) -> int | Literal["unsure"] | None:
+        """Ask ``10 04 n`` until two answers in a row agree.
+
+        None: the printer did not answer at all (one timeout is enough: a silent
+        printer is not asked again). "unsure": the answers kept disagreeing, or
+        time ran out before two agreed.
+        """
+        last: int | None = None
+        heard = False
+        for _ in range(MAX_ASKS):
+            wait = min(timeout_s, deadline - time.monotonic())
+            if wait <= 0:
+                break
+            got = self._ask(link, n, wait)
+            if got is None:
+                if not heard:
+                    log.info("%s: no answer to DLE EOT %d within %.0f ms", self.where, n,
+                             wait * 1000)
+                    return None
+                continue
+            heard = True
+            if got == last:
+                return got
+            last = got
+        log.warning("%s: answers to DLE EOT %d did not agree — line noise?", self.where, n)
+        return "unsure"
 
     def _ask(self, link: Link, n: int, timeout_s: float) -> int | None:
-        """Send ``10 04 n``; the first byte shaped like an answer, or None on timeout."""
-        # Stale bytes (an answer that came too late, line noise) would be read
-        # as this answer. (pyserial also flushes once when it opens a port.)
+        """Send ``10 04 n`` once; the answer, or None if nothing shaped like one came.
+
+        The answer is the last byte shaped like one (``0xx1xx10``) before the line
+        goes quiet: a printer sends exactly one, after whatever noise preceded it.
+        """
         link.flush_input()
         link.write(status_query(n), self._write_timeout(3))
         deadline = time.monotonic() + timeout_s
-        ignored = 0
+        gap = _quiet_gap_s(self.cfg)
+        answer: int | None = None
+        seen = 0
+        quiet_until: float | None = None
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
+            now = time.monotonic()
+            end = deadline if quiet_until is None else min(deadline, quiet_until)
+            if now >= end:
                 break
-            for byte in link.read(min(left, 0.1)):
-                if is_status_reply(byte):
-                    if ignored:
-                        log.debug("%s: ignored %d byte(s) of noise before the answer",
-                                  self.where, ignored)
-                    return byte
-                ignored += 1  # PRINTER.md: an answer always matches 0xx1xx10
-        log.info("%s: no answer to DLE EOT %d within %.0f ms", self.where, n, timeout_s * 1000)
-        return None
+            got = link.read(min(end - now, 0.1))
+            if not got:
+                continue
+            seen += len(got)
+            for byte in got:
+                if is_status_reply(byte):  # PRINTER.md: an answer always matches 0xx1xx10
+                    answer = byte
+            quiet_until = time.monotonic() + gap
+        if seen > 1:
+            log.debug("%s: %d byte(s) on the line for one answer to DLE EOT %d", self.where,
+                      seen, n)
+        return answer
 
     def _print(self, data: bytes, what: str) -> PrintResult:
         with self._lock:

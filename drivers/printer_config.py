@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from drivers.config_base import Baudrate, Section, check_port
+from drivers.escpos_codec import Charset, ModelName
 
 
 class PrinterConfig(Section):
@@ -24,6 +25,14 @@ class PrinterConfig(Section):
     qr_module: Annotated[int, Field(ge=1, le=16, description="QR module size, in dots")] = 6
     feed_dots: Annotated[int, Field(ge=0, le=255, description="feed before the cut, in dots")
                          ] = 80
+    model: ModelName = Field(
+        default="epson", description=(
+            "command set: epson (Epson-style, QR with GS ( k) or snbc-btp (SNBC/新北洋 BTP "
+            "kiosk printers, QR with GS k)"))
+    charset: Charset = Field(
+        default="gbk", description=(
+            "the printer's Chinese font: gbk, or gb2312 (characters outside GB2312, such as "
+            "€, print as ?)"))
 
     @model_validator(mode="after")
     def _transport_needs(self) -> PrinterConfig:

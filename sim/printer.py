@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import queue
+import random
 import re
 import sys
 import threading
@@ -26,7 +27,7 @@ from pathlib import Path
 from typing import Literal
 
 from drivers.escpos_codec import STATUS_FIXED_BITS
-from drivers.escpos_decode import DecodedTicket, EscPosDecoder, Op, TicketAssembler
+from drivers.escpos_decode import DecodedTicket, EscPosDecoder, Font, Op, TicketAssembler
 from sim.ptydevice import PtyDevice
 from sim.render import FONT_PATH, render_ticket
 
@@ -46,23 +47,37 @@ class SimState:
     reply: bool = True
     delay_ms: int = 0
     garbage: bytes = b""
+    noise: float = 0.0
+    font: Font = "gbk"
+
+    @property
+    def stopped(self) -> bool:
+        """Printing has stopped: a real printer then also answers "offline"."""
+        return (self.paper == "end" or self.cover_open or self.error or self.cutter_error
+                or self.unrecoverable)
 
     @property
     def can_print(self) -> bool:
-        return (self.paper != "end" and not self.cover_open and not self.offline
-                and not self.error and not self.unrecoverable)
+        return not self.stopped and not self.offline
 
 
 SETTINGS_HELP: dict[str, str] = {
     "paper": "ok | near_end | end — the paper sensors; at end, print data is discarded",
     "cover_open": "true/false — cover open; print data is discarded",
-    "offline": "true/false — answers DLE EOT 1 with the offline bit; print data is discarded",
+    "offline": "true/false — taken offline (the online button): DLE EOT 1 offline bit, print "
+               "data is discarded; paper end, an open cover or an error set that bit too, as "
+               "on a real printer",
     "error": "true/false — answers DLE EOT 2 with the error bit; print data is discarded",
-    "cutter_error": "true/false — answers DLE EOT 3 with the auto-cutter error bit",
-    "unrecoverable": "true/false — answers DLE EOT 3 with the unrecoverable error bit",
+    "cutter_error": "true/false — a cutter jam: DLE EOT 3 cutter bit and DLE EOT 2 error bit; "
+                    "print data is discarded",
+    "unrecoverable": "true/false — DLE EOT 3 unrecoverable bit and DLE EOT 2 error bit; print "
+                     "data is discarded",
     "reply": "true/false — false: never answer DLE EOT (a printer switched off)",
     "delay_ms": "integer — wait this long before each DLE EOT answer",
     "garbage": "hex bytes — sent before each DLE EOT answer (line noise)",
+    "noise": "0…1 — the chance of one random byte on the line before each DLE EOT answer",
+    "font": "gbk | gb2312 — the Chinese font: with gb2312, GBK codes outside GB2312 print as "
+            "garbage",
 }
 
 
@@ -76,11 +91,11 @@ def status_byte(n: int, state: SimState) -> int | None:
         return None
     b = STATUS_FIXED_BITS  # 0xx1xx10
     if n == 1:
-        b |= 0x08 if state.offline else 0
+        b |= 0x08 if state.offline or state.stopped else 0
     elif n == 2:
         b |= 0x04 if state.cover_open else 0
         b |= 0x20 if state.paper == "end" else 0
-        b |= 0x40 if state.error else 0
+        b |= 0x40 if state.error or state.cutter_error or state.unrecoverable else 0
     elif n == 3:
         b |= 0x08 if state.cutter_error else 0
         b |= 0x20 if state.unrecoverable else 0
@@ -103,7 +118,7 @@ class SimPrinter(PtyDevice):
                  on_ticket: Callable[[DecodedTicket], None] | None = None,
                  traffic_log: Path | str | None = None,
                  font_path: Path = FONT_PATH,
-                 state: SimState | None = None) -> None:
+                 state: SimState | None = None, seed: int | None = None) -> None:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         if self.out_dir is not None:
             self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -117,7 +132,8 @@ class SimPrinter(PtyDevice):
         self.discarded_bytes = 0  # print data swallowed for lack of paper etc.
         self.queries: list[int] = []  # every DLE EOT n asked, in order
         self._done = threading.Condition()
-        self._decoder = EscPosDecoder()
+        self._decoder = EscPosDecoder(font=self._state.font)
+        self._rng = random.Random(seed)  # the noise; seeded, a failing test replays
         self._assembler = TicketAssembler()
         super().__init__(name="sim-printer-line", traffic_log=traffic_log)
         self._render_q: queue.Queue[DecodedTicket | None] = queue.Queue()
@@ -136,10 +152,15 @@ class SimPrinter(PtyDevice):
                   offline: bool | None = None, error: bool | None = None,
                   cutter_error: bool | None = None, unrecoverable: bool | None = None,
                   reply: bool | None = None, delay_ms: int | None = None,
-                  garbage: bytes | None = None) -> SimState:
+                  garbage: bytes | None = None, noise: float | None = None,
+                  font: Font | None = None) -> SimState:
         """Change some settings (see :data:`SETTINGS_HELP`); returns the new state."""
         if paper is not None and paper not in ("ok", "near_end", "end"):
             raise ValueError(f"paper must be ok, near_end or end, not {paper!r}")
+        if noise is not None and not 0.0 <= noise <= 1.0:
+            raise ValueError(f"noise is a chance from 0 to 1, not {noise!r}")
+        if font is not None and font not in ("gbk", "gb2312"):
+            raise ValueError(f"font must be gbk or gb2312, not {font!r}")
         with self._state_lock:
             s = self._state
             self._state = SimState(
@@ -152,7 +173,10 @@ class SimPrinter(PtyDevice):
                 reply=s.reply if reply is None else reply,
                 delay_ms=s.delay_ms if delay_ms is None else delay_ms,
                 garbage=s.garbage if garbage is None else garbage,
+                noise=s.noise if noise is None else noise,
+                font=s.font if font is None else font,
             )
+            self._decoder.font = self._state.font
             return self._state
 
     def describe(self) -> dict[str, object]:
@@ -162,7 +186,8 @@ class SimPrinter(PtyDevice):
             "port": self.port, "paper": st.paper, "cover_open": st.cover_open,
             "offline": st.offline, "error": st.error, "cutter_error": st.cutter_error,
             "unrecoverable": st.unrecoverable, "reply": st.reply, "delay_ms": st.delay_ms,
-            "garbage": st.garbage.hex(), "tickets": len(self.tickets),
+            "garbage": st.garbage.hex(), "noise": st.noise, "font": st.font,
+            "tickets": len(self.tickets),
             "received_bytes": self.received_bytes, "discarded_bytes": self.discarded_bytes,
         }
 
@@ -212,7 +237,8 @@ class SimPrinter(PtyDevice):
             return
         if st.delay_ms:
             time.sleep(st.delay_ms / 1000)
-        self._send(st.garbage + bytes([byte]))
+        stray = bytes([self._rng.randrange(256)]) if self._rng.random() < st.noise else b""
+        self._send(st.garbage + stray + bytes([byte]))
 
     # -- paper
 
@@ -260,6 +286,12 @@ def apply_setting(sim: SimPrinter, key: str, value: str) -> SimState:
         return sim.set_state(delay_ms=int(v))
     if key == "garbage":
         return sim.set_state(garbage=bytes.fromhex(v))
+    if key == "noise":
+        return sim.set_state(noise=float(v))
+    if key == "font":
+        if v not in ("gbk", "gb2312"):
+            raise ValueError(f"font must be gbk or gb2312, not {value!r}")
+        return sim.set_state(font="gbk" if v == "gbk" else "gb2312")
     if key not in SETTINGS_HELP:
         raise ValueError(f"unknown setting {key!r}; type help")
     if flag is None:

@@ -36,14 +36,16 @@ class Printer(Protocol):
 def print_deadline_s(cfg: PrinterConfig) -> float:
     """How long a ticket may take before it is answered ``printed: false``.
 
-    The status queries take at most twice the answer timeout (drivers.printer),
-    the ticket (< 600 bytes) twice its time on the wire; a health check may be
-    holding the printer when the ticket comes, hence twice the status; plus a
-    second of slack.
+    The status queries take at most drivers.printer.status_budget_s (each asked
+    until two answers agree), the ticket (< 600 bytes) twice its time on the
+    wire; a health check may be holding the printer when the ticket comes, hence
+    twice the status; plus a second of slack.
     """
-    status = 2 * cfg.status_timeout_ms / 1000
+    from drivers.printer import status_budget_s
+
+    status = status_budget_s(cfg)
     wire = 2 * 600 * 10 / cfg.baudrate if cfg.transport == "serial" else 0.0
-    return 2 * status + max(status / 2, wire) + 1.0
+    return 2 * status + max(cfg.status_timeout_ms / 1000, wire) + 1.0
 
 
 def _absent() -> PrintResult:

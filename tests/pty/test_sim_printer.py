@@ -91,6 +91,32 @@ def test_answers_carry_the_state_printer_md_describes() -> None:
         "cutter_error": False, "unrecoverable": True}
 
 
+@pytest.mark.parametrize("state", [
+    SimState(paper="end"), SimState(cover_open=True), SimState(error=True),
+    SimState(cutter_error=True), SimState(unrecoverable=True)])
+def test_a_stopped_printer_also_says_offline_as_real_ones_do(state: SimState) -> None:
+    assert parse_status(1, status_byte(1, state) or 0) == {"offline": True}
+    assert not state.can_print
+
+
+def test_a_cutter_jam_also_sets_the_generic_error_bit() -> None:
+    assert status_byte(2, SimState(cutter_error=True)) == 0x52
+    assert status_byte(2, SimState(unrecoverable=True)) == 0x52
+    assert status_byte(1, SimState(paper="near_end")) == 0x12  # still printing
+
+
+def test_noise_puts_one_random_byte_before_each_answer(tmp_path: Path) -> None:
+    with SimPrinter(tmp_path / "out", seed=1) as s:
+        s.set_state(noise=1.0, paper="end")
+        fd = host(s)
+        try:
+            got = [ask(fd, 4) for _ in range(5)]
+        finally:
+            os.close(fd)
+    assert all(len(g) == 2 and g[-1] == 0x7E for g in got)
+    assert len({g[0] for g in got}) > 1  # random, not one fixed byte
+
+
 def test_a_silent_printer_and_unknown_queries_give_no_answer() -> None:
     assert status_byte(4, SimState(reply=False)) is None
     assert status_byte(7, SimState()) is None
@@ -115,6 +141,10 @@ def test_settings_can_be_changed_from_text(sim: SimPrinter) -> None:
     assert apply_setting(sim, "paper", "near_end").paper == "near_end"
     assert apply_setting(sim, "cover_open", "true").cover_open
     assert apply_setting(sim, "garbage", "ff00").garbage == b"\xff\x00"
+    assert apply_setting(sim, "noise", "0.25").noise == 0.25
+    assert apply_setting(sim, "font", "gb2312").font == "gb2312"
+    with pytest.raises(ValueError):
+        apply_setting(sim, "noise", "2")
     with pytest.raises(ValueError, match="unknown setting"):
         apply_setting(sim, "papr", "end")
     with pytest.raises(ValueError):

@@ -336,3 +336,174 @@ def test_any_ticket_round_trips_through_the_device_side(
     number_line = next(ln for ln in got.lines if ln.text == t.number)
     assert (number_line.width, number_line.height, number_line.bold) == (4, 4, True)
     assert all(ln.align == 1 for ln in got.lines)
+
+
+# --------------------------------------------------------------------------- DLE EOT 3, offline
+
+
+def test_cutter_jam_is_reported_as_the_cutter_not_a_generic_error() -> None:
+    # A jammed cutter also sets EOT 2's error bit and EOT 1's offline bit.
+    h = PrinterStatus.from_replies({4: 0x12, 2: 0x52, 3: 0x1A, 1: 0x1A}).health()
+    assert h.status is Health.FAULT
+    assert "cutter error" in h.detail
+    assert "printer error" not in h.detail and "offline" not in h.detail
+
+
+def test_unrecoverable_error_is_said_as_such() -> None:
+    h = PrinterStatus.from_replies({4: 0x12, 2: 0x52, 3: 0x32, 1: 0x1A}).health()
+    assert h.status is Health.FAULT and "unrecoverable" in h.detail
+    assert "offline" not in h.detail
+
+
+@pytest.mark.parametrize(("replies", "cause"), [
+    ({4: 0x12, 2: 0x16, 3: 0x12, 1: 0x1A}, "cover open"),
+    ({4: 0x7E, 2: 0x32, 3: 0x12, 1: 0x1A}, "paper end"),
+])
+def test_offline_while_the_cover_is_open_or_the_paper_is_out_names_the_cause(
+        replies: dict[int, int], cause: str) -> None:
+    h = PrinterStatus.from_replies(replies).health()
+    assert h.status is Health.FAULT and cause in h.detail
+    assert "offline" not in h.detail and "power" not in h.detail
+
+
+def test_offline_with_nothing_else_wrong_is_still_offline() -> None:
+    h = PrinterStatus.from_replies({4: 0x12, 2: 0x12, 3: 0x12, 1: 0x1A}).health()
+    assert h.status is Health.FAULT and "offline" in h.detail
+
+
+def test_unconfirmed_status_is_a_fault_even_if_every_answer_says_fine() -> None:
+    h = PrinterStatus.from_replies({4: 0x12, 3: 0x12, 1: 0x12}, unconfirmed=True).health()
+    assert h.status is Health.FAULT and "did not agree" in h.detail
+
+
+_FLAGS = ("paper", "cover_open", "offline", "error", "cutter_error", "unrecoverable")
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(st.sampled_from(["ok", "near_end", "end"]), st.booleans(), st.booleans(), st.booleans(),
+       st.booleans(), st.booleans())
+def test_any_printer_state_reads_back_as_its_cause(
+        paper: str, cover: bool, offline: bool, error: bool, cutter: bool, unrec: bool) -> None:
+    """The simulator answers as a real printer would; the host names each cause once."""
+    from sim.printer import SimState, status_byte
+
+    state = SimState(paper=paper, cover_open=cover, offline=offline, error=error,  # type: ignore[arg-type]
+                     cutter_error=cutter, unrecoverable=unrec)
+    replies = {n: status_byte(n, state) for n in (4, 2, 3, 1)}
+    h = PrinterStatus.from_replies(replies).health()
+    assert (h.status is Health.FAULT) is (not state.can_print)
+    assert ("paper end" in h.detail) is (paper == "end")
+    assert ("cover open" in h.detail) is cover
+    assert ("cutter error" in h.detail) is cutter
+    assert ("unrecoverable" in h.detail) is unrec
+    # The generic words only when nothing more specific explains them.
+    assert ("printer error" in h.detail) is (error and not cutter and not unrec)
+    assert ("offline" in h.detail) is (offline and not state.stopped)
+    assert h.status is not Health.OK or h.detail == ""
+
+
+# --------------------------------------------------------------------------- models: GS k QR
+
+
+def test_snbc_model_sends_gs_k_qr_with_its_module_width() -> None:
+    data = URL_60.encode()
+    assert qr(data, module=6, model="snbc-btp") == (
+        bytes.fromhex("1d7706") + bytes.fromhex("1d6b0b0002") + bytes([60, 0]) + data)
+    long = b"x" * 300  # nL nH = 0x2C 0x01
+    assert bytes.fromhex("1d6b0b00022c01") + long == qr(long, model="snbc-btp")[3:]
+
+
+def test_ticket_for_the_snbc_model_has_no_gs_paren_k() -> None:
+    data = build_ticket(ticket(), model="snbc-btp")
+    assert b"\x1d\x28\x6b" not in data and b"\x1d\x6b\x0b" in data
+    assert len(data) < 600
+    (got,) = decode_tickets(data)
+    assert got.qr_data == [URL_60] and got.unknown == 0
+    assert got.texts == decode_tickets(build_ticket(ticket()))[0].texts
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(st.binary(min_size=1, max_size=700), st.integers(1, 16),
+       st.sampled_from(["epson", "snbc-btp"]), st.lists(st.integers(1, 50), max_size=10))
+def test_any_qr_decodes_back_in_either_command_however_it_arrives(
+        data: bytes, module: int, model: str, cuts: list[int]) -> None:
+    wire = init() + qr(data, module=module, model=model) + feed_and_cut(0)  # type: ignore[arg-type]
+    dec = EscPosDecoder()
+    ops: list[Op] = []
+    i = 0
+    for c in cuts:
+        ops += dec.feed(wire[i:i + c])
+        i += c
+    ops += dec.feed(wire[i:])
+    printed = [(o.data, o.value) for o in ops if o.kind == "qr_print"]
+    assert printed == [(data, module)]
+    assert not [o for o in ops if o.kind == "unknown"]
+
+
+# --------------------------------------------------------------------------- charset
+
+
+@pytest.mark.parametrize("charset", ["gbk", "gb2312"])
+def test_yen_goes_as_the_full_width_yuan_sign_under_both_charsets(charset: str) -> None:
+    enc = encode_text("收费 ¥20", charset)  # type: ignore[arg-type]
+    assert enc.replaced == []
+    assert b"\xa3\xa4" in enc.data and b"?" not in enc.data  # ￥, GB2312 A3A4
+    assert "收费 ￥20" in decode_tickets(init() + enc.data + b"\n" + feed_and_cut(0),
+                                      font=charset)[0].texts  # type: ignore[arg-type]
+
+
+def test_euro_is_sent_to_a_gbk_font_and_replaced_for_a_gb2312_font() -> None:
+    gbk = encode_text("€5", "gbk")
+    assert gbk.replaced == [] and b"\xa2\xe3" in gbk.data
+    gb2312 = encode_text("€5", "gb2312")
+    assert gb2312.replaced == ["€"] and gb2312.data == b"?5"
+    # What each does on a printer with a GB2312 font: garbage, or a plain "?".
+    page = init() + gbk.data + b"\n" + feed_and_cut(0)
+    assert decode_tickets(page, font="gb2312")[0].texts == ["\ufffd5"]
+    assert decode_tickets(page, font="gbk")[0].texts == ["€5"]
+    page = init() + gb2312.data + b"\n" + feed_and_cut(0)
+    assert decode_tickets(page, font="gb2312")[0].texts == ["?5"]
+
+
+def test_gb2312_keeps_the_symbols_its_font_has() -> None:
+    # Python's gb2312 codec names A1A4 U+30FB, GB18030 U+00B7: the same dot on paper.
+    enc = encode_text("张·李—，", "gb2312")
+    assert enc.replaced == []
+    assert enc.data == b"\x1c\x26" + "张·李—，".encode("gb18030") + b"\x1c\x2e"
+
+
+def test_a_gb2312_ticket_logs_what_it_replaced(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="drivers.escpos_codec"):
+        data = build_ticket(ticket(notice="押金 €5，¥20"), charset="gb2312")
+    assert "U+20AC" in caplog.text and "U+00A5" not in caplog.text
+    (got,) = decode_tickets(data, font="gb2312")
+    assert "押金 ?5，￥20" in got.texts and "\ufffd" not in got.text
+
+
+_ANY_TEXT = st.text(alphabet=st.sampled_from(
+    _HANZI + _PUNCT + "¥€•·—–…“”×°℃№※ABCxyz0123 ?-_/\x1b\x10\x00\n😀𠮷é"), max_size=40)
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(_ANY_TEXT, st.sampled_from(["gbk", "gb2312"]))
+def test_any_text_prints_character_for_character_and_never_as_garbage(
+        s: str, charset: str) -> None:
+    from drivers.escpos_codec import SUBSTITUTES
+
+    enc = encode_text(s, charset)  # type: ignore[arg-type]
+    for run in chinese_runs(enc.data):
+        assert len(run) % 2 == 0
+    dec = EscPosDecoder(font=charset)  # type: ignore[arg-type]
+    ops = dec.feed(init() + enc.data)
+    out = "".join(o.text for o in ops if o.kind == "text")
+    assert "\ufffd" not in out and not [o for o in ops if o.kind == "unknown"]
+    assert len(out) == len(s)
+    replaced = iter(enc.replaced)
+    for a, b in zip(s, out, strict=True):
+        if b == "?" and a != "?":
+            assert next(replaced) == a
+        elif ord(a) < 0x20:
+            assert b == " "
+        else:
+            assert b in (a, SUBSTITUTES.get(a, a))
+    assert next(replaced, None) is None

@@ -25,13 +25,21 @@ log = logging.getLogger(__name__)
 
 # IDCARD.md, "Frames".
 PREAMBLE: Final = b"\xaa\xaa\xaa\x96\x69"
-# The longest frame the protocol has is the read reply: LEN 05 08 (1288). A LEN far
-# beyond it is line noise that happened to follow a preamble: resynchronise.
-MAX_LEN: Final = 0x0600
+# The longest frame the protocol has is the read reply of readers with a
+# fingerprint module: LEN 09 0A (2314: SW1-3, three lengths, 256 text, 1024
+# photo, 1024 fingerprint, CHK); without one it is LEN 05 08 (1288). A LEN beyond
+# it is line noise that happened to follow a preamble: resynchronise.
+MAX_LEN: Final = 0x090A
 MIN_LEN: Final = 3  # a command: CMD PARA CHK
 
 TEXT_LEN: Final = 256
 PHOTO_LEN: Final = 1024
+FINGERPRINT_LEN: Final = 1024
+
+#: GB 3304 nation codes: 01–56 the 56 nationalities, 97 其他 (other), 98
+#: 外国血统中国籍人士 (Chinese citizens of foreign origin). Anything else in a
+#: resident card's nation field is a bad read.
+NATION_CODES: Final = frozenset({f"{n:02d}" for n in range(1, 57)} | {"97", "98"})
 
 
 RESET_SAM: Final = (0x10, 0xFF)
@@ -330,6 +338,10 @@ def parse_text(block: bytes) -> CardText:
     if want == 15 and not (number[:3].isalpha() and number[3:].isdigit()):
         raise CardDataError(f"{ctype.value}: the number is not 3 letters + 12 digits",
                             code="bad_number")
+    nation = f.get("nation", "")
+    if nation and nation not in NATION_CODES:
+        raise CardDataError(f"{ctype.value}: nation code is not one of GB 3304",
+                            code="bad_nation")
     for key in ("valid_from", "valid_to"):
         v = f.get(key, "")
         if v and not v.startswith("长期") and not (len(v) == 8 and v.isdigit()):

@@ -188,10 +188,18 @@ class IdCardReader:
         if len(d) < 4:
             raise CardReaderError(f"{self.where}: read card: reply too short")
         tl, pl = int.from_bytes(d[0:2], "big"), int.from_bytes(d[2:4], "big")
-        if tl != TEXT_LEN or len(d) < 4 + tl + pl:
+        head = 4
+        if len(d) >= 6:
+            # Readers with a fingerprint module add its length and 1024 bytes of
+            # fingerprint after the photo (LEN 09 0A). The fingerprint is dropped
+            # here: it is never needed and never kept.
+            fl = int.from_bytes(d[4:6], "big")
+            if 6 + tl + pl + fl == len(d) and 4 + tl + pl != len(d):
+                head = 6
+        if tl != TEXT_LEN or len(d) < head + tl + pl:
             raise CardReaderError(f"{self.where}: read card: lengths {tl}/{pl} do not match "
                                   "the reply — a bad read, place the card again")
-        return RawRead(d[4:4 + tl], d[4 + tl:4 + tl + pl])
+        return RawRead(d[head:head + tl], d[head + tl:head + tl + pl])
 
     def read_card(self) -> CardText:
         """Select and read the card found; raises CardDataError for a card not usable."""

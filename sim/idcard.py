@@ -19,6 +19,7 @@ from pathlib import Path
 from drivers.idcard import (
     COMMANDS,
     FIND_CARD,
+    FINGERPRINT_LEN,
     PHOTO_LEN,
     READ_TEXT_PHOTO,
     RESET_SAM,
@@ -87,6 +88,10 @@ SETTINGS_HELP: dict[str, str] = {
     "garbage": "hex — bytes sent before each reply",
     "delay_ms": "integer — slow SAM: wait this long before answering a read",
     "reply": "true/false — false: never answer (reader unplugged)",
+    "edge": "true/false — the card lies at the edge of the field: every other find-card "
+            "answers 80 (no card) although it is still there",
+    "fingerprint": "true/false — a reader with a fingerprint module: a read answers "
+                   "LEN 09 0A, 1024 bytes of fingerprint after the photo",
 }
 _CMD_NAMES = {"find": FIND_CARD, "select": SELECT_CARD, "read": READ_TEXT_PHOTO,
               "reset": RESET_SAM, "samid": SAM_ID}
@@ -101,6 +106,8 @@ class ReaderState:
     garbage: bytes = b""
     delay_ms: int = 0
     reply: bool = True
+    edge: bool = False
+    fingerprint: bool = False
 
 
 class SimIdReader(PtyDevice):
@@ -112,6 +119,7 @@ class SimIdReader(PtyDevice):
         self.cards: dict[str, CardText] = dict(CARDS)
         self.commands: list[tuple[int, int]] = []
         self.reads = 0
+        self.finds = 0  # find-card commands answered, for the edge flicker
         self._lock = threading.Lock()
         self._parser = FrameParser()
         super().__init__(name="sim-idcard", traffic_log=traffic_log)
@@ -153,8 +161,8 @@ class SimIdReader(PtyDevice):
             setattr(self.state, key, int(value))
         elif key == "garbage":
             self.state.garbage = bytes.fromhex(value)
-        elif key == "reply":
-            self.state.reply = value.lower() in ("1", "true", "on", "yes")
+        elif key in ("reply", "edge", "fingerprint"):
+            setattr(self.state, key, value.lower() in ("1", "true", "on", "yes"))
         else:
             raise ValueError(f"unknown setting {key!r}; known: {', '.join(SETTINGS_HELP)}")
 
@@ -163,7 +171,8 @@ class SimIdReader(PtyDevice):
         return {"port": self.port, "card": st.card,
                 "fail": {COMMANDS[c]: f"{v:02X}" for c, v in (st.fail or {}).items()},
                 "bad_chk": st.bad_chk, "bad_len": st.bad_len, "garbage": st.garbage.hex(),
-                "delay_ms": st.delay_ms, "reply": st.reply, "reads": self.reads}
+                "delay_ms": st.delay_ms, "reply": st.reply, "edge": st.edge,
+                "fingerprint": st.fingerprint, "reads": self.reads}
 
     # -- the device side of the protocol
 
@@ -184,14 +193,17 @@ class SimIdReader(PtyDevice):
             if cmd == SAM_ID:
                 return self._frame(SW3_OK, bytes.fromhex("0501000000000000" "0123456789abcdef"))
             if cmd == FIND_CARD:
-                return self._frame(SW3_FOUND, b"\x00\x00\x00\x00") if card else self._frame(
-                    SW3_NO_CARD)
+                self.finds += 1
+                if card is None or (st.edge and self.finds % 2 == 0):
+                    return self._frame(SW3_NO_CARD)
+                return self._frame(SW3_FOUND, b"\x00\x00\x00\x00")
             if cmd == SELECT_CARD:
                 return self._frame(SW3_OK, bytes(8)) if card else self._frame(0x81)
             if cmd == READ_TEXT_PHOTO:
                 if card is None:
                     return self._frame(0x41)
                 delay = st.delay_ms
+                fingerprint = st.fingerprint
             else:
                 return self._frame(0x21)  # bad parameter: a command we do not know
         if delay:
@@ -199,9 +211,13 @@ class SimIdReader(PtyDevice):
         self.reads += 1
         text = build_text(card)
         photo = b"WLT" + bytes(PHOTO_LEN - 3)  # stands in for the licensed WLT image
+        lengths = TEXT_LEN.to_bytes(2, "big") + PHOTO_LEN.to_bytes(2, "big")
+        tail = b""
+        if fingerprint:
+            lengths += FINGERPRINT_LEN.to_bytes(2, "big")
+            tail = b"FP" + bytes(FINGERPRINT_LEN - 2)  # stands in for a fingerprint template
         with self._lock:
-            return self._frame(SW3_OK, TEXT_LEN.to_bytes(2, "big")
-                               + PHOTO_LEN.to_bytes(2, "big") + text + photo)
+            return self._frame(SW3_OK, lengths + text + photo + tail)
 
     def _frame(self, sw3: int, data: bytes = b"") -> bytes:
         st = self.state

@@ -83,9 +83,11 @@ class CardHall:
         return self.of("card")[-1]
 
     def lift(self) -> None:
+        """Take the card off and wait until the agent counts it removed (debounced)."""
         assert self.reader is not None
         self.reader.put(None)
-        time.sleep(0.3)  # a poll sees it gone
+        cards = self.agent.cards
+        assert cards is None or wait_for(lambda: not cards.holding_a_card), "never removed"
 
     def close(self) -> None:
         self.agent.close()

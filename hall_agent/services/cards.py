@@ -2,8 +2,11 @@
 
 - Polls find-card every ``[id_reader] poll_ms`` (1 s), every ``fast_poll_ms``
   (300 ms) while a flow waits for a card (:meth:`CardService.want`) — IDCARD.md.
-- A card left on the reader is read once, and not again until a find-card has
-  answered "no card" (it was lifted).
+- A card left on the reader is read once, and not again until it was lifted:
+  two find-card answers "no card" at least ``[id_reader] removal_ms`` (600 ms)
+  apart, with no "card found" between. One "no card" is not enough: a card at the
+  edge of the field flickers in and out, and reading it twice opens a door twice
+  or checks a citizen in twice.
 - A read becomes a :class:`~hall_agent.core.personal.Person` at once: the hash, the
   masked forms, and (for the flow only, in memory) the clear name and number. The
   photo is dropped in the driver. The SSE ``card`` event carries a short-lived
@@ -55,7 +58,7 @@ CardHandler = Callable[[Person], dict[str, Any]]
 _MISREAD = ("证件读取有误，请取下后重新放置", "The card was misread: lift it and place it again")
 _CARD_ERRORS: dict[str, tuple[str, str]] = {
     "bad_check_digit": _MISREAD, "bad_number": _MISREAD, "bad_date": _MISREAD,
-    "length": _MISREAD,
+    "length": _MISREAD, "bad_nation": _MISREAD,
     "unknown_type": ("无法识别该证件，请使用身份证或居住证", "This card type is not supported"),
     "read_failed": ("读卡失败，请取下后重新放置", "Could not read the card: lift it and place "
                                            "it again"),
@@ -71,18 +74,22 @@ class _Held:
 class CardService:
     def __init__(self, needs: CardNeeds, cfg: IdReaderConfig, secret: bytes, *,
                  reader: IdCardReader | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.n = needs
         self.cfg = cfg
         self._secret = secret
         self.reader = reader or IdCardReader(cfg.port, cfg.baudrate,
                                              timeout_s=cfg.timeout_ms / 1000)
         self.clock = clock
+        self.monotonic = monotonic  # the removal debounce; injectable for tests
         self.handlers: list[CardHandler] = []
         self._held: dict[str, _Held] = {}
         self._lock = threading.Lock()
         self._want_until = 0.0
         self._read_this_card = False  # the card on the reader was read: not again
+        self._gone_since: float | None = None  # first "no card" of the current run
+        self._gone_count = 0
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -157,12 +164,28 @@ class CardService:
         self.n.bus.publish("card", event)
         return event
 
+    @property
+    def holding_a_card(self) -> bool:
+        """A card was read and has not been removed yet (it will not be read again)."""
+        return self._read_this_card
+
+    def _no_card(self) -> None:
+        """A find-card said "no card": the card is removed once that is sure."""
+        now = self.monotonic()
+        if self._gone_since is None:
+            self._gone_since, self._gone_count = now, 0
+        self._gone_count += 1
+        if (self._gone_count >= 2
+                and now - self._gone_since >= self.cfg.removal_ms / 1000):
+            self._read_this_card = False
+
     def poll_once(self) -> bool:
         """One find-card (and a read if a new card lies there); True if a card is on."""
         present = self.reader.find()
         if not present:
-            self._read_this_card = False
+            self._no_card()
             return False
+        self._gone_since = None
         if self._read_this_card:
             return True
         try:

@@ -40,6 +40,18 @@ def test_each_card_type_reads_over_the_pty(sim: SimIdReader, reader: IdCardReade
     assert card.number == CARDS[name].number and card.name == CARDS[name].name
 
 
+def test_a_reader_with_a_fingerprint_module_reads_and_drops_the_fingerprint(
+        sim: SimIdReader, reader: IdCardReader) -> None:
+    sim.set("fingerprint", "true")
+    sim.put("resident")
+    raw = reader.read_raw()
+    assert len(raw.text) == 256 and raw.photo.startswith(b"WLT") and len(raw.photo) == 1024
+    sim.put("hmt")
+    card = reader.read_card()
+    assert card.card_type is CardType.HMT_PERMIT and card.number == CARDS["hmt"].number
+    assert reader.retries == 0
+
+
 def test_sam_commands(reader: IdCardReader) -> None:
     reader.reset_sam()
     assert len(reader.sam_id()) == 32

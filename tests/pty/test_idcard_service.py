@@ -42,7 +42,9 @@ def test_every_card_type_is_accepted(hall: CardHall, name: str, ctype: str) -> N
 
 def test_a_card_left_on_the_reader_is_read_once_until_removed(hall: CardHall) -> None:
     hall.place("resident")
-    time.sleep(0.6)  # several polls with the card still there
+    assert hall.reader is not None
+    seen = hall.reader.finds
+    assert wait_for(lambda: hall.reader is not None and hall.reader.finds >= seen + 4)
     assert len(hall.of("card")) == 1
     assert hall.agent.cards is not None and hall.agent.cards.reads == 1
     hall.lift()
@@ -172,3 +174,112 @@ def test_unknown_or_forgotten_token_is_refused(hall: CardHall) -> None:
 def test_secret_file_is_created_root_only(hall: CardHall, tmp_path: Path) -> None:
     p = tmp_path / "data" / "hall.secret"
     assert p.exists() and (p.stat().st_mode & 0o777) == 0o600
+
+
+# --------------------------------------------------------------------------- removal debounce
+
+
+class _Clock:
+    """The service's monotonic clock, moved by the test (no sleeping)."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+@pytest.fixture
+def polled(tmp_path: Path) -> Iterator[tuple[CardHall, _Clock]]:
+    """The agent's real card service and reader over the pty, polled by the test."""
+    h = CardHall(tmp_path)  # not started: the test calls poll_once itself
+    clock = _Clock()
+    assert h.agent.cards is not None
+    h.agent.cards.monotonic = clock
+    yield h, clock
+    h.close()
+
+
+def _polls(h: CardHall, clock: _Clock, n: int, step_s: float = 0.25) -> list[bool]:
+    cards = h.agent.cards
+    assert cards is not None
+    out = []
+    for _ in range(n):
+        out.append(cards.poll_once())
+        clock.t += step_s
+    return out
+
+
+def test_a_card_at_the_edge_of_the_field_is_read_once(
+        polled: tuple[CardHall, _Clock]) -> None:
+    h, clock = polled
+    assert h.reader is not None and h.agent.cards is not None
+    h.reader.set("edge", "true")  # every other find-card: "no card"
+    h.reader.put("resident")
+    seen = _polls(h, clock, 12)
+    assert seen.count(False) >= 5  # it did flicker out, many times
+    assert h.agent.cards.reads == 1 and h.reader.reads == 1
+    assert h.agent.cards.holding_a_card
+
+
+def test_one_no_card_answer_is_not_a_removal(polled: tuple[CardHall, _Clock]) -> None:
+    h, clock = polled
+    assert h.reader is not None and h.agent.cards is not None
+    h.reader.put("resident")
+    _polls(h, clock, 1)
+    h.reader.put(None)
+    _polls(h, clock, 1, step_s=5.0)  # one "no card", however long before the next poll
+    h.reader.put("resident")
+    _polls(h, clock, 3)
+    assert h.agent.cards.reads == 1
+
+
+def test_no_card_twice_but_too_close_together_is_not_a_removal(
+        polled: tuple[CardHall, _Clock]) -> None:
+    h, clock = polled
+    assert h.reader is not None and h.agent.cards is not None
+    h.reader.put("resident")
+    _polls(h, clock, 1)
+    h.reader.put(None)
+    _polls(h, clock, 2, step_s=0.5)  # 80 at t and t + 500 ms
+    assert h.agent.cards.holding_a_card
+    h.reader.put("resident")
+    _polls(h, clock, 2)
+    assert h.agent.cards.reads == 1
+
+
+def test_a_card_found_between_two_no_cards_starts_the_count_again(
+        polled: tuple[CardHall, _Clock]) -> None:
+    h, clock = polled
+    assert h.reader is not None and h.agent.cards is not None
+    h.reader.put("resident")
+    _polls(h, clock, 1)
+    for card in (None, "resident", None, "resident"):
+        h.reader.put(card)
+        _polls(h, clock, 1, step_s=0.5)
+    assert h.agent.cards.reads == 1
+
+
+def test_a_card_really_lifted_is_read_again_when_placed_again(
+        polled: tuple[CardHall, _Clock]) -> None:
+    h, clock = polled
+    assert h.reader is not None and h.agent.cards is not None
+    h.reader.put("resident")
+    _polls(h, clock, 1)
+    h.reader.put(None)
+    _polls(h, clock, 3)  # 80 at t, t + 250 ms, t + 500 ms: not yet
+    assert h.agent.cards.holding_a_card
+    _polls(h, clock, 1)  # 80 at t + 750 ms: removed
+    assert not h.agent.cards.holding_a_card
+    h.reader.put("resident")
+    _polls(h, clock, 1)
+    assert h.agent.cards.reads == 2 and h.reader.reads == 2
+
+
+def test_a_flickering_card_is_read_once_by_the_running_agent(hall: CardHall) -> None:
+    assert hall.reader is not None
+    hall.reader.set("edge", "true")
+    hall.place("resident")
+    seen = hall.reader.finds
+    assert wait_for(lambda: hall.reader is not None and hall.reader.finds >= seen + 12)
+    assert len(hall.of("card")) == 1 and hall.reader.reads == 1

@@ -10,6 +10,8 @@ from hypothesis import strategies as st
 
 from drivers.idcard import (
     FIND_CARD,
+    MAX_LEN,
+    NATION_CODES,
     PREAMBLE,
     READ_TEXT_PHOTO,
     RESET_SAM,
@@ -47,6 +49,20 @@ def test_read_reply_has_len_0508() -> None:
     assert isinstance(f, Frame) and f.sw3 == 0x90 and len(f.data) == 4 + 1280
 
 
+def test_the_fingerprint_readers_read_reply_len_090a_is_a_frame() -> None:
+    data = b"\x01\x00\x04\x00\x04\x00" + bytes(256 + 1024 + 1024)
+    r = encode_reply(0x90, data)
+    assert r[5:7] == b"\x09\x0a"
+    [f] = FrameParser().feed(r)
+    assert isinstance(f, Frame) and f.data == data
+
+
+def test_a_len_beyond_the_fingerprint_reply_is_noise() -> None:
+    out = FrameParser().feed(PREAMBLE + (MAX_LEN + 1).to_bytes(2, "big") + encode_reply(0x80))
+    assert isinstance(out[0], BadFrame) and "LEN" in out[0].reason
+    assert isinstance(out[-1], Frame) and out[-1].sw3 == 0x80
+
+
 def test_garbage_before_the_preamble_is_skipped() -> None:
     p = FrameParser()
     out = p.feed(b"\x00\xaa\x12\xaa\xaa" + encode_reply(0x9F, b"\x00" * 4))
@@ -74,7 +90,7 @@ def test_parser_never_raises_on_noise(chunks: list[bytes]) -> None:
     for c in chunks:
         for item in p.feed(c):
             assert isinstance(item, Frame | BadFrame)
-    assert len(p.buf) <= 7 + 0x0600
+    assert len(p.buf) <= 7 + MAX_LEN
 
 
 @given(st.integers(0, 255), st.binary(max_size=1300),
@@ -182,3 +198,26 @@ def test_repr_leaks_nothing() -> None:
     text = repr(c) + str(c) + f"{c}"
     assert "测试甲" not in text and RESIDENT_NUMBER not in text
     assert "3501**********1238" in text and "测*" in text
+
+
+@pytest.mark.parametrize("nation", ["01", "56", "97", "98"])
+def test_every_gb3304_nation_code_is_accepted(nation: str) -> None:
+    from dataclasses import replace
+
+    card = replace(CARDS["resident"], nation=nation)
+    assert parse_text(build_text(card)).nation == nation
+
+
+@pytest.mark.parametrize("nation", ["00", "57", "96", "99", "1", "ab"])
+def test_a_nation_code_outside_gb3304_is_a_bad_read(nation: str) -> None:
+    from dataclasses import replace
+
+    card = replace(CARDS["resident"], nation=nation)
+    with pytest.raises(CardDataError) as e:
+        parse_text(build_text(card))
+    assert e.value.code == "bad_nation"
+
+
+@given(st.text(alphabet="0123456789", min_size=2, max_size=2))
+def test_nation_codes_are_exactly_gb3304(code: str) -> None:
+    assert (code in NATION_CODES) is (1 <= int(code) <= 56 or code in ("97", "98"))

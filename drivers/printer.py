@@ -1,11 +1,8 @@
 """The ticket printer: our ESC/POS bytes over a transport that only moves bytes.
 
-Every byte comes from :mod:`drivers.escpos_codec`. Serial (pyserial), network (a
-TCP socket) and file links are a few lines each; USB goes through python-escpos'
-``Usb`` (pyusb), imported only when a USB printer is configured: python-escpos
-pulls in Pillow, qrcode, python-barcode and PyYAML (~8 MB in the agent), none of
-which the byte-moving needs. We do not use its ``paper_status()`` either: 3.1 says
-"paper OK" when nothing answers (PRINTER.md, "Status").
+Every byte comes from :mod:`drivers.escpos_codec`; the links that move them are
+in :mod:`drivers.printer_links`. We do not use python-escpos' ``paper_status()``:
+3.1 says "paper OK" when nothing answers (PRINTER.md, "Status").
 
 Device problems never raise: every call returns a health. A port that vanished
 (USB cable pulled, printer switched off) turns into a FAULT with a sentence for
@@ -16,25 +13,22 @@ from __future__ import annotations
 
 import logging
 import os
-import socket
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, Literal, Protocol
+from typing import Literal
 
-import serial
-
-from drivers.errors import DeviceError
 from drivers.escpos_codec import (
-    PrinterStatus,
     Receipt,
     build_receipt,
     build_test_page,
     build_ticket,
-    is_status_reply,
     status_query,
 )
+from drivers.escpos_status import PrinterStatus, is_status_reply
 from drivers.printer_config import PrinterConfig
+from drivers.printer_links import _LINKS as _LINKS  # hall_agent.agent wraps them
+from drivers.printer_links import Link, LinkFactory
+from drivers.printer_links import PrinterNotFound as PrinterNotFound
 from drivers.types import SERIAL_ERRORS, DeviceHealth, Health, PrintResult, TicketPrint
 
 log = logging.getLogger(__name__)
@@ -50,9 +44,6 @@ STATUS_QUERIES: tuple[int, ...] = (4, 2, 3, 1)
 #: stray byte shaped like an answer (1 in 16 random bytes is) must not decide
 #: whether a ticket counts as printed (issue 16). Disagreement is a fault.
 MAX_ASKS = 4
-
-# How often a read loop wakes to check its deadline, in seconds.
-_POLL_S = 0.02
 
 
 def status_budget_s(cfg: PrinterConfig) -> float:
@@ -75,175 +66,6 @@ def _quiet_gap_s(cfg: PrinterConfig) -> float:
 # Everything a transport throws when the device misbehaves or goes away.
 # termios.error is not an OSError; pyserial lets it out of tcflush on a dead tty.
 _DEVICE_ERRORS: tuple[type[BaseException], ...] = (*SERIAL_ERRORS, EOFError)
-
-
-class PrinterNotFound(DeviceError):
-    """The printer's port or address could not be opened (the message says why)."""
-
-
-def _escpos_errors() -> tuple[type[BaseException], ...]:
-    """python-escpos' own errors, where its USB link is in use."""
-    from escpos.exceptions import Error
-
-    return (Error,)
-
-
-class Link(Protocol):
-    """A printer connection: bytes out, status bytes in."""
-
-    has_status: bool
-
-    def write(self, data: bytes, timeout_s: float) -> None: ...
-
-    def read(self, timeout_s: float) -> bytes:
-        """Whatever arrives within ``timeout_s`` (b"" if nothing)."""
-        ...
-
-    def flush_input(self) -> None: ...
-
-    def close(self) -> None: ...
-
-
-class _SerialLink:
-    has_status = True
-
-    def __init__(self, cfg: PrinterConfig, write_timeout_s: float) -> None:
-        port = cfg.port or ""
-        try:
-            # pyserial URL handlers (socket://, spy://) for tests and printer servers.
-            # 8N1 with DSR/DTR flow control, as python-escpos opened it before.
-            self._dev: serial.Serial = serial.serial_for_url(
-                port, baudrate=cfg.baudrate, timeout=_POLL_S, dsrdtr="://" not in port,
-                write_timeout=write_timeout_s)
-        except (ValueError, serial.SerialException) as e:
-            raise PrinterNotFound(f"Unable to open serial printer on {port}:\n{e}") from e
-
-    def write(self, data: bytes, timeout_s: float) -> None:
-        self._dev.write_timeout = timeout_s
-        self._dev.write(data)
-        self._dev.flush()
-
-    def read(self, timeout_s: float) -> bytes:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            got: bytes = self._dev.read(max(1, self._dev.in_waiting))
-            if got or time.monotonic() >= deadline:
-                return got
-
-    def flush_input(self) -> None:
-        self._dev.reset_input_buffer()
-
-    def close(self) -> None:
-        self._dev.close()
-
-
-class _NetworkLink:
-    has_status = True
-
-    def __init__(self, cfg: PrinterConfig, write_timeout_s: float) -> None:
-        try:
-            self._sock = socket.create_connection((cfg.host or "", cfg.tcp_port),
-                                                  timeout=write_timeout_s)
-        except OSError as e:
-            raise PrinterNotFound(f"Could not open socket for {cfg.host}:\n{e}") from e
-
-    def write(self, data: bytes, timeout_s: float) -> None:
-        self._sock.settimeout(timeout_s)
-        self._sock.sendall(data)
-
-    def read(self, timeout_s: float) -> bytes:
-        self._sock.settimeout(max(timeout_s, 0.001))
-        try:
-            got = self._sock.recv(16)
-        except TimeoutError:
-            return b""
-        if not got:
-            raise ConnectionResetError("the printer closed the connection")
-        return got
-
-    def flush_input(self) -> None:
-        self._sock.setblocking(False)
-        try:
-            while self._sock.recv(256):
-                pass
-            raise ConnectionResetError("the printer closed the connection")
-        except BlockingIOError:
-            pass
-        finally:
-            self._sock.setblocking(True)
-
-    def close(self) -> None:
-        self._sock.close()
-
-
-class _UsbLink:
-    has_status = True
-
-    def __init__(self, cfg: PrinterConfig, write_timeout_s: float) -> None:
-        from escpos.printer import Usb
-
-        if not Usb.is_usable():
-            # Checked first: a half-built Usb object complains again from __del__.
-            raise ImportError("pyusb is not installed")
-        self._errors = _escpos_errors()
-        self._p: Any = Usb(idVendor=cfg.usb_vendor, idProduct=cfg.usb_product,
-                           timeout=int(write_timeout_s * 1000))
-        try:
-            self._p.open(raise_not_found=True)
-        except self._errors as e:
-            raise PrinterNotFound(str(e)) from e
-
-    def write(self, data: bytes, timeout_s: float) -> None:
-        self._p.timeout = max(1, int(timeout_s * 1000))
-        try:
-            self._p._raw(data)
-        except self._errors as e:
-            raise DeviceError(str(e)) from e
-
-    def read(self, timeout_s: float) -> bytes:
-        import usb.core
-
-        try:
-            return bytes(self._p.device.read(self._p.in_ep, 16, max(1, int(timeout_s * 1000))))
-        except usb.core.USBTimeoutError:
-            return b""
-
-    def flush_input(self) -> None:
-        while self.read(0.001):
-            pass
-
-    def close(self) -> None:
-        self._p.close()
-
-
-class _FileLink:
-    """A spool or debug file: write-only, so there is no status to ask."""
-
-    has_status = False
-
-    def __init__(self, cfg: PrinterConfig, write_timeout_s: float) -> None:
-        # Appended, never truncated: the driver reopens it after every fault.
-        self._f = open(cfg.port or "", "ab")  # noqa: SIM115 - closed in close()
-
-    def write(self, data: bytes, timeout_s: float) -> None:
-        self._f.write(data)
-        self._f.flush()
-
-    def read(self, timeout_s: float) -> bytes:
-        return b""
-
-    def flush_input(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self._f.close()
-
-
-LinkFactory = Callable[[PrinterConfig, float], Link]
-
-_LINKS: dict[str, LinkFactory] = {
-    "serial": _SerialLink, "network": _NetworkLink, "usb": _UsbLink, "file": _FileLink,
-}
 
 
 def describe(cfg: PrinterConfig) -> str:

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from drivers.escpos_codec import STATUS_FIXED_BITS
 from drivers.escpos_decode import DecodedTicket, EscPosDecoder, Font, Op, TicketAssembler
+from drivers.escpos_status import STATUS_FIXED_BITS
 from sim.ptydevice import PtyDevice
 from sim.render import FONT_PATH, render_ticket
 

@@ -19,11 +19,10 @@ from drivers.escpos_codec import (
     build_ticket,
     feed_and_cut,
     init,
-    is_status_reply,
-    parse_status,
     size,
 )
 from drivers.escpos_decode import DecodedTicket, decode_tickets
+from drivers.escpos_status import is_status_reply, parse_status
 from drivers.types import TicketPrint
 from sim.printer import SimPrinter, SimState, apply_setting, status_byte
 from sim.render import LINE_GAP, TOP_MARGIN, render_ticket

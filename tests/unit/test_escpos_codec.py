@@ -12,7 +12,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.escpos_codec import (
-    PrinterStatus,
     align,
     bold,
     build_test_page,
@@ -20,12 +19,12 @@ from drivers.escpos_codec import (
     encode_text,
     feed_and_cut,
     init,
-    parse_status,
     qr,
     size,
     status_query,
 )
 from drivers.escpos_decode import EscPosDecoder, Op, decode_tickets
+from drivers.escpos_status import PrinterStatus, parse_status
 from drivers.types import Health, TicketPrint
 
 TZ = ZoneInfo("Asia/Shanghai")

@@ -17,6 +17,7 @@ from sim.broker import Broker
 from sim.bus import BUS_HELP, SimBus, bus_command, bus_config, catalog_windows, make_sim_bus
 from sim.central import CENTRAL_HELP, Central
 from sim.idcard import SimIdReader
+from sim.onbon import ONBON_HELP, SimOnbon, SimOnbonPty, SimOnbonTcp
 from sim.printer import SETTINGS_HELP, SimPrinter, apply_setting
 from sim.ptydevice import PtyDevice
 from sim.scanner import SimScanner
@@ -35,7 +36,8 @@ with ID devices: `card NAME|none` (resident, resident2, hmt, foreigner2017, fore
   `scan TEXT` (a serial scanner reads TEXT)
 RS-485 bus (LED boards, evaluators):
 
-""" + BUS_HELP + """with --mqtt: `central COMMAND` (below), `broker stop|start|restart`
+""" + BUS_HELP + """with --boards onbon-bx5|onbon-bx6 (the hall board is an ONBON controller):
+""" + ONBON_HELP + """with --mqtt: `central COMMAND` (below), `broker stop|start|restart`
 """ + CENTRAL_HELP + """printer settings:
 """ + "\n".join(f"  {k:<14} {v}" for k, v in SETTINGS_HELP.items()) + "\n"
 
@@ -54,6 +56,12 @@ class SimHall:
     extra_toml: str = ""  # more config sections, e.g. [mqtt]
     bus_devices: bool = True  # LED boards and evaluators on a simulated RS-485 bus
     id_devices: bool = False  # an ID-card reader and a serial QR scanner
+    # The hall board's model: "hall-edge" on the RS-485 bus, or an ONBON controller
+    # ("onbon-bx5" | "onbon-bx6") on its own pty ("serial") or on TCP ("tcp").
+    boards: str = "hall-edge"
+    board_transport: str = "serial"
+    onbon: SimOnbon | None = field(init=False, default=None)
+    onbon_line: SimOnbonPty | SimOnbonTcp | None = field(init=False, default=None)
     printer: SimPrinter = field(init=False)
     id_reader: SimIdReader | None = field(init=False, default=None)
     scanner: SimScanner | None = field(init=False, default=None)
@@ -70,10 +78,40 @@ class SimHall:
         if self.bus_devices:
             self.bus = make_sim_bus(self.root, catalog_windows(self.catalog))
             self._link(self.bus)
+        if self.boards != "hall-edge":
+            self._add_onbon()
         if self.id_devices:
             self.id_reader = SimIdReader(traffic_log=self.root / "idcard-traffic.log")
             self._link(self.id_reader)
             self.scanner = SimScanner()
+
+    def _add_onbon(self) -> None:
+        from drivers.onbon import Model
+        from sim.bus import HALL_BOARD
+
+        if self.boards not in ("onbon-bx5", "onbon-bx6"):
+            raise ValueError(f"--boards {self.boards!r}: hall-edge, onbon-bx5 or onbon-bx6")
+        if self.bus is not None:
+            with self.bus.lock:
+                self.bus.devices.pop(HALL_BOARD, None)  # the ONBON board takes its place
+        self.onbon = SimOnbon(Model(self.boards), address=HALL_BOARD, width=192, height=32,
+                              out_dir=self.root / "boards")
+        if self.board_transport == "tcp":
+            self.onbon_line = SimOnbonTcp(self.onbon)
+        else:
+            self.onbon_line = SimOnbonPty(self.onbon,
+                                          traffic_log=self.root / "sim-onbon-traffic.log")
+
+    def onbon_config(self) -> str:
+        """The [[boards]] section of the ONBON hall board (★ keys of DESIGN.md)."""
+        if self.onbon is None or self.onbon_line is None:
+            return ""
+        o = self.onbon
+        where = (f'transport = "tcp"\nhost = "127.0.0.1"\ntcp_port = {self.onbon_line.port}\n'
+                 if isinstance(self.onbon_line, SimOnbonTcp) else
+                 f'transport = "serial"\nport = "{self.onbon_line.port}"\nbaudrate = 9600\n')
+        return (f'\n[[boards]]\nprotocol = "{o.model.value}"\n{where}address = {o.address}\n'
+                f'width = {o.width}\nheight = {o.height}\nrole = "hall"\n')
 
     def use_bus(self, bus: SimBus) -> None:
         """Put another simulated bus on this hall (a benchmark's bigger one), cabled
@@ -150,6 +188,7 @@ class SimHall:
             f'[printer]\ntransport = "serial"\nport = "{self.printer_link}"\n'
             "baudrate = 115200\n"
             + (bus_config(self.bus, self.link_of(self.bus)) if self.bus else "")
+            + self.onbon_config()
             + (f'\n[id_reader]\nport = "{self.link_of(self.id_reader)}"\n'
                if self.id_reader else "")
             + (f'\n[scanner]\nport = "{self.scanner.port}"\n' if self.scanner else "")
@@ -166,7 +205,8 @@ class SimHall:
             return CONTROL_HELP
         if words[0] == "status":
             return json.dumps({"printer": self.printer.describe(),
-                               **({"bus": self.bus.describe()} if self.bus else {})},
+                               **({"bus": self.bus.describe()} if self.bus else {}),
+                               **({"onbon": self.onbon.describe()} if self.onbon else {})},
                               ensure_ascii=False)
         if words[0] == "printer" and len(words) >= 2:
             return self._printer_command(words[1:])
@@ -176,6 +216,12 @@ class SimHall:
             except KeyError as e:
                 return f"error: {e.args[0]}"
             return f"ok {words[1]} {words[0]}ged"
+        if words[0] == "onbon" and self.onbon is not None:
+            if words[1:2] == ["power"] and len(words) == 3 and isinstance(
+                    self.onbon_line, SimOnbonTcp):
+                self.onbon_line.power(words[2] == "on")  # its TCP server goes too
+                return json.dumps(self.onbon.describe(), ensure_ascii=False)
+            return self.onbon.command(words[1:])
         if words[0] == "central":
             if self.central is None:
                 return "error: no central here; start hall-sim with --mqtt"
@@ -275,6 +321,8 @@ class SimHall:
         self.printer.close()
         if self.bus is not None:
             self.bus.close()
+        if self.onbon_line is not None:
+            self.onbon_line.close()
         if self.id_reader is not None:
             self.id_reader.close()
         if self.scanner is not None:

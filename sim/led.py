@@ -72,3 +72,28 @@ def render_board(lines: list[tuple[str, int, int]], columns: int, *,
         small = _font(12)
         d.text((margin, 2), title, font=small, fill=(120, 120, 120))
     return img
+
+
+DOT_COLOURS = {1: COLOURS[1], 2: COLOURS[2], 3: COLOURS[3]}
+
+
+def render_dots(rows: list[list[int]], *, title: str = "", on: bool = True) -> Image.Image:
+    """A dot-matrix controller's screen (an ONBON board): ``rows[y][x]`` colour bits
+    (1 red, 2 green, 3 both), drawn dot for dot as :func:`render_board` draws text."""
+    h = len(rows)
+    w = len(rows[0]) if rows else 0
+    margin = 3 * PITCH
+    img = Image.new("RGB", (w * PITCH + 2 * margin, h * PITCH + 2 * margin), FRAME)
+    d = ImageDraw.Draw(img)
+    d.rectangle([margin - PITCH, margin - PITCH, margin + w * PITCH + PITCH - 1,
+                 margin + h * PITCH + PITCH - 1], fill=(0, 0, 0))
+    r = PITCH * 0.42
+    for y, row in enumerate(rows):
+        cy = margin + y * PITCH + PITCH / 2
+        for x, c in enumerate(row):
+            cx = margin + x * PITCH + PITCH / 2
+            fill = DOT_COLOURS.get(c, UNLIT) if on else UNLIT
+            d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
+    if title:
+        d.text((margin, 2), title, font=_font(12), fill=(120, 120, 120))
+    return img

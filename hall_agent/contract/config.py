@@ -195,8 +195,9 @@ class VoiceConfig(_Model):
     enabled: bool = True
     engine: Literal["clips", "espeak"] = Field(
         default="clips", description="recorded clips (fast, natural) or espeak-ng")
-    output: Literal["auto", "alsa", "wav"] = Field(
-        default="auto", description="auto: ALSA when a sound card is present, else WAV files")
+    output: Literal["auto", "alsa", "wav", "board"] = Field(
+        default="auto", description=("auto: ALSA when a sound card is present, else WAV "
+                                     "files; board: the hall's ONBON BX-6 board speaks"))
     english: bool = Field(default=False, description="repeat each call in English")
 
 

@@ -26,6 +26,8 @@ from typing import Any
 
 from drivers.bus import BusError, BusMaster, BusPool, DeviceFault, DeviceRefused, NoReply
 from drivers.bus_config import BoardConfig
+from drivers.onbon import Model
+from drivers.onbon_link import OnbonController
 from drivers.rs485 import (
     Cmd,
     Colour,
@@ -41,6 +43,13 @@ from drivers.types import DeviceHealth, Health
 from hall_agent.contract.config import Config
 from hall_agent.core.events import Event
 from hall_agent.core.queue import QueueEngine
+from hall_agent.services.boards_onbon import (
+    ONBON_REPROBE_S,
+    brightness_table,
+    hall_hours,
+    onbon_controller,
+    step_onbon,
+)
 from hall_agent.services.ports import Events, HealthView, ModeView
 
 log = logging.getLogger("hall_agent.services.boards")
@@ -222,10 +231,17 @@ def send_lines(master: BusMaster, addr: int, lines: list[Line], sent: list[Line 
 
 
 class _Board:
-    def __init__(self, cfg: BoardConfig, name: str, master: BusMaster) -> None:
+    def __init__(self, cfg: BoardConfig, name: str, master: BusMaster | None,
+                 onbon: OnbonController | None = None) -> None:
         self.cfg = cfg
         self.name = name
-        self.master = master
+        # Only hall-edge boards have a bus master; the ONBON path never touches it.
+        self.master: BusMaster = master  # type: ignore[assignment]
+        self.onbon = onbon
+        self.onbon_opens = 0
+        self.onbon_next_probe = 0.0
+        self.onbon_fault = False
+        self.say: deque[str] = deque(maxlen=8)
         self.info: Info | None = None
         self.sent: list[Line | None] = []
         self.wake = threading.Event()
@@ -250,8 +266,12 @@ class BoardService:
         self.page_s = page_s
         self.heartbeat_s = heartbeat_s
         cfgs = needs.cfg.boards
-        self.boards = [_Board(c, n, pool.get(c.port, c.baudrate))
+        self.boards = [_Board(c, n, pool.get(c.port, c.baudrate)) if c.protocol == "hall-edge"
+                       else _Board(c, n, None, onbon_controller(c))
                        for c, n in zip(cfgs, board_names(cfgs), strict=True)]
+        self.brightness = brightness_table(hall_hours(needs.cfg))
+        # [voice] output = "board": the hall's BX-6 says the calls itself.
+        self.speaks = getattr(needs.cfg.voice, "output", "") == "board"
         self._calls: deque[CallShown] = deque(maxlen=20)
         self._lock = threading.Lock()
         self._view: tuple[float, HallView] | None = None
@@ -293,6 +313,9 @@ class BoardService:
             if b.cfg.role == "hall" or b.cfg.window == window:
                 b.chime += 1
                 b.urgent = True
+                if self.speaks and b.onbon is not None and b.onbon.model == Model.BX6 and (
+                        b.cfg.role == "hall"):
+                    b.say.append(f"请{ticket}号到{window.removesuffix('号')}号窗口办理")
             b.wake.set()
 
     def calls(self) -> list[CallShown]:
@@ -375,10 +398,19 @@ class BoardService:
         for b in self.boards:
             if b.thread is not None:
                 b.thread.join(timeout=3)
+            if b.onbon is not None:
+                b.onbon.close()
 
     def _fault(self, b: _Board, e: BaseException) -> None:
         b.sent = []
         b.info = b.info  # keep the layout: a board does not change size while off
+        if b.onbon is not None:
+            b.onbon_fault = True
+            b.onbon_next_probe = time.monotonic() + ONBON_REPROBE_S
+            # NoReply names the controller already; a port error names only the cable.
+            detail = str(e) if isinstance(e, NoReply) else f"{b.onbon.model.value} board: {e}"
+            self.n.health.set_health(b.name, DeviceHealth(Health.FAULT, detail))
+            return
         self.n.health.set_health(b.name, DeviceHealth(
             Health.FAULT, f"no answer at address {b.cfg.address} on {b.cfg.port} "
                           f"({e}); check its power and the bus cable"))
@@ -400,6 +432,9 @@ class BoardService:
                 self._stop.wait(1.0)
 
     def _step(self, b: _Board) -> None:
+        if b.onbon is not None:
+            step_onbon(self, b, b.onbon)
+            return
         m, addr = b.master, b.cfg.address
         if b.info is None or m.is_fault(addr) or not b.sent:
             if not m.probe_due(addr):
@@ -429,7 +464,8 @@ class BoardService:
         self.n.health.set_health(b.name, DeviceHealth(Health.OK))
 
     def describe(self) -> list[dict[str, Any]]:
-        return [{"name": b.name, "port": b.cfg.port, "address": b.cfg.address,
+        return [{"name": b.name, "port": b.cfg.where, "address": b.cfg.address,
+                 "protocol": b.cfg.protocol,
                  "role": b.cfg.role, "window": b.cfg.window,
                  "lines": [s[0] if s else None for s in b.sent],
                  "info": vars(b.info) if b.info and hasattr(b.info, "__dict__") else

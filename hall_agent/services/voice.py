@@ -397,6 +397,10 @@ def make_announcer(events: Events, data_dir: Path, *, engine: str | None = None,
                    output: str | None = None, english: bool = False) -> Announcer | None:
     """The announcer with the defaults: clips if the clip set is there, else espeak-ng;
     ALSA if there is a sound card, else WAV files in ``data_dir/voice``."""
+    if output == "board":
+        # The hall's BX-6 board speaks each call itself (services/boards.py).
+        log.info("voice: spoken by the hall's ONBON BX-6 board")
+        return None
     eng: Engine
     try:
         if engine in (None, "clips") and (CLIP_DIR / "zh-qing.wav").exists():

@@ -1,0 +1,127 @@
+"""An ONBON hall board driven by the real board service, over a pty and over TCP.
+
+The agent runs in this process; every byte goes through its ONBON driver
+(drivers/onbon_link.py), a pty or a 127.0.0.1 socket, and the simulated
+controller's side of the vendor's protocol (sim/onbon.py), which decodes the
+dots it was sent. A test compares those dots with the text rendered the way the
+board service renders it, so a call that is painted wrong fails.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from drivers.bus_config import BoardConfig
+from drivers.onbon import Cmd, DisplayMode, Group
+from drivers.onbon_area import decode_pixels
+from drivers.onbon_render import render_line
+from drivers.rs485 import Colour
+from drivers.types import Health
+from hall_agent.agent import Agent
+from hall_agent.contract.config import load_config
+from hall_agent.services.boards import call_text
+from hall_agent.services.boards_onbon import DAY_LEVEL
+from sim.hall import SimHall
+from sim.onbon import SimOnbon
+from sim.procs import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+TEST_CATALOG = ROOT / "tests" / "data" / "services.toml"
+
+
+class OnbonHall:
+    def __init__(self, root: Path, model: str, transport: str) -> None:
+        self.sim = SimHall(root, catalog=str(TEST_CATALOG), boards=model,
+                           board_transport=transport)
+        self.sim.write_config()
+        self.agent = Agent(load_config(self.sim.config_path))
+        self.agent.start()
+
+    @property
+    def ctl(self) -> SimOnbon:
+        assert self.sim.onbon is not None
+        return self.sim.onbon
+
+    @property
+    def board_cfg(self) -> BoardConfig:
+        return next(b for b in self.agent.cfg.boards if b.protocol != "hall-edge")
+
+    def line_dots(self, line: int) -> list[list[int]] | None:
+        with self.ctl.lock:
+            a = self.ctl.areas.get(line)
+        if a is None:
+            return None
+        return decode_pixels(self.ctl.model, a.pages[0].bitmap, a.width, a.height,
+                             colours=self.ctl.colours)
+
+    def shows(self, line: int, text: str, colour: int = Colour.RED) -> bool:
+        return self.line_dots(line) == render_line(text, self.ctl.width, colour)
+
+    def call(self, ticket: str, window: str) -> None:
+        self.agent.boards.show_call(f"c-{ticket}", ticket, window)
+
+    def close(self) -> None:
+        self.agent.close()
+        self.sim.close()
+
+
+@pytest.fixture(params=[("onbon-bx5", "serial"), ("onbon-bx5", "tcp"), ("onbon-bx6", "tcp"),
+                        ("onbon-bx6", "serial")], ids=lambda p: f"{p[0]}-{p[1]}")
+def hall(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OnbonHall]:
+    h = OnbonHall(tmp_path, *request.param)
+    yield h
+    h.close()
+
+
+def test_a_call_is_painted_on_the_onbon_board(hall: OnbonHall) -> None:
+    assert wait_until(lambda: hall.agent.devices()["board-hall"].status == Health.OK
+                      and hall.ctl.requests, 15)
+    hall.call("A001", "5")
+    assert wait_until(lambda: hall.shows(0, call_text("A001", "5")), 15), hall.ctl.describe()
+    with hall.ctl.lock:
+        assert hall.ctl.areas[0].pages[0].mode == DisplayMode.FLASH  # a fresh call flashes
+    hall.call("B002", "6")
+    assert wait_until(lambda: hall.shows(0, call_text("B002", "6"))
+                      and hall.shows(1, call_text("A001", "5")), 15), hall.ctl.describe()
+    # The dimming table went out with the first paint: the test catalogue is open around
+    # the clock, so the board is bright all day (tests/unit/test_onbon.py: the night).
+    assert any((g, c) == (Group.CONTROL, Cmd.BRIGHTNESS) for _, g, c, _ in hall.ctl.requests)
+    assert hall.ctl.brightness == [DAY_LEVEL] * 48
+    png = hall.ctl.png_path
+    assert png is not None
+    assert wait_until(png.exists, 10)
+    assert Image.open(png).size[0] > 192
+
+
+def test_a_power_cycled_controller_is_repainted(hall: OnbonHall) -> None:
+    hall.call("A007", "5")
+    assert wait_until(lambda: hall.shows(0, call_text("A007", "5")), 20), hall.ctl.describe()
+    boots = hall.ctl.boots
+    hall.sim.command("onbon power off")
+    assert wait_until(lambda: hall.agent.devices()["board-hall"].status == Health.FAULT, 20)
+    detail = hall.agent.devices()["board-hall"].detail
+    assert hall.ctl.model.value in detail and hall.board_cfg.where in detail
+    hall.sim.command("onbon power on")
+    assert hall.ctl.boots == boots + 1 and not hall.ctl.areas  # blank after the power cut
+    assert wait_until(lambda: hall.shows(0, call_text("A007", "5")), 30), hall.ctl.describe()
+    assert wait_until(lambda: hall.agent.devices()["board-hall"].status == Health.OK, 10)
+
+
+def test_a_nack_makes_the_service_repaint_the_whole_board(hall: OnbonHall) -> None:
+    hall.call("A010", "5")
+    assert wait_until(lambda: hall.shows(0, call_text("A010", "5")), 20)
+    # The controller restarted between two heartbeats (nothing noticed it) and then
+    # refuses the next update: the service must paint every line again.
+    with hall.ctl.lock:
+        hall.ctl.areas.clear()
+        hall.ctl.faults.nack = 1
+    hall.call("A011", "6")
+    assert wait_until(lambda: hall.shows(0, call_text("A011", "6"))
+                      and hall.shows(1, call_text("A010", "5")), 30), hall.ctl.describe()
+    assert hall.ctl.nacks_sent >= 1
+    deletes = [r for r in hall.ctl.requests if (r[1], r[2]) == (Group.AREA, Cmd.AREA_DELETE)]
+    assert len(deletes) >= 2  # the first paint and the repaint both start from a clean board

@@ -71,6 +71,9 @@ class _SerialLink:
     def read(self, timeout_s: float) -> bytes:
         deadline = time.monotonic() + timeout_s
         while True:
+            # Never wait past the caller's deadline: the quiet gap after an answer
+            # is shorter than the poll.
+            self._dev.timeout = max(0.001, min(_POLL_S, deadline - time.monotonic()))
             got: bytes = self._dev.read(max(1, self._dev.in_waiting))
             if got or time.monotonic() >= deadline:
                 return got

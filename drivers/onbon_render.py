@@ -49,7 +49,20 @@ def _font() -> ImageFont.FreeTypeFont:
 def _glyph(ch: str) -> tuple[int, tuple[tuple[int, ...], ...]]:
     w = CELL if text_width(ch) == 1 else 2 * CELL
     img = Image.new("L", (w, LINE_DOTS), 0)
-    ImageDraw.Draw(img).text((w / 2, LINE_DOTS - 2), ch, font=_font(), fill=255, anchor="ms")
+    if w == CELL:
+        # A wide Latin letter (M, W) is squeezed into its 8 dots rather than cut off.
+        wide = Image.new("L", (2 * CELL, LINE_DOTS), 0)
+        ImageDraw.Draw(wide).text((CELL, LINE_DOTS - 2), ch, font=_font(), fill=255,
+                                  anchor="ms")
+        box = wide.getbbox()
+        if box is not None:
+            glyph = wide.crop((box[0], 0, box[2], LINE_DOTS))
+            if glyph.width > CELL - 1:
+                glyph = glyph.resize((CELL - 1, LINE_DOTS), Image.Resampling.LANCZOS)
+            img.paste(glyph, ((CELL - glyph.width) // 2, 0))
+    else:
+        ImageDraw.Draw(img).text((w / 2, LINE_DOTS - 2), ch, font=_font(), fill=255,
+                                 anchor="ms")
     px = img.load()
     assert px is not None
     return w, tuple(tuple(1 if int(px[x, y]) > THRESHOLD else 0  # type: ignore[arg-type]

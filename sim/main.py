@@ -3,6 +3,10 @@
   hall-sim [--dir DIR]            start the devices, write DIR/agent.toml, wait
   hall-sim demo [--dir DIR]       devices + agent + a scripted morning, tickets to PNG
   hall-sim ctl [--dir DIR] CMD…   change a running simulator (paper out, cover open…)
+
+  --boards onbon-bx5|onbon-bx6    the hall board is an ONBON controller (its own pty, or
+                                  TCP with --board-transport tcp) instead of a hall-edge
+                                  board on the RS-485 bus; also HALL_SIM_BOARDS
 """
 
 from __future__ import annotations
@@ -34,6 +38,12 @@ def _print_where(hall: SimHall) -> None:
         print(f"RS-485 bus          {hall.link_of(hall.bus)} → {hall.bus.port}  (9600 8N1: "
               "LED boards, evaluators)")
         print(f"LED boards          {hall.root / 'boards'}/ (what each board shows, as PNG)")
+    if hall.onbon is not None and hall.onbon_line is not None:
+        line = hall.onbon_line
+        where = (f"127.0.0.1:{line.port} (TCP)" if hasattr(line, "connections")
+                 else f"{line.port}  (9600 8N1)")
+        print(f"ONBON hall board    {hall.onbon.model.value} #{hall.onbon.address} "
+              f"{hall.onbon.width}x{hall.onbon.height} on {where}; PNG {hall.onbon.png_path}")
     print(f"spoken calls        {hall.root / 'data' / 'voice'}/ (WAV, when no sound card)")
     if hall.id_reader is not None:
         print(f"ID-card reader      {hall.link_of(hall.id_reader)} → {hall.id_reader.port}  "
@@ -71,7 +81,8 @@ def _wait_forever(hall: SimHall) -> None:
 
 def cmd_run(a: argparse.Namespace) -> int:
     hall = SimHall(Path(a.dir).resolve(), api=a.api, catalog=a.catalog or "",
-                   id_devices=a.id_devices)
+                   id_devices=a.id_devices, boards=a.boards,
+                   board_transport=a.board_transport)
     try:
         if a.mqtt:
             hall.start_central()
@@ -154,7 +165,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
     root = Path(a.dir).resolve()
     root.mkdir(parents=True, exist_ok=True)
     hall = SimHall(root, api=a.api, catalog=str(_demo_catalog(root)),
-                   id_devices=not a.no_id_devices)
+                   id_devices=not a.no_id_devices, boards=a.boards,
+                   board_transport=a.board_transport)
     if a.mqtt:
         hall.start_central()
     hall.write_config()
@@ -209,6 +221,11 @@ def cmd_demo(a: argparse.Namespace) -> int:
         pngs = sorted(hall.tickets_dir.glob("*.png"))
         print(f"\n{len(pngs)} ticket PNGs in {hall.tickets_dir}/, e.g. {pngs[0].name}"
               if pngs else "\nno ticket PNGs were written")
+        if hall.onbon is not None:
+            o = hall.onbon
+            o.wait_for(lambda: len(o.areas) >= 2, timeout=15)  # the last two calls
+            time.sleep(0.3)  # its PNG is drawn in the simulator's own thread
+            print(f"  ONBON hall board: {len(o.areas)} lines lit → {o.png_path}")
         health = http.get("/v1/health").json()
         print(f"health: {health['status']} · printer "
               f"{health['devices'].get('printer', {}).get('status')}")
@@ -239,6 +256,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--api", default="127.0.0.1:8765", help="agent API address to configure")
     p.add_argument("--config", help="accepted for symmetry with the other tools; "
                                     "hall-sim writes its own config into --dir")
+    p.add_argument("--boards", default=os.environ.get("HALL_SIM_BOARDS", "hall-edge"),
+                   choices=["hall-edge", "onbon-bx5", "onbon-bx6"],
+                   help="the hall board's model (default hall-edge, on the RS-485 bus)")
+    p.add_argument("--board-transport", default="serial", choices=["serial", "tcp"],
+                   help="how an ONBON hall board is cabled: its own pty, or TCP")
     sub = p.add_subparsers(dest="cmd")
     r = sub.add_parser("run", help="start the simulated devices (the default)")
     r.add_argument("--catalog", help="service catalogue for the written config")

@@ -39,6 +39,20 @@ def _rs485(data: bytes) -> None:
         dec.feed(data[i:i + 7], now=i * 0.001)
 
 
+def _onbon(data: bytes) -> None:
+    from drivers.onbon import FrameDecoder, Model, OnbonCodecError, encode_frame
+    from drivers.onbon_area import onbon_parse_any
+
+    dec = FrameDecoder()
+    for i in range(0, len(data), 11):
+        dec.feed(data[i:i + 11])
+    # Past the CRC too: the same bytes as a well-framed request, every parser on it.
+    (packet,) = FrameDecoder().feed(encode_frame(1, data))
+    for model in Model:
+        with contextlib.suppress(OnbonCodecError):
+            onbon_parse_any(model, packet.data)
+
+
 def _sam(data: bytes) -> None:
     from drivers.idcard import CardDataError, FrameParser, parse_text
 
@@ -78,7 +92,8 @@ def _config(data: bytes) -> None:
 
 
 TARGETS: dict[str, Callable[[bytes], None]] = {
-    "escpos": _escpos, "rs485": _rs485, "sam": _sam, "mqtt": _mqtt, "config": _config}
+    "escpos": _escpos, "rs485": _rs485, "onbon": _onbon, "sam": _sam, "mqtt": _mqtt,
+    "config": _config}
 
 
 def run_one(name: str, seconds: int) -> int:

@@ -5,6 +5,7 @@ whose frames carry them.
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -345,3 +346,25 @@ def decode_pixels(model: Model, data: bytes, width: int, height: int, *, x0: int
                 i += 4 * units
                 put(y, bit, words)
     return rows
+
+
+def onbon_parse_any(model: Model, data: bytes) -> object:
+    """Every parser a controller runs on a request's bytes (the fuzzers' entry point):
+    each either returns or raises :class:`OnbonCodecError`."""
+    from drivers.onbon import parse_request, parse_response
+
+    req = parse_request(data)
+    out: list[object] = []
+    for parse in (parse_brightness, parse_delete, parse_insert_voice):
+        with contextlib.suppress(OnbonCodecError):
+            out.append(parse(req))
+    try:
+        for area in parse_update(model, req):
+            for page in area.pages:
+                out.append(decode_pixels(model, page.bitmap, area.width, area.height,
+                                         x0=area.x))
+    except OnbonCodecError:
+        pass
+    with contextlib.suppress(OnbonCodecError):
+        out.append(parse_response(data))
+    return out

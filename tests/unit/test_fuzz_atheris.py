@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("target", ["escpos", "rs485", "sam", "mqtt", "config"])
+@pytest.mark.parametrize("target", ["escpos", "rs485", "onbon", "sam", "mqtt", "config"])
 def test_decoder_survives_coverage_guided_fuzzing(target: str) -> None:
     pytest.importorskip("atheris", reason="atheris has no wheel for this platform")
     r = subprocess.run([sys.executable, "bench/fuzz_atheris.py", "--target", target,

@@ -112,6 +112,18 @@ def test_cutter_jam_is_a_cutter_error_not_offline(sim: SimPrinter,
     assert "offline" not in h.detail and "power" not in h.detail
 
 
+@pytest.mark.parametrize(("state", "cause"), [
+    ({"cover_open": True}, "cover open"), ({"paper": "end"}, "paper end")])
+def test_offline_bit_with_the_cover_open_or_no_paper_is_reported_as_its_cause(
+        sim: SimPrinter, printer: TicketPrinter, state: dict[str, object], cause: str) -> None:
+    sim.set_state(**state)  # type: ignore[arg-type]
+    st = printer.status()
+    assert st.offline and st.replies[1] == 0x1A  # the printer does say offline ...
+    h = st.health()
+    assert h.status is Health.FAULT and h.detail.startswith(cause)  # ... staff hear why
+    assert "offline" not in h.detail and "power" not in h.detail
+
+
 def test_printer_that_does_not_answer_is_a_fault_after_one_silent_query(
         sim: SimPrinter, printer: TicketPrinter) -> None:
     printer.open()

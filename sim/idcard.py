@@ -120,6 +120,7 @@ class SimIdReader(PtyDevice):
         self.commands: list[tuple[int, int]] = []
         self.reads = 0
         self.finds = 0  # find-card commands answered, for the edge flicker
+        self._no_card_at: list[float] = []  # the current run of "no card" answers
         self._lock = threading.Lock()
         self._parser = FrameParser()
         super().__init__(name="sim-idcard", traffic_log=traffic_log)
@@ -166,6 +167,13 @@ class SimIdReader(PtyDevice):
         else:
             raise ValueError(f"unknown setting {key!r}; known: {', '.join(SETTINGS_HELP)}")
 
+    def no_card_run(self) -> tuple[int, float]:
+        """The "no card" answers since a card was last found: how many, over how long
+        (seconds). The host counts a card removed after two over its removal_ms."""
+        with self._lock:
+            run = list(self._no_card_at)
+        return (len(run), run[-1] - run[0]) if run else (0, 0.0)
+
     def describe(self) -> dict[str, object]:
         st = self.state
         return {"port": self.port, "card": st.card,
@@ -195,7 +203,9 @@ class SimIdReader(PtyDevice):
             if cmd == FIND_CARD:
                 self.finds += 1
                 if card is None or (st.edge and self.finds % 2 == 0):
+                    self._no_card_at.append(time.monotonic())
                     return self._frame(SW3_NO_CARD)
+                self._no_card_at.clear()
                 return self._frame(SW3_FOUND, b"\x00\x00\x00\x00")
             if cmd == SELECT_CARD:
                 return self._frame(SW3_OK, bytes(8)) if card else self._frame(0x81)

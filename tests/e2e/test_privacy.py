@@ -150,8 +150,10 @@ def test_no_id_number_or_name_in_store_logs_sse_or_mqtt(world: dict[str, Any],
         return sse.of("card")[-1]
 
     def lift() -> None:
+        # The agent counts a card removed after two "no card" answers 600 ms apart
+        # ([id_reader] removal_ms); one poll (200 ms) more and it surely has.
         reader.put(None)
-        wait_until(lambda: False, 0.6)
+        assert wait_until(lambda: reader.no_card_run()[1] >= 0.6 + 0.2, 10)
 
     now = datetime.now(TZ)
     start = now.strftime("%H:%M")

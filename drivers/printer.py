@@ -315,7 +315,10 @@ class TicketPrinter:
             for byte in got:
                 if is_status_reply(byte):  # PRINTER.md: an answer always matches 0xx1xx10
                     answer = byte
-            quiet_until = time.monotonic() + gap
+            if answer is not None:
+                # Noise alone does not close the window: a slow printer's answer
+                # may come well after a stray byte.
+                quiet_until = time.monotonic() + gap
         if seen > 1:
             log.debug("%s: %d byte(s) on the line for one answer to DLE EOT %d", self.where,
                       seen, n)

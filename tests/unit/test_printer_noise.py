@@ -96,3 +96,27 @@ def test_noise_before_the_answers_never_faults_a_healthy_printer(noise: list[byt
     link = NoisyPrinter(SimState(), noise)
     printed, health, detail = _print(link)
     assert printed and health is Health.OK and detail == "" and link.printed == 1
+
+
+class SlowAfterNoise(NoisyPrinter):
+    """A stray byte at once, the printer's answer only on a later read (a slow printer)."""
+
+    def __init__(self) -> None:
+        super().__init__(SimState(), [])
+        self.pending: list[bytes] = []
+
+    def write(self, data: bytes, timeout_s: float) -> None:
+        if data[:2] == b"\x10\x04":
+            self.asked += 1
+            self.pending = [b"\xff", b"", b"", b"", bytes([status_byte(data[2], self.state) or 0])]
+        else:
+            self.printed += 1
+
+    def read(self, timeout_s: float) -> bytes:
+        time.sleep(min(timeout_s, 0.01))
+        return self.pending.pop(0) if self.pending else b""
+
+
+def test_a_slow_answer_after_a_stray_byte_is_still_heard() -> None:
+    link = SlowAfterNoise()
+    assert _print(link) == (True, Health.OK, "") and link.printed == 1

@@ -68,7 +68,7 @@ _EXPLAINED_BY: Final[Mapping[str, tuple[str, ...]]] = {
     "error": ("cutter_error", "unrecoverable"),
 }
 UNCONFIRMED_DETAIL: Final = ("status answers did not agree (line noise?) — check the printer's "
-                             "cable; not printed to be safe（打印机状态不确定）")
+                             "cable; not printed to be safe（打印机状态无法确认，请检查数据线）")
 NEAR_END_DETAIL: Final = "paper near end — change the roll soon（纸将用尽，请及时换纸）"
 
 

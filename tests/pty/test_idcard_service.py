@@ -63,6 +63,19 @@ def test_bad_check_digit_is_a_bad_read_not_used(hall: CardHall) -> None:
     assert "token" not in ev and "重新放置" in ev["message"]
 
 
+@pytest.mark.parametrize(("nation", "ok"), [("97", True), ("98", True), ("99", False)])
+def test_nation_codes_97_and_98_are_real_and_others_a_misread(
+        hall: CardHall, nation: str, ok: bool) -> None:
+    from dataclasses import replace
+
+    assert hall.reader is not None
+    hall.reader.cards["odd_nation"] = replace(CARDS["resident"], nation=nation)
+    ev = hall.place("odd_nation")
+    assert ev["ok"] is ok
+    if not ok:
+        assert ev["error"] == "bad_nation" and "重新放置" in ev["message"]
+
+
 def test_reader_error_code_tells_the_citizen_and_keeps_the_reader_healthy(
         hall: CardHall) -> None:
     assert hall.reader is not None

@@ -10,7 +10,9 @@ again on its first good answer.
 
 Urgent transactions (calls going to the boards) go before waiting routine ones
 (evaluator polls): the lock is taken per attempt, and routine callers step aside
-while an urgent one waits.
+while an urgent one waits. :meth:`BusMaster.hold` keeps the bus for one caller
+across several transactions (the lines and chime of one call), so nothing else
+slips in between them.
 
 Each port has a raw-traffic log (drivers/traffic.py, device ``bus_device(port)``,
 e.g. ``bus-ttyUSB1``), off until switched on at run time.
@@ -164,6 +166,7 @@ class BusMaster:
         self._cond = threading.Condition()
         self._busy = False
         self._urgent_waiting = 0
+        self._holder: int | None = None  # the thread inside hold(), if any
         self._addrs: dict[int, _AddrState] = {}
         self._listeners: list[HealthListener] = []
         self._closed = False
@@ -219,6 +222,9 @@ class BusMaster:
 
     @contextlib.contextmanager
     def _turn(self, urgent: bool) -> Iterator[None]:
+        if self._holder == threading.get_ident():
+            yield  # inside this thread's hold(): the bus is already ours
+            return
         with self._cond:
             if urgent:
                 self._urgent_waiting += 1
@@ -235,6 +241,17 @@ class BusMaster:
             with self._cond:
                 self._busy = False
                 self._cond.notify_all()
+
+    @contextlib.contextmanager
+    def hold(self, urgent: bool = True) -> Iterator[None]:
+        """Keep the bus for this thread's transactions until the block ends."""
+        with self._turn(urgent):
+            outer = self._holder
+            self._holder = threading.get_ident()
+            try:
+                yield
+            finally:
+                self._holder = outer
 
     # ------------------------------------------------------------------ port
 

@@ -43,35 +43,64 @@ def _line_bitmap(text: str, columns: int) -> Image.Image:
     return img.point(lambda v: 255 if v > 110 else 0)
 
 
+def _dot_mask(w: int, h: int) -> Image.Image:
+    """A round-LED mask for ``w``×``h`` dots: one circle per dot cell."""
+    cell = Image.new("L", (PITCH, PITCH), 0)
+    r = PITCH * 0.42
+    c = PITCH / 2
+    ImageDraw.Draw(cell).ellipse([c - r - 0.5, c - r - 0.5, c + r - 0.5, c + r - 0.5],
+                                 fill=255)
+    return _tiled(cell.tobytes(), w, h)
+
+
+@lru_cache(maxsize=16)
+def _tiled(cell: bytes, w: int, h: int) -> Image.Image:
+    tile = Image.frombytes("L", (PITCH, PITCH), cell)
+    out = Image.new("L", (w * PITCH, h * PITCH), 0)
+    row = Image.new("L", (w * PITCH, PITCH), 0)
+    for x in range(w):
+        row.paste(tile, (x * PITCH, 0))
+    for y in range(h):
+        out.paste(row, (0, y * PITCH))
+    return out
+
+
+def _leds(dots: Image.Image) -> Image.Image:
+    """Dot colours (one pixel per LED, black = unlit) drawn as round LEDs on black.
+
+    Whole-image operations only: the simulators draw a board in a few milliseconds,
+    so a PNG being written does not hold up the bytes of the next frame (the
+    benchmarks run the simulators in the agent's process)."""
+    w, h = dots.size
+    lit_mask = dots.convert("L").point(lambda v: 255 if v else 0)
+    base = Image.composite(dots, Image.new("RGB", (w, h), UNLIT), lit_mask)
+    big = base.resize((w * PITCH, h * PITCH), Image.Resampling.NEAREST)
+    return Image.composite(big, Image.new("RGB", big.size, (0, 0, 0)), _dot_mask(w, h))
+
+
+def _framed(leds: Image.Image, title: str) -> Image.Image:
+    margin = 3 * PITCH
+    img = Image.new("RGB", (leds.width + 2 * margin, leds.height + 2 * margin), FRAME)
+    d = ImageDraw.Draw(img)
+    d.rectangle([margin - PITCH, margin - PITCH, margin + leds.width + PITCH - 1,
+                 margin + leds.height + PITCH - 1], fill=(0, 0, 0))
+    img.paste(leds, (margin, margin))
+    if title:
+        d.text((margin, 2), title, font=_font(12), fill=(120, 120, 120))
+    return img
+
+
 def render_board(lines: list[tuple[str, int, int]], columns: int, *,
                  title: str = "") -> Image.Image:
     """``lines``: (text, effect, colour) per line. Scrolling lines are drawn at their
     start; flashing ones lit (a still image cannot blink)."""
-    rows = len(lines)
-    dots_w, dots_h = columns * DOTS_PER_COLUMN, rows * DOTS_PER_LINE
-    margin = 3 * PITCH
-    title_h = 0
-    img = Image.new("RGB", (dots_w * PITCH + 2 * margin,
-                            dots_h * PITCH + 2 * margin + title_h), FRAME)
-    d = ImageDraw.Draw(img)
-    d.rectangle([margin - PITCH, margin - PITCH, margin + dots_w * PITCH + PITCH - 1,
-                 margin + dots_h * PITCH + PITCH - 1], fill=(0, 0, 0))
-    r = PITCH * 0.42
+    dots_w = columns * DOTS_PER_COLUMN
+    dots = Image.new("RGB", (dots_w, max(1, len(lines)) * DOTS_PER_LINE), (0, 0, 0))
     for row, (text, _effect, colour) in enumerate(lines):
-        bm = _line_bitmap(text, columns)
-        px = bm.load()
-        lit = COLOURS.get(colour, COLOURS[1])
-        oy = margin + row * DOTS_PER_LINE * PITCH
-        for y in range(DOTS_PER_LINE):
-            for x in range(dots_w):
-                cx = margin + x * PITCH + PITCH / 2
-                cy = oy + y * PITCH + PITCH / 2
-                on = px[x, y] if px is not None else 0
-                d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=lit if on else UNLIT)
-    if title:
-        small = _font(12)
-        d.text((margin, 2), title, font=small, fill=(120, 120, 120))
-    return img
+        bm = _line_bitmap(text, columns).convert("1")
+        lit = Image.new("RGB", bm.size, COLOURS.get(colour, COLOURS[1]))
+        dots.paste(lit, (0, row * DOTS_PER_LINE), bm)
+    return _framed(_leds(dots), title)
 
 
 DOT_COLOURS = {1: COLOURS[1], 2: COLOURS[2], 3: COLOURS[3]}
@@ -79,21 +108,10 @@ DOT_COLOURS = {1: COLOURS[1], 2: COLOURS[2], 3: COLOURS[3]}
 
 def render_dots(rows: list[list[int]], *, title: str = "", on: bool = True) -> Image.Image:
     """A dot-matrix controller's screen (an ONBON board): ``rows[y][x]`` colour bits
-    (1 red, 2 green, 3 both), drawn dot for dot as :func:`render_board` draws text."""
-    h = len(rows)
-    w = len(rows[0]) if rows else 0
-    margin = 3 * PITCH
-    img = Image.new("RGB", (w * PITCH + 2 * margin, h * PITCH + 2 * margin), FRAME)
-    d = ImageDraw.Draw(img)
-    d.rectangle([margin - PITCH, margin - PITCH, margin + w * PITCH + PITCH - 1,
-                 margin + h * PITCH + PITCH - 1], fill=(0, 0, 0))
-    r = PITCH * 0.42
-    for y, row in enumerate(rows):
-        cy = margin + y * PITCH + PITCH / 2
-        for x, c in enumerate(row):
-            cx = margin + x * PITCH + PITCH / 2
-            fill = DOT_COLOURS.get(c, UNLIT) if on else UNLIT
-            d.ellipse([cx - r, cy - r, cx + r, cy + r], fill=fill)
-    if title:
-        d.text((margin, 2), title, font=_font(12), fill=(120, 120, 120))
-    return img
+    (1 red, 2 green, 3 both), drawn as :func:`render_board` draws a board."""
+    h = max(1, len(rows))
+    w = max(1, len(rows[0]) if rows else 1)
+    black = (0, 0, 0)
+    data = b"".join(bytes(DOT_COLOURS.get(c, black) if on else black) for r in rows for c in r)
+    dots = Image.frombytes("RGB", (w, h), data) if rows else Image.new("RGB", (w, h))
+    return _framed(_leds(dots), title)

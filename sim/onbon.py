@@ -44,6 +44,7 @@ from drivers.onbon import (
     escape,
     nack,
     parse_request,
+    wire_time_s,
 )
 from drivers.onbon_area import (
     Area,
@@ -88,10 +89,14 @@ class SimOnbon:
     areas: dict[int, Area] = field(default_factory=dict)
     brightness: list[int] = field(default_factory=lambda: [15] * 48)
     spoken: list[str] = field(default_factory=list)
-    requests: list[tuple[float, int, int, int]] = field(default_factory=list)  # ts, grp, cmd, n
+    # (arrival of its last byte, group, command, frame bytes on the wire)
+    requests: list[tuple[float, int, int, int]] = field(default_factory=list)
     nacks_sent: int = 0
     boots: int = 1
     on_change: Callable[[], None] | None = None
+    # Set: the line is played at this speed (each frame takes its 8N1 wire time to
+    # arrive and each answer to leave), for the benchmarks' wire-time floor.
+    emulate_baud: int | None = None
 
     def __post_init__(self) -> None:
         self.lock = threading.RLock()
@@ -121,7 +126,13 @@ class SimOnbon:
             # §5.2.2 ERR_CHECKSUM: a damaged frame is answered, not silently dropped.
             out += self._answer(nack(Error.CHECKSUM))
         for p in packets:
-            out += self._on_packet(p)
+            n = len(p.encode())
+            if self.emulate_baud:
+                time.sleep(wire_time_s(n, self.emulate_baud))  # its last byte arrives
+            ans = self._on_packet(p, n)
+            if self.emulate_baud and ans:
+                time.sleep(wire_time_s(len(ans), self.emulate_baud))
+            out += ans
         return out
 
     def _answer(self, r: Response) -> bytes:
@@ -136,7 +147,7 @@ class SimOnbon:
         phy1 += (crc16(phy1) ^ 0x0101).to_bytes(2, "little")
         return HEAD + escape(phy1) + bytes([TAIL])
 
-    def _on_packet(self, p: Packet) -> bytes:
+    def _on_packet(self, p: Packet, nbytes: int) -> bytes:
         if p.dst not in (self.address, 0xFFFE, 0xFFFF) or p.src == self.address:
             return b""
         with self.changed:
@@ -144,7 +155,7 @@ class SimOnbon:
                 req = parse_request(p.data)
             except OnbonCodecError:
                 return self._answer(nack(Error.NOCMD))
-            self.requests.append((time.monotonic(), req.group, req.cmd, len(p.data)))
+            self.requests.append((time.monotonic(), req.group, req.cmd, nbytes))
             del self.requests[:-1000]
             if self.faults.nack > 0:
                 self.faults.nack -= 1

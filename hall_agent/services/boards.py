@@ -16,6 +16,7 @@ paused.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -74,6 +75,7 @@ FLASH_S = 6.0  # a new call flashes this long, then stays lit
 PAGE_S = 8.0  # each info page stays this long
 HEARTBEAT_S = 5.0  # an idle board is asked INFO this often, to notice a power cut
 REFRESH_S = 1.0  # queue state (pause, waiting counts) is re-read this often
+CALL_ORDER_WAIT_S = 2.0  # a window board waits at most this long for the hall board's call
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +244,8 @@ class _Board:
         self.onbon_next_probe = 0.0
         self.onbon_fault = False
         self.say: deque[str] = deque(maxlen=8)
+        self.call_done = threading.Event()  # clear while a hall board owes a call
+        self.call_done.set()
         self.info: Info | None = None
         self.sent: list[Line | None] = []
         self.wake = threading.Event()
@@ -273,6 +277,9 @@ class BoardService:
         # [voice] output = "board": the hall's BX-6 says the calls itself.
         self.speaks = getattr(needs.cfg.voice, "output", "") == "board"
         self._calls: deque[CallShown] = deque(maxlen=20)
+        # Calls go to the hall boards first, each call's frames held together
+        # (bench/bench_bus.py measures with this off and on in the same run).
+        self.hall_first = True
         self._lock = threading.Lock()
         self._view: tuple[float, HallView] | None = None
         self._stop = threading.Event()
@@ -311,6 +318,8 @@ class BoardService:
             self._view = None
         for b in self.boards:
             if b.cfg.role == "hall" or b.cfg.window == window:
+                if b.cfg.role == "hall":
+                    b.call_done.clear()
                 b.chime += 1
                 b.urgent = True
                 if self.speaks and b.onbon is not None and b.onbon.model == Model.BX6 and (
@@ -430,6 +439,9 @@ class BoardService:
             except Exception:  # a layout bug must not stop the board for the day
                 log.exception("%s: update failed", b.name)
                 self._stop.wait(1.0)
+            finally:
+                if b.cfg.role == "hall":
+                    b.call_done.set()  # the window boards may go now (services/boards.py)
 
     def _step(self, b: _Board) -> None:
         if b.onbon is not None:
@@ -450,12 +462,20 @@ class BoardService:
             b.last_io = time.monotonic()
             self.n.health.set_health(b.name, DeviceHealth(Health.OK))
         urgent, b.urgent = b.urgent, False
+        if urgent and self.hall_first and b.cfg.role == "window":
+            # A call's frames go to the hall board first, where people look, and the
+            # window board's after them: interleaved, both would be late.
+            for hb in self.boards:
+                if hb.cfg.role == "hall" and hb.master is m and hb.onbon is None:
+                    hb.call_done.wait(CALL_ORDER_WAIT_S)
         now = time.monotonic()
-        sent = send_lines(m, addr, self.desired(b, now), b.sent, urgent=urgent)
-        if b.chime:
-            b.chime = 0
-            m.transact(addr, Cmd.CHIME, urgent=urgent)
-            sent += 1
+        # One call's lines and chime go out back to back, no poll between them.
+        with m.hold() if urgent and self.hall_first else contextlib.nullcontext():
+            sent = send_lines(m, addr, self.desired(b, now), b.sent, urgent=urgent)
+            if b.chime:
+                b.chime = 0
+                m.transact(addr, Cmd.CHIME, urgent=urgent)
+                sent += 1
         if sent:
             b.last_io = now
         elif now - b.last_io >= self.heartbeat_s:

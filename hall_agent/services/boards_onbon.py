@@ -11,7 +11,6 @@ from drivers.bus import DeviceRefused
 from drivers.bus_config import BoardConfig
 from drivers.onbon import DisplayMode, Model
 from drivers.onbon_link import OnbonController, SerialTransport, TcpTransport
-from drivers.onbon_render import LINE_DOTS, render_line, split_to_fit
 from drivers.rs485 import Effect, Info, Kind
 from drivers.types import DeviceHealth, Health
 from hall_agent.contract.config import Config
@@ -19,6 +18,7 @@ from hall_agent.contract.config import Config
 log = logging.getLogger("hall_agent.services.boards")
 
 Line = tuple[str, int, int]  # text, effect, colour (services/boards.py)
+LINE_DOTS = 16  # one line of text per 16 dots (drivers/onbon_render.py)
 
 ONBON_PAGE_STAY = 300  # a line too long for the board shows in pieces, 3 s each (10 ms units)
 ONBON_REPROBE_S = 5.0  # a silent ONBON controller is pinged this often
@@ -75,6 +75,9 @@ def onbon_pages(line: Line, width: int, colours: int) -> list[tuple[list[list[in
     text, effect, colour = line
     if colours == 1:
         colour = 1  # a single-colour board lights its one colour
+    # Pillow is loaded only on a hall that has a dot-matrix board.
+    from drivers.onbon_render import render_line, split_to_fit
+
     pieces = split_to_fit(text, width)
     mode = DisplayMode.FLASH if effect == Effect.FLASH else DisplayMode.STATIC
     return [(render_line(p, width, int(colour), height=LINE_DOTS), mode,

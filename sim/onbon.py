@@ -63,6 +63,7 @@ ONBON_HELP = """  onbon power on|off            switch the ONBON controller off 
   onbon fault nack N            answer the next N requests NACK (ERR_BUSY)
   onbon fault bad_crc on|off    its answers carry a wrong CRC
   onbon fault reply on|off      it receives but never answers
+  onbon fault noise HEX         these bytes on the line just before its next answer
   onbon                         its state: areas, brightness, speech
 """
 
@@ -92,6 +93,7 @@ class SimOnbon:
     # (arrival of its last byte, group, command, frame bytes on the wire)
     requests: list[tuple[float, int, int, int]] = field(default_factory=list)
     nacks_sent: int = 0
+    noise: bytes = b""  # sent once, just before the next answer (`onbon fault noise HEX`)
     boots: int = 1
     on_change: Callable[[], None] | None = None
     # Set: the line is played at this speed (each frame takes its 8N1 wire time to
@@ -208,6 +210,11 @@ class SimOnbon:
             return nack(Error.OUTOFGROUP)
         return nack(Error.NOCMD)
 
+    def take_noise(self) -> bytes:
+        with self.lock:
+            out, self.noise = self.noise, b""
+        return out
+
     # ------------------------------------------------------------------ state
 
     def power(self, on: bool) -> None:
@@ -253,9 +260,11 @@ class SimOnbon:
 
         if len(w) == 2 and w[0] == "power" and w[1] in ("on", "off"):
             self.power(w[1] == "on")
-        elif len(w) == 3 and w[0] == "fault" and w[1] in ("nack", "bad_crc", "reply"):
+        elif len(w) == 3 and w[0] == "fault" and w[1] in ("nack", "bad_crc", "reply", "noise"):
             with self.lock:
-                if w[1] == "nack":
+                if w[1] == "noise":
+                    self.noise = bytes.fromhex(w[2])
+                elif w[1] == "nack":
                     self.faults.nack = int(w[2])
                 else:
                     setattr(self.faults, w[1], w[2] == "on")
@@ -306,7 +315,11 @@ class SimOnbonPty(PtyDevice):
     def on_bytes(self, data: bytes) -> None:
         out = self.ctl.handle_bytes(data)
         if out:
-            self._send(out)
+            self._send(self.ctl.take_noise() + out)
+
+    def inject(self, data: bytes) -> None:
+        """Bytes on the line unasked (noise, another device's half frame)."""
+        self._send(data)
 
     def _on_close(self) -> None:
         self.ctl.close()
@@ -358,7 +371,7 @@ class SimOnbonTcp:
                 out = self.ctl.handle_bytes(data)
                 if out:
                     with contextlib.suppress(OSError):
-                        conn.sendall(out)
+                        conn.sendall(self.ctl.take_noise() + out)
         with self._lock:
             if conn in self._conns:
                 self._conns.remove(conn)

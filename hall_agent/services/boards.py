@@ -127,9 +127,11 @@ class HallView:
     window_services: dict[str, list[str]]
 
 
-def hall_lines(info: Info, calls: list[CallShown], view: HallView, now: float, *,
-               call_hold_s: float = CALL_HOLD_S, page_s: float = PAGE_S) -> list[Line]:
-    """The hall board's lines at ``now`` (monotonic)."""
+def hall_lines(info: Info, calls: list[CallShown], view: HallView | Callable[[], HallView],
+               now: float, *, call_hold_s: float = CALL_HOLD_S,
+               page_s: float = PAGE_S) -> list[Line]:
+    """The hall board's lines at ``now`` (monotonic). ``view`` may be a function: the
+    queue is read only for the information pages, not on the way of a call."""
     n, cols = max(1, info.lines), max(1, info.columns)
     if calls and now - calls[0].at < call_hold_s:
         out = []
@@ -138,7 +140,7 @@ def hall_lines(info: Info, calls: list[CallShown], view: HallView, now: float, *
             out.append(_line(call_text(c.ticket, c.window), cols, Colour.RED,
                              Effect.FLASH if fresh else Effect.STATIC))
         return _pad(out, n)
-    pages = info_pages(n, cols, view)
+    pages = info_pages(n, cols, view() if callable(view) else view)
     return pages[int(now // page_s) % len(pages)]
 
 
@@ -367,7 +369,7 @@ class BoardService:
             b.override = None
         calls = self.calls()
         if b.cfg.role == "hall":
-            return hall_lines(b.info, calls, self.view(), now, call_hold_s=self.call_hold_s,
+            return hall_lines(b.info, calls, self.view, now, call_hold_s=self.call_hold_s,
                               page_s=self.page_s)
         return window_lines(b.info, str(b.cfg.window), self.view(), calls, now)
 

@@ -125,3 +125,41 @@ def test_a_nack_makes_the_service_repaint_the_whole_board(hall: OnbonHall) -> No
     assert hall.ctl.nacks_sent >= 1
     deletes = [r for r in hall.ctl.requests if (r[1], r[2]) == (Group.AREA, Cmd.AREA_DELETE)]
     assert len(deletes) >= 2  # the first paint and the repaint both start from a clean board
+
+
+def test_garbage_on_the_line_and_bad_answers_lose_nothing(hall: OnbonHall) -> None:
+    hall.call("A020", "5")
+    assert wait_until(lambda: hall.shows(0, call_text("A020", "5")), 20)
+    # Noise before the answer (a cable picking up interference, half a frame from
+    # elsewhere): the driver skips it and the call still lands.
+    hall.sim.command("onbon fault noise 00ff5aa5a61177")
+    hall.call("A021", "6")
+    assert wait_until(lambda: hall.shows(0, call_text("A021", "6")), 20), hall.ctl.describe()
+    assert hall.ctl.noise == b""
+    # Answers with a bad CRC are not answers: the board goes fault, saying so, and the
+    # call made meanwhile is on it once the answers are good again.
+    hall.sim.command("onbon fault bad_crc on")
+    hall.call("A022", "5")
+    assert wait_until(lambda: hall.agent.devices()["board-hall"].status == Health.FAULT, 30)
+    assert "no answer" in hall.agent.devices()["board-hall"].detail
+    hall.sim.command("onbon fault bad_crc off")
+    assert wait_until(lambda: hall.shows(0, call_text("A022", "5"))
+                      and hall.shows(1, call_text("A021", "6")), 30), hall.ctl.describe()
+    assert wait_until(lambda: hall.agent.devices()["board-hall"].status == Health.OK, 10)
+
+
+def test_an_unreachable_tcp_controller_is_a_clear_fault(tmp_path: Path) -> None:
+    h = OnbonHall(tmp_path, "onbon-bx5", "tcp")
+    try:
+        assert wait_until(lambda: h.ctl.areas, 15)
+        h.sim.command("onbon power off")  # the port refuses now, like a controller unplugged
+        h.call("A030", "5")
+        assert wait_until(lambda: "cannot connect" in h.agent.devices()["board-hall"].detail
+                          or "closed the connection" in h.agent.devices()["board-hall"].detail,
+                          30), h.agent.devices()["board-hall"]
+        detail = h.agent.devices()["board-hall"].detail
+        assert h.board_cfg.where in detail and "onbon-bx5" in detail
+        h.sim.command("onbon power on")
+        assert wait_until(lambda: h.shows(0, call_text("A030", "5")), 30), h.ctl.describe()
+    finally:
+        h.close()

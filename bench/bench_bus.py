@@ -72,6 +72,10 @@ def main() -> int:
     # process, would take the CPU from the agent under test.
     bus.out_dir = None
     lat: dict[bool, list[float]] = {True: [], False: []}
+    parts: dict[str, list[float]] = {k: [] for k in (
+        "call() returned (store commit, call event)",
+        "→ first frame leaves (board thread, a poll in progress)",
+        "frames beyond their wire time (pty, sim, scheduling)")}
     floor: dict[bool, list[float]] = {True: [], False: []}
     try:
         time.sleep(3.0)  # every device probed, boards filled
@@ -82,6 +86,7 @@ def main() -> int:
             mode = agent.boards.hall_first = i % 2 == 0
             t0 = time.monotonic()
             body = agent.calls.call(w, "call")
+            t_called = time.monotonic()
             want = f"请 {body['ticket']} 号到 {w} 号窗口"
             bus.wait_for(lambda want=want: bus.board(HALL_BOARD).text()[0] == want, 5.0)
             time.sleep(0.6)  # let the rest of the call's frames (shifted lines, chime) go
@@ -94,6 +99,12 @@ def main() -> int:
             lat[mode].append(last.ts + wire_time_s(last.nbytes, BAUD) - t0)  # its last byte
             floor[mode].append(wire_time_s(sum(r.nbytes + r.reply_bytes for r in got)
                                            - last.reply_bytes, BAUD))
+            if mode:
+                parts["call() returned (store commit, call event)"].append(t_called - t0)
+                parts["→ first frame leaves (board thread, a poll in progress)"].append(
+                    got[0].ts - t_called)
+                parts["frames beyond their wire time (pty, sim, scheduling)"].append(
+                    lat[mode][-1] - (got[0].ts - t0) - floor[mode][-1])
             time.sleep(random.uniform(0.05, 0.3))
         rlat = []
         for _ in range(a.ratings):
@@ -124,6 +135,9 @@ def main() -> int:
         print(f"| {name} | {len(xs)} | {pct(xs, .5) * ms:.0f} ms | {pct(xs, .99) * ms:.0f} ms"
               f" | {fl * ms:.0f} ms | {pct(xs, .5) / fl:.2f} | "
               f"{(pct(xs, .99) - fl) * ms:+.0f} ms |")
+    for name, xs in parts.items():
+        print(f"| of which: {name} | {len(xs)} | {pct(xs, .5) * ms:.0f} ms | "
+              f"{pct(xs, .99) * ms:.0f} ms | | | |")
     round_s = 16 * poll
     print(f"| rating key → stored event | {len(rlat)} | {pct(rlat, .5) * ms:.0f} ms | "
           f"{pct(rlat, .99) * ms:.0f} ms | {round_s / 2 * ms:.0f} ms (half a poll round) | "

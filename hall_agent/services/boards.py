@@ -245,6 +245,7 @@ class _Board:
         self.onbon_opens = 0
         self.onbon_next_probe = 0.0
         self.onbon_fault = False
+        self.onbon_nacks = 0  # refusals in a row (a second one is not repainted again)
         self.say: deque[str] = deque(maxlen=8)
         self.call_done = threading.Event()  # clear while a hall board owes a call
         self.call_done.set()

@@ -124,12 +124,26 @@ def step_onbon(svc: Any, b: Any, c: OnbonController) -> None:
             else:
                 c.delete([i])
         except DeviceRefused as e:
-            # A controller that restarted may refuse what no longer exists (an
-            # area to delete); either way, paint it whole on the next turn.
-            log.warning("%s; line %d was %r; repainting the board", e, i, want[0])
-            b.sent = []
-            b.wake.set()
+            if speak is not None:
+                b.say.appendleft(speak)  # said once the board takes the picture
+            b.onbon_nacks += 1
+            if b.onbon_nacks <= 1:
+                # A controller that restarted may refuse what no longer exists (an
+                # area to delete); either way, paint it whole on the next turn.
+                log.warning("%s; line %d was %r; repainting the board", e, i, want[0])
+                b.sent = []
+                b.wake.set()
+                return
+            # Refused again on a fresh board: the picture itself is wrong for it (its
+            # size in the config?). Do not hammer it; the next change tries again.
+            svc.n.health.set_health(b.name, DeviceHealth(
+                Health.FAULT, f"{e}; line {i + 1} ({want[0]!r}) is not shown — check "
+                              f"width = {c.width} and height = {c.height} against the "
+                              "controller's screen"))
+            if i < len(b.sent):
+                b.sent[i] = want
             return
+        b.onbon_nacks = 0
         if i < len(b.sent):
             b.sent[i] = want
         count += 1
@@ -144,4 +158,5 @@ def step_onbon(svc: Any, b: Any, c: OnbonController) -> None:
     elif now - b.last_io >= svc.heartbeat_s:
         c.ping()
         b.last_io = now
-    svc.n.health.set_health(b.name, DeviceHealth(Health.OK))
+    if not b.onbon_nacks:  # a refused picture stays reported until one is taken
+        svc.n.health.set_health(b.name, DeviceHealth(Health.OK))

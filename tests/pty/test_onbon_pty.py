@@ -163,3 +163,27 @@ def test_an_unreachable_tcp_controller_is_a_clear_fault(tmp_path: Path) -> None:
         assert wait_until(lambda: h.shows(0, call_text("A030", "5")), 30), h.ctl.describe()
     finally:
         h.close()
+
+
+def test_a_controller_that_keeps_refusing_is_reported_not_hammered(hall: OnbonHall) -> None:
+    hall.call("A040", "5")
+    assert wait_until(lambda: hall.shows(0, call_text("A040", "5")), 20)
+    # The controller's screen is narrower than the config says: it answers pings but
+    # refuses every picture (ERR_SCREEN_PARA).
+    with hall.ctl.lock:
+        hall.ctl.width = 160
+        nacks = hall.ctl.nacks_sent
+    hall.call("A041", "6")
+    assert wait_until(lambda: "check width" in hall.agent.devices()["board-hall"].detail, 30)
+    assert hall.agent.devices()["board-hall"].status == Health.FAULT
+    # The heartbeat ping is answered, and does not clear the fault.
+    assert wait_until(lambda: hall.ctl.requests[-1][1:3] == (Group.CONTROL, Cmd.PING), 15)
+    assert hall.agent.devices()["board-hall"].status == Health.FAULT
+    with hall.ctl.lock:
+        refused = hall.ctl.nacks_sent - nacks
+        hall.ctl.width = 192
+    assert refused == 3  # the update; then each of its 2 lines once, repainted; no more
+    hall.call("A042", "5")
+    assert wait_until(lambda: hall.shows(0, call_text("A042", "5"))
+                      and hall.shows(1, call_text("A041", "6")), 30), hall.ctl.describe()
+    assert wait_until(lambda: hall.agent.devices()["board-hall"].status == Health.OK, 10)

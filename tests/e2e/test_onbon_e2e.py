@@ -66,3 +66,46 @@ def test_agent_process_calls_onto_an_onbon_board(tmp_path: Path, model: str,
     finally:
         agent.stop()
         sim.close()
+
+
+def test_hall_sim_switch_puts_an_onbon_board_in_the_hall(tmp_path: Path) -> None:
+    """`hall-sim --boards onbon-bx5`: the processes a technician starts."""
+    import json
+    import subprocess
+    import sys
+
+    import httpx
+
+    from conftest import ROOT
+    from sim.hall import control
+
+    port = free_port()
+    sim = subprocess.Popen([sys.executable, "-m", "sim.main", "--dir", str(tmp_path),
+                            "--api", f"127.0.0.1:{port}", "--boards", "onbon-bx5", "run",
+                            "--catalog", str(TEST_CATALOG)], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ROOT)
+    agent = AgentProcess(tmp_path / "agent.toml", f"127.0.0.1:{port}", tmp_path / "agent.log")
+    try:
+        assert wait_until(lambda: (tmp_path / "sim.sock").exists(), 20), "hall-sim did not start"
+        cfg = (tmp_path / "agent.toml").read_text(encoding="utf-8")
+        assert 'protocol = "onbon-bx5"' in cfg and "width = 192" in cfg
+        agent.start()
+        with httpx.Client(base_url=agent.url, timeout=10) as http:
+            http.post("/v1/tickets", json={"service": "A"},
+                      headers={"Idempotency-Key": str(uuid.uuid4())})
+            called = http.post("/v1/calls", json={"window": "5"}).json()
+        assert called["ticket"]
+
+        def areas() -> dict[str, dict[str, int]]:
+            return dict(json.loads(control(tmp_path / "sim.sock", "onbon"))["areas"])
+
+        # The fresh call flashes on the top line (display mode 07), the only line lit.
+        assert wait_until(lambda: areas().get("0", {}).get("mode") == 0x07
+                          and "1" not in areas(), 20), areas()
+        png = tmp_path / "boards" / "onbon-1.png"
+        assert wait_until(png.exists, 10)
+        assert agent.health()["devices"]["board-hall"]["status"] == "ok"
+    finally:
+        agent.stop()
+        sim.terminate()
+        sim.wait(15)

@@ -84,6 +84,8 @@ class SerialTransport:
     def _port(self) -> Any:
         if self._ser is None:
             try:
+                # A short read timeout only bounds the wait loop's idle turns: a read
+                # returns as soon as bytes are there (the bus master does the same).
                 self._ser = serial.serial_for_url(self.where, baudrate=self.baudrate,
                                                   timeout=0.01, write_timeout=10.0)
             except (serial.SerialException, OSError, ValueError) as e:
@@ -105,7 +107,6 @@ class SerialTransport:
     def recv(self, timeout_s: float) -> bytes:
         ser = self._port()
         try:
-            ser.timeout = max(0.001, min(timeout_s, 0.05))
             data = bytes(ser.read(max(1, ser.in_waiting)))
             if data and ser.in_waiting:
                 data += ser.read(ser.in_waiting)

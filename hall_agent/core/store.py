@@ -289,20 +289,27 @@ class Store:
     def prune(self, now: float, retention_days: int) -> dict[str, int]:
         """Delete what is past its time: the day's records after ``retention_days``,
         acknowledged events after a week, idempotency answers after two days. Nothing
-        still waiting or not yet acknowledged is ever deleted."""
+        still waiting or not yet acknowledged, and nothing of the newest numbering day,
+        is ever deleted (services/retention.py asks only with a clock known good)."""
         old = now - retention_days * 86400
         deleted: dict[str, int] = {}
-        closed = "issued_at < ? AND status NOT IN ('waiting', 'called')"
         with self.tx() as db:
+            # The newest numbering day is never deleted, whatever the clock says: its
+            # counters are what keeps A001 from being issued twice.
+            newest = db.execute("SELECT MAX(day) FROM counters").fetchone()[0] or ""
+            closed = "issued_at < ? AND status NOT IN ('waiting', 'called') AND day != ?"
+            keep = "AND day != ?"
             # A window's "last ticket" (for a late rating) may be one of those going.
             db.execute(f"UPDATE windows SET last_ticket = NULL WHERE last_ticket IN "
-                       f"(SELECT ticket_id FROM tickets WHERE {closed})", (old,))
+                       f"(SELECT ticket_id FROM tickets WHERE {closed})", (old, newest))
             for table, sql, args in (
-                ("tickets", f"DELETE FROM tickets WHERE {closed}", (old,)),
+                ("tickets", f"DELETE FROM tickets WHERE {closed}", (old, newest)),
                 ("calls", "DELETE FROM calls WHERE ts < ?", (old,)),
                 ("evaluations", "DELETE FROM evaluations WHERE ts < ?", (old,)),
-                ("counters", "DELETE FROM counters WHERE day < date(?, 'unixepoch')", (old,)),
-                ("leases", "DELETE FROM leases WHERE day < date(?, 'unixepoch')", (old,)),
+                ("counters", f"DELETE FROM counters WHERE day < date(?, 'unixepoch') {keep}",
+                 (old, newest)),
+                ("leases", f"DELETE FROM leases WHERE day < date(?, 'unixepoch') {keep}",
+                 (old, newest)),
                 ("appointments", "DELETE FROM appointments WHERE day < date(?, 'unixepoch')",
                  (old,)),
             ):

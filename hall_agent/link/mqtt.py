@@ -149,6 +149,7 @@ class MqttLink:
         return c
 
     def start(self) -> None:
+        self.store.outbox.forget_sends()  # sent by an earlier process: due again
         self._connect()
         self._relay_thread = threading.Thread(target=self._relay, name="mqtt-outbox",
                                               daemon=True)
@@ -197,7 +198,7 @@ class MqttLink:
                                  name="mqtt-fallback", daemon=True).start()
             return
         self.last_error = ""
-        self._connected_at = time.time()
+        self._connected_at = time.monotonic()
         self.connected = True
         log.info("MQTT %s connected to %s:%d", self.proto.label, self.mc.host, self.mc.port)
         topics: list[tuple[str, Any]] = [(t, 1) for t in (
@@ -301,8 +302,9 @@ class MqttLink:
         self._wake.set()
 
     def replay(self, why: str, before: float | None = None) -> None:
-        """Send again every unacknowledged event sent before ``before`` (default: now)."""
-        n = self.store.outbox.resend(time.time() if before is None else before)
+        """Send again every unacknowledged event sent before ``before`` (monotonic;
+        default: now)."""
+        n = self.store.outbox.resend(time.monotonic() if before is None else before)
         if n:
             log.info("outbox: replaying %d unacknowledged event(s) (%s)", n, why)
         self._wake.set()

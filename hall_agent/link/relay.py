@@ -12,10 +12,10 @@ Two costs set the drain rate (docs/benchmarks.md, "Outbox drain"):
   long paho queue is lost with the process anyway. The relay keeps at most about two
   batches ahead of the broker's PUBACKs (:func:`caught_up`).
 
-``sent_at`` is a time of the monotonic clock of this boot (``Outbox.forget_sends`` at the
-link's start). What does not change (MQTT.md): events are sent in ``seq`` order by one thread, an event
-is marked done only when the central's ack is written, and one not acknowledged 30 s
-after it was sent is due again with its ``msg_id``.
+``sent_at`` is a time of the monotonic clock of this boot (``Outbox.forget_sends`` at
+the link's start). What does not change (MQTT.md): events are sent in ``seq`` order by
+one thread, an event is marked done only when the central's ack is written, and one not
+acknowledged 30 s after it was sent is due again with its ``msg_id``.
 """
 
 from __future__ import annotations

@@ -166,9 +166,11 @@ def current_level() -> str:
 # ---------------------------------------------------------------------------- export
 
 #: Personal data that may have slipped into a free-text line: an 18-character
-#: resident ID number (GB 11643), a mainland mobile number. Replaced on export.
+#: resident ID number (GB 11643), a 15-digit first-generation one (still on old cards
+#: and in old records), a mainland mobile number. Replaced on export.
 _REDACT: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?<![0-9A-Za-z])\d{17}[0-9Xx](?![0-9A-Za-z])"), "[id-number removed]"),
+    (re.compile(r"(?<![0-9A-Za-z])\d{15}(?![0-9A-Za-z])"), "[id-number removed]"),
     (re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)"), "[phone removed]"),
 ]
 #: Config keys whose values are secrets or point at them: paths are kept, since

@@ -95,6 +95,7 @@ class Agent:
         self.printing = PrintDesk(printer, cfg.printer, self.supervisor, self.health)
         self.health.extras.append(self.printing.fill_health)
         self.health.extras.append(self._clock_health)
+        self.health.extras.append(self._storage_health)
         self.calls = CallDesk(CallNeeds(self.store, self.queue, self.bus))
         self.secret = load_secret(secret_path(cfg.hall.secret_file, cfg.agent.data_dir))
         self.cards = None
@@ -241,6 +242,12 @@ class Agent:
         state = self.clock_guard.state()
         if not state.trusted:
             out["clock"] = DeviceHealth(Health.DEGRADED, state.detail)
+
+    def _storage_health(self, out: dict[str, DeviceHealth]) -> None:
+        """The card refusing writes (core/storage.py) is a fault, with its cause."""
+        cause = self.store.fault
+        if cause is not None:
+            out["storage"] = DeviceHealth(Health.FAULT, f"{cause.zh} / {cause.en}")
 
     def devices(self) -> dict[str, DeviceHealth]:
         return self.health.devices()

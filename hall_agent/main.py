@@ -36,8 +36,8 @@ def liveness_checks(agent: Any, api: str, server: Any) -> list[Callable[[], str 
     host = {"0.0.0.0": "127.0.0.1", "[::]": "::1", "::": "::1"}.get(host, host.strip("[]"))
 
     def store() -> str | None:
-        row = agent.store.one("SELECT 1")
-        return None if row is not None and row[0] == 1 else "the store does not answer"
+        # A write, not a read: a full or read-only card still answers reads.
+        return agent.store.probe_write()  # type: ignore[no-any-return]
 
     def api_loop() -> str | None:
         if server.should_exit:
@@ -129,8 +129,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         lock = lock_data_dir(Path(cfg.agent.data_dir))
         agent = Agent(cfg, catalog=catalog)
-    except (HallEdgeError, OSError) as e:
+    except HallEdgeError as e:
         print(f"hall-agent: {e}", file=sys.stderr)
+        return EXIT_RUNTIME
+    except OSError as e:  # the lock, the secret, the logs: a full or read-only card
+        from hall_agent.core.storage import start_error
+
+        print(f"hall-agent: {start_error(cfg.agent.data_dir, e)}", file=sys.stderr)
         return EXIT_RUNTIME
     agent.start()
     log.info("hall-agent %s: hall %s, agent %s, %s mode, API on http://%s, boot %d",

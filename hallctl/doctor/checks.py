@@ -425,10 +425,10 @@ def check_clock(ctx: Context, spec: CheckSpec) -> list[Finding]:
                        warn=True))
     synced = ctx.clock_synced()
     if synced is None:
-        return out + [Finding(spec.id, "skip", "cannot tell whether the clock is "
+        return [*out, Finding(spec.id, "skip", "cannot tell whether the clock is "
                                                "synchronised")]
     if not synced:
-        return out + [bad(spec, "clock.unsynced", "the kernel says the clock is not "
+        return [*out, bad(spec, "clock.unsynced", "the kernel says the clock is not "
                                                   "synchronised", warn=True)]
     return out or [ok(spec, "synchronised")]
 

@@ -125,6 +125,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from hall_agent.agent import Agent
     from hall_agent.api.app import create_app
+    from hall_agent.api.limits import GuardedH11
 
     try:
         lock = lock_data_dir(Path(cfg.agent.data_dir))
@@ -151,7 +152,9 @@ def main(argv: list[str] | None = None) -> int:
         create_app(agent), host=cfg.agent.api_host, port=cfg.agent.api_port,
         log_level=cfg.agent.log_level, access_log=False, lifespan="off",
         log_config=None,  # uvicorn's records go through our handlers (journald format)
-        timeout_graceful_shutdown=5))
+        timeout_graceful_shutdown=5,
+        # Bounded connections, headers due in 10 s (api/limits.py), idle ones closed.
+        http=GuardedH11, timeout_keep_alive=5))
     # systemd (Type=notify): READY=1 once the API listens, then WATCHDOG=1 while the
     # store, the API loop and the device supervisor answer; STOPPING=1 on the way out.
     watchdog = Watchdog(Notifier(), lambda: bool(server.started),

@@ -56,7 +56,7 @@ from hall_agent.core.outbox import OutboxEntry
 from hall_agent.core.store import Store
 from hall_agent.link import reading
 from hall_agent.link.breaker import Breakers
-from hall_agent.link.connect import Version
+from hall_agent.link.connect import MAX_MESSAGE_BYTES, Version
 from hall_agent.link.relay import MAX_INFLIGHT, AckQueue, drain
 
 log = logging.getLogger("hall_agent.mqtt")
@@ -368,6 +368,12 @@ class MqttLink:
         return r.msg
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
+        if len(msg.payload) > MAX_MESSAGE_BYTES:  # never parsed (link/connect.py)
+            self.rejected["oversize"] += 1
+            log.warning("MQTT %s: dropped a %d-byte message unread (over %d bytes); %d "
+                        "rejected so far", msg.topic, len(msg.payload), MAX_MESSAGE_BYTES,
+                        sum(self.rejected.values()))
+            return
         try:
             self._dispatch(msg)
         except Exception:

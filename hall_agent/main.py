@@ -36,8 +36,11 @@ def liveness_checks(agent: Any, api: str, server: Any) -> list[Callable[[], str 
     host = {"0.0.0.0": "127.0.0.1", "[::]": "::1", "::": "::1"}.get(host, host.strip("[]"))
 
     def store() -> str | None:
-        # A write, not a read: a full or read-only card still answers reads.
-        return agent.store.probe_write()  # type: ignore[no-any-return]
+        # A write, not a read: a store that hangs or breaks on a write fails here. A card
+        # that is full or read-only is not a reason to restart (a restart frees no space
+        # and would fail to start): health, the API's 503s and STATUS say it instead.
+        problem: str | None = agent.store.probe_write()
+        return None if agent.store.fault is not None else problem
 
     def api_loop() -> str | None:
         if server.should_exit:
@@ -159,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     # store, the API loop and the device supervisor answer; STOPPING=1 on the way out.
     watchdog = Watchdog(Notifier(), lambda: bool(server.started),
                         liveness_checks(agent, cfg.agent.api, server),
-                        status=f"serving on http://{cfg.agent.api}, {agent.mode} mode")
+                        status=f"serving on http://{cfg.agent.api}, {agent.mode} mode",
+                        notice=lambda: (None if agent.store.fault is None
+                                        else agent.store.fault.en))
     watchdog.start()
     # uvicorn re-raises the signal that stopped it once it has shut down; with the
     # default handler that would kill the process before the agent says offline on

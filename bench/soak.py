@@ -4,7 +4,11 @@ Citizens take tickets at the kiosk (a morning peak and an afternoon bump), 20 wi
 call them through the central stand-in over a real Mosquitto, citizens rate on the
 evaluators; meanwhile the broker restarts, the central goes silent for a stretch, the
 agent is SIGKILLed, a board, the RS-485 adapter and the printer are unplugged and plugged
-back in, and the paper runs out once. At the end it checks, and prints:
+back in, the paper runs out once, and the agent's card is full for a stretch (a tmpfs,
+when this runs as root). (Clock steps are tested apart, tests/e2e/test_clock_steps.py:
+under libfaketime with a real monotonic clock Python's time.sleep fails with EINVAL, which
+kills paho's network thread, so a whole day under it would test libfaketime.) At the end
+it checks, and prints:
 
 - tickets issued (answered 201 to the kiosk) = tickets in the agent's store = tickets
   the central stored: lost 0, duplicated 0;
@@ -43,6 +47,7 @@ from hall_agent.contract.config import DEFAULTS_DIR
 from sim.broker import free_port
 from sim.hall import SimHall
 from sim.procs import AgentProcess, wait_until
+from sim.storage import FullCard
 
 RATING_KEYS = {1: "very_satisfied", 2: "satisfied", 3: "basic", 4: "unsatisfied",
                5: "very_unsatisfied"}
@@ -88,7 +93,7 @@ class Tally:
 
 class Soak:
     def __init__(self, root: Path, tickets: int, duration_s: float, windows: int = 20,
-                 seed: int = 7, log: Any = print) -> None:
+                 seed: int = 7, log: Any = print, full_card_s: float = 60.0) -> None:
         self.root = root
         self.n = tickets
         self.duration = duration_s
@@ -101,6 +106,9 @@ class Soak:
         self.hall.extra_toml += "request_timeout_ms = 800\nkeepalive_s = 5\n"
         self.hall.write_config()
         self.agent = AgentProcess(self.hall.config_path, self.hall.api, root / "agent.log")
+        # The agent's card fills up (sim/storage.py); left out, and said, where impossible.
+        self.card = FullCard(self.hall.root / "data")
+        self.full_card_s = full_card_s
         assert self.hall.central is not None and self.hall.broker is not None
         self.central = self.hall.central
         self.broker = self.hall.broker
@@ -265,6 +273,16 @@ class Soak:
             (0.78, "agent SIGKILLed", self._kill_agent),
             (0.88, "broker restarted", self.broker.restart),
         ]
+        if self.card.mounted:
+            full_for = min(self.full_card_s, 0.1 * d)
+
+            def full() -> None:
+                self.card.fill()
+                self.stop.wait(full_for)  # full for that long, however late it began
+
+            plan += [(0.43, f"agent's card full for {full_for:.0f} s", full),
+                     (0.43, "agent's card has room again", self.card.free)]
+        plan.sort(key=lambda x: x[0])  # stable: "room again" right after "full"
         for frac, what, act in plan:
             if not at(frac):
                 return
@@ -286,6 +304,15 @@ class Soak:
             logging.getLogger("sim.central").removeHandler(handler)
 
     def _run(self) -> dict[str, Any]:
+        why = self.card.mount()
+        if why:
+            self.tally.faults.append(f"(no full card: {why})")
+        try:
+            return self._day()
+        finally:
+            self.card.close()
+
+    def _day(self) -> dict[str, Any]:
         self.agent.start()
         assert wait_until(lambda: self.agent.health()["mode"] == "central", 30)
         self.t0 = time.monotonic()

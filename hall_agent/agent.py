@@ -19,11 +19,13 @@ from drivers.types import DeviceHealth, Health
 from hall_agent import __version__
 from hall_agent.contract.catalog import Catalog
 from hall_agent.contract.config import Config, load_catalog
+from hall_agent.core import damage
+from hall_agent.core.clock import ClockGuard
 from hall_agent.core.events import EventBus
 from hall_agent.core.idempotency import Idempotency
 from hall_agent.core.personal import load_secret, secret_path
 from hall_agent.core.queue import QueueEngine
-from hall_agent.core.store import Store
+from hall_agent.core.store import DB_NAME, Store
 from hall_agent.core.supervisor import DeviceSupervisor
 from hall_agent.services.appointments import AppointmentBook, CheckinNeeds, CheckinService
 from hall_agent.services.calls import CallDesk, CallNeeds
@@ -75,10 +77,20 @@ class Agent:
                  printer: Printer | None = None, clock: Any = time.time) -> None:
         self.cfg = cfg
         data = Path(cfg.agent.data_dir)
+        data.mkdir(parents=True, exist_ok=True)
+        # A store back damaged or empty never silently starts over at A001 (core/damage.py).
+        self.recovery = damage.check(data, DB_NAME)
         self.store = Store(data)
+        if self.recovery is not None:
+            with self.store.tx() as db:
+                damage.seed(db, self.recovery.salvage)
         self.boot = self.store.next_boot()
+        self._mark()
+        self.store.on_events.append(self._mark)
+        # Numbering and retention ask whether the clock may be believed (core/clock.py).
+        self.clock_guard = ClockGuard(self.store, clock)
         self.queue = QueueEngine(self.store, catalog or load_catalog(cfg.catalog_path),
-                                 cfg.hall.tz, clock=clock)
+                                 cfg.hall.tz, clock=clock, guard=self.clock_guard)
         self.idem = Idempotency(self.store)
         self.bus = EventBus()
         self.health = HealthRegistry(self.bus)
@@ -91,6 +103,8 @@ class Agent:
             printer = make_printer(cfg.printer, self.traffic.get("printer"))
         self.printing = PrintDesk(printer, cfg.printer, self.supervisor, self.health)
         self.health.extras.append(self.printing.fill_health)
+        self.health.extras.append(self._clock_health)
+        self.health.extras.append(self._storage_health)
         self.calls = CallDesk(CallNeeds(self.store, self.queue, self.bus))
         self.secret = load_secret(secret_path(cfg.hall.secret_file, cfg.agent.data_dir))
         self.cards = None
@@ -124,7 +138,8 @@ class Agent:
             h.on_mode = self.central.on_mode
         self._build_bus()
         self._build_devices(clock)
-        self.retention = Retention(self.store, cfg.agent.retention_days)
+        self.retention = Retention(self.store, cfg.agent.retention_days, self.clock_guard,
+                                   clock)
         pending = self.store.one("SELECT COUNT(*) FROM tickets WHERE print_state = 'pending'")
         if pending and pending[0]:
             log.warning("%d ticket(s) were issued but not printed before the last stop; they "
@@ -230,6 +245,32 @@ class Agent:
     @property
     def version(self) -> str:
         return __version__
+
+    def _clock_health(self, out: dict[str, DeviceHealth]) -> None:
+        """A clock in doubt is said in health (``clock``), with what the agent does."""
+        state = self.clock_guard.state()
+        if not state.trusted:
+            out["clock"] = DeviceHealth(Health.DEGRADED, state.detail)
+
+    def _mark(self) -> None:
+        try:
+            damage.write_marker(Path(self.cfg.agent.data_dir), self.store)
+        except OSError as e:  # a full card: the store says so (storage fault)
+            log.debug("store marker not written: %s", e)
+
+    def _storage_health(self, out: dict[str, DeviceHealth]) -> None:
+        """The card refusing writes (core/storage.py) is a fault, with its cause; a
+        store found damaged at start (core/damage.py) is said until its copy is gone."""
+        cause = self.store.fault
+        if cause is not None:
+            out["storage"] = DeviceHealth(Health.FAULT, f"{cause.zh} / {cause.en}")
+            return
+        kept = damage.damaged_dirs(Path(self.cfg.agent.data_dir))
+        if kept:
+            detail = (self.recovery.detail() if self.recovery is not None else
+                      f"存储数据库曾损坏，副本在 {kept[-1]}；请运行 hallctl doctor / a damaged "
+                      f"store is kept at {kept[-1]} (hallctl doctor says what to do)")
+            out["storage"] = DeviceHealth(Health.DEGRADED, detail)
 
     def devices(self) -> dict[str, DeviceHealth]:
         return self.health.devices()

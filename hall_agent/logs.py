@@ -106,6 +106,59 @@ class JsonFormatter(logging.Formatter):
 
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
+REPEATS_PER_MINUTE = 5  # the same line (logger, level, message template) per minute
+
+
+class RepeatLimit(logging.Filter):
+    """At most :data:`REPEATS_PER_MINUTE` of one line a minute: a fault that repeats at
+    every accept() or every write ("socket.accept() out of system resource" overwrote
+    10 MB of rotated logs in 10 s) must not push out everything said before it. The next
+    line let through after a quiet spell says how many were left out."""
+
+    def __init__(self, per_minute: int = REPEATS_PER_MINUTE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self.per_minute = per_minute
+        self.clock = clock
+        self._seen: dict[tuple[str, int, str], list[float]] = {}  # key -> [start, n, left]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        key = (record.name, record.levelno, str(record.msg))
+        now = self.clock()
+        entry = self._seen.get(key)
+        if entry is None or now - entry[0] >= 60:
+            left = int(entry[2]) if entry is not None else 0
+            if len(self._seen) > 1000:
+                self._seen.clear()
+            self._seen[key] = [now, 1, 0]
+            if left:
+                record.msg = f"{record.msg} [{left} more like this left out in the last minute]"
+            return True
+        entry[1] += 1
+        if entry[1] <= self.per_minute:
+            return True
+        entry[2] += 1
+        return False
+
+
+class QuietFileHandler(logging.handlers.RotatingFileHandler):
+    """The file log on a full or read-only card: one line on stderr (journald) a minute
+    saying so, not a traceback ("--- Logging error ---") for every record."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._said = -1e9
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        now = time.monotonic()
+        if now - self._said < 60:
+            return
+        self._said = now
+        err = sys.exc_info()[1]
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"hall-agent: the file log {self.baseFilename} cannot be "
+                             f"written ({err}); journald still gets every line\n")
+
 
 def make_formatter(kind: str, *, journald: bool = False) -> logging.Formatter:
     if kind == "json":
@@ -129,13 +182,15 @@ def setup(level: str, data_dir: Path | None = None, *,
         h.close()
     stderr = logging.StreamHandler(sys.stderr)
     stderr.setFormatter(make_formatter(kind, journald=journald and kind == "kv"))
+    stderr.addFilter(RepeatLimit())  # one per handler: a filter sees each record once
     root.addHandler(stderr)
     if data_dir is not None:
         try:
             (data_dir / LOG_DIR).mkdir(parents=True, exist_ok=True)
-            fh = logging.handlers.RotatingFileHandler(
+            fh = QuietFileHandler(
                 data_dir / LOG_DIR / AGENT_LOG, maxBytes=AGENT_LOG_BYTES,
                 backupCount=AGENT_LOG_BACKUPS, encoding="utf-8")
+            fh.addFilter(RepeatLimit())
         except OSError as e:  # a read-only data_dir is reported by the store, not here
             root.warning("no file log under %s: %s", data_dir, e)
         else:
@@ -166,9 +221,11 @@ def current_level() -> str:
 # ---------------------------------------------------------------------------- export
 
 #: Personal data that may have slipped into a free-text line: an 18-character
-#: resident ID number (GB 11643), a mainland mobile number. Replaced on export.
+#: resident ID number (GB 11643), a 15-digit first-generation one (still on old cards
+#: and in old records), a mainland mobile number. Replaced on export.
 _REDACT: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"(?<![0-9A-Za-z])\d{17}[0-9Xx](?![0-9A-Za-z])"), "[id-number removed]"),
+    (re.compile(r"(?<![0-9A-Za-z])\d{15}(?![0-9A-Za-z])"), "[id-number removed]"),
     (re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)"), "[phone removed]"),
 ]
 #: Config keys whose values are secrets or point at them: paths are kept, since

@@ -36,8 +36,11 @@ def liveness_checks(agent: Any, api: str, server: Any) -> list[Callable[[], str 
     host = {"0.0.0.0": "127.0.0.1", "[::]": "::1", "::": "::1"}.get(host, host.strip("[]"))
 
     def store() -> str | None:
-        row = agent.store.one("SELECT 1")
-        return None if row is not None and row[0] == 1 else "the store does not answer"
+        # A write, not a read: a store that hangs or breaks on a write fails here. A card
+        # that is full or read-only is not a reason to restart (a restart frees no space
+        # and would fail to start): health, the API's 503s and STATUS say it instead.
+        problem: str | None = agent.store.probe_write()
+        return None if agent.store.fault is not None else problem
 
     def api_loop() -> str | None:
         if server.should_exit:
@@ -125,12 +128,18 @@ def main(argv: list[str] | None = None) -> int:
 
     from hall_agent.agent import Agent
     from hall_agent.api.app import create_app
+    from hall_agent.api.limits import GuardedH11
 
     try:
         lock = lock_data_dir(Path(cfg.agent.data_dir))
         agent = Agent(cfg, catalog=catalog)
-    except (HallEdgeError, OSError) as e:
+    except HallEdgeError as e:
         print(f"hall-agent: {e}", file=sys.stderr)
+        return EXIT_RUNTIME
+    except OSError as e:  # the lock, the secret, the logs: a full or read-only card
+        from hall_agent.core.storage import start_error
+
+        print(f"hall-agent: {start_error(cfg.agent.data_dir, e)}", file=sys.stderr)
         return EXIT_RUNTIME
     agent.start()
     log.info("hall-agent %s: hall %s, agent %s, %s mode, API on http://%s, boot %d",
@@ -146,12 +155,16 @@ def main(argv: list[str] | None = None) -> int:
         create_app(agent), host=cfg.agent.api_host, port=cfg.agent.api_port,
         log_level=cfg.agent.log_level, access_log=False, lifespan="off",
         log_config=None,  # uvicorn's records go through our handlers (journald format)
-        timeout_graceful_shutdown=5))
+        timeout_graceful_shutdown=5,
+        # Bounded connections, headers due in 10 s (api/limits.py), idle ones closed.
+        http=GuardedH11, timeout_keep_alive=5))
     # systemd (Type=notify): READY=1 once the API listens, then WATCHDOG=1 while the
     # store, the API loop and the device supervisor answer; STOPPING=1 on the way out.
     watchdog = Watchdog(Notifier(), lambda: bool(server.started),
                         liveness_checks(agent, cfg.agent.api, server),
-                        status=f"serving on http://{cfg.agent.api}, {agent.mode} mode")
+                        status=f"serving on http://{cfg.agent.api}, {agent.mode} mode",
+                        notice=lambda: (None if agent.store.fault is None
+                                        else agent.store.fault.en))
     watchdog.start()
     # uvicorn re-raises the signal that stopped it once it has shut down; with the
     # default handler that would kill the process before the agent says offline on

@@ -89,10 +89,14 @@ class Watchdog:
 
     def __init__(self, notifier: Notifier, ready: Callable[[], bool],
                  checks: list[Callable[[], str | None]], *, status: str = "",
-                 poll_s: float = 0.05) -> None:
+                 poll_s: float = 0.05,
+                 notice: Callable[[], str | None] = lambda: None) -> None:
         self.n = notifier
         self._ready = ready
         self._checks = checks
+        # A condition a restart cannot cure (a full card): said in STATUS, pings go on.
+        self._notice = notice
+        self._noticed: str | None = None
         self._status = status
         self._poll_s = poll_s
         self._stop = threading.Event()
@@ -135,9 +139,12 @@ class Watchdog:
             if problem is None:
                 self.n.watchdog()
                 self.pings += 1
+                notice = self._notice()
                 if self.last_problem is not None:
                     log.warning("watchdog: healthy again; pinging systemd")
-                    self.n.status(self._status)
+                if self.last_problem is not None or notice != self._noticed:
+                    self.n.status(f"degraded: {notice}" if notice else self._status)
+                self._noticed = notice
             elif problem != self.last_problem:
                 log.error("watchdog: %s — not pinging systemd; it restarts the agent if "
                           "this lasts %.0f s", problem, interval)

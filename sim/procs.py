@@ -35,13 +35,15 @@ class AgentProcess:
         self.url = f"http://{api}"
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        # Added to the agent's environment at each start (libfaketime, the clock's state).
+        self.env: dict[str, str] = {}
 
     def start(self, timeout: float = 30.0) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "hall_agent.main", "--config", str(self.config_path)],
-            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
+            stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env={**os.environ, **self.env})
         if not wait_until(self._healthy, timeout):
             self.kill()
             raise RuntimeError("agent did not start:\n" + self.log()[-4000:])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 from collections.abc import Iterator
 from datetime import datetime
@@ -20,6 +21,9 @@ from sim.procs import AgentProcess, wait_until
 ROOT = Path(__file__).resolve().parent.parent
 TEST_CATALOG = ROOT / "tests" / "data" / "services.toml"
 TZ = ZoneInfo("Asia/Shanghai")
+# The machines tests run on may have no NTP (the kernel says "not synchronised"): the
+# tests believe the clock unless one says otherwise (hall_agent/core/clock.py).
+os.environ.setdefault("HALL_EDGE_CLOCK_SYNCED", "1")
 __all__ = ["ROOT", "TEST_CATALOG", "TZ", "Clock", "HallUnderTest", "free_port", "wait_until"]
 
 

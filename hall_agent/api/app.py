@@ -12,12 +12,13 @@ from typing import Annotated, Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from hall_agent import logs
 from hall_agent.api.idempotency import Idem, IdemKey
+from hall_agent.api.limits import MAX_EVENT_STREAMS, BodyLimit
 from hall_agent.api.ports import AgentApi
 from hall_agent.contract.api import (
     BoardShowIn,
@@ -79,6 +80,7 @@ def create_app(agent: AgentApi) -> FastAPI:
     app = FastAPI(title="hall-edge agent", version=agent.version,
                   description="Local API of the hall-edge agent (loopback only).")
     app.state.idem, app.state.store = agent.idem, agent.store
+    app.add_middleware(BodyLimit)  # a body's size and pace, before any route parses it
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -363,7 +365,11 @@ def create_app(agent: AgentApi) -> FastAPI:
 
     @app.get("/v1/events", response_class=StreamingResponse,
              responses={200: {"content": {"text/event-stream": {}}}})
-    async def events() -> StreamingResponse:
+    async def events() -> Response:
+        if agent.bus.subscribers >= MAX_EVENT_STREAMS:
+            return _err(503, "too_many_streams", "事件流连接过多，请稍后重试",
+                        message_en=f"{MAX_EVENT_STREAMS} event streams are open already; "
+                                   "close one or try again shortly")
         return StreamingResponse(agent.bus.stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store",
                                           "X-Accel-Buffering": "no"})

@@ -30,7 +30,7 @@ from hall_agent.contract.api import (
     SlotsOut,
 )
 from hall_agent.core.refusal import Refused, Why
-from hall_agent.services.appointments import parse_records
+from hall_agent.services.appointment_files import parse_records
 
 
 def add_routes(app: FastAPI, agent: AgentApi, errors: dict[int | str, dict[str, Any]]) -> None:

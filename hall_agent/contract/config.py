@@ -12,6 +12,7 @@ text is meant to be printed as is, without a traceback.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -91,7 +92,7 @@ class HallConfig(_Model):
 class AgentConfig(_Model):
     id: Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$",
                              description="agent id; MQTT client id and topic segment")] = "kiosk-01"
-    api: Annotated[str, Field(description="local API listen address, host:port")
+    api: Annotated[str, Field(description="local API listen address, host:port; loopback only")
                    ] = "127.0.0.1:8765"
     data_dir: Annotated[str, Field(description="directory of the SQLite store")
                         ] = "/var/lib/hall-edge"
@@ -110,6 +111,17 @@ class AgentConfig(_Model):
         m = _HOST_PORT_RE.match(v)
         if not m or not 0 < int(m["port"]) < 65536:
             raise ValueError(f"{v!r} is not host:port, e.g. 127.0.0.1:8765")
+        host = m["host"].strip("[]")
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            # The local API has no authentication: on the LAN anyone could pause
+            # windows or import appointments.
+            raise ValueError(f"{v!r}: the local API listens on loopback only (it has no "
+                             "authentication); use 127.0.0.1:PORT — 本地接口没有认证，只能"
+                             "监听本机地址")
         return v
 
     @property

@@ -48,7 +48,8 @@ def uuid7() -> str:
 
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
-    """One row of the outbox; ``sent_at``/``acked_at`` are unix seconds or None."""
+    """One row of the outbox; ``sent_at`` is a monotonic time (the relay's resend clock,
+    never the wall clock: ordering is ``seq``), ``acked_at`` unix seconds; or None."""
 
     seq: int
     msg_id: str
@@ -121,6 +122,14 @@ class Outbox:
         return _entries(self.store.query(
             "SELECT * FROM outbox WHERE acked_at IS NULL AND (sent_at IS NULL OR "
             "sent_at < ?) ORDER BY seq LIMIT ?", (resend_before, limit)))
+
+    def forget_sends(self) -> int:
+        """At the relay's start: what an earlier process sent is due again (its
+        ``sent_at`` is a monotonic time of that process's boot, meaningless now)."""
+        with self.store.tx() as db:
+            n: int = db.execute("UPDATE outbox SET sent_at = NULL WHERE acked_at IS NULL "
+                                "AND sent_at IS NOT NULL").rowcount
+        return n
 
     def mark_sent(self, seqs: Sequence[int], at: float) -> None:
         if not seqs:

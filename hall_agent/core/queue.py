@@ -16,7 +16,6 @@ Rules (DOMAIN.md, "当日取号、当日受理"):
 
 from __future__ import annotations
 
-import math
 import sqlite3
 import time
 import uuid
@@ -27,6 +26,8 @@ from zoneinfo import ZoneInfo
 
 from hall_agent.contract.catalog import Catalog, Service
 from hall_agent.contract.levels import FOLLOW_UP_LEVELS, LEVELS
+from hall_agent.core.clock import ClockGuard
+from hall_agent.core.estimate import Estimates
 from hall_agent.core.leases import Leases
 from hall_agent.core.model import (
     Call,
@@ -40,18 +41,23 @@ from hall_agent.core.model import (
 from hall_agent.core.refusal import Refused, Why
 from hall_agent.core.store import Store
 
-# How many of the day's most recent service times feed the estimate: recent
-# enough to follow the day's pace, enough to smooth out one long case.
-ESTIMATE_WINDOW = 20
 
+class QueueEngine(Estimates):
+    """``guard`` judges the wall clock (core/clock.py): without one it is always believed
+    (the central stand-in). ``mono`` (steady, never stepped) measures service times
+    (core/estimate.py)."""
 
-class QueueEngine:
     def __init__(self, store: Store, catalog: Catalog, tz: ZoneInfo,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, *, guard: ClockGuard | None = None,
+                 mono: Callable[[], float] | None = None) -> None:
         self.store = store
         self.catalog = catalog
         self.tz = tz
         self.clock = clock
+        self.guard = guard
+        # An injected wall clock (a test's) is also the steady one unless told otherwise.
+        self.mono = mono or (time.monotonic if clock is time.time else clock)
+        self._called_mono: dict[str, float] = {}  # ticket_id -> monotonic time of its call
         self.leases = Leases(store, self.today)
         with store.tx() as db:
             for w in catalog.windows:
@@ -119,61 +125,6 @@ class QueueEngine:
                                 opens, issued, waiting, est)
         return ServiceState(True, None, None, None, issued, waiting, est)
 
-    def _scalar(self, db: sqlite3.Connection | None, sql: str, args: tuple[Any, ...]) -> int:
-        if db is not None:
-            return int(db.execute(sql, args).fetchone()[0])
-        row = self.store.one(sql, args)
-        assert row is not None
-        return int(row[0])
-
-    # ------------------------------------------------------------------ estimate
-
-    def avg_service_s(self, sid: str, db: sqlite3.Connection | None = None) -> float:
-        """Mean of the day's last measured service times, else the catalogue's guess."""
-        sql = ("SELECT finished_at - called_at FROM tickets WHERE service = ? AND day = ? "
-               "AND status = 'done' AND called_at IS NOT NULL ORDER BY finished_at DESC "
-               f"LIMIT {ESTIMATE_WINDOW}")
-        args = (sid, self.today())
-        rows = db.execute(sql, args).fetchall() if db else self.store.query(sql, args)
-        durations = [float(r[0]) for r in rows]
-        if durations:
-            return sum(durations) / len(durations)
-        return float(self._service(sid).avg_service_s)
-
-    def _open_windows_for(self, sid: str, db: sqlite3.Connection | None) -> int:
-        ids = [w.id for w in self.catalog.windows if sid in w.services]
-        if not ids:
-            return 0
-        marks = ",".join("?" * len(ids))
-        return self._scalar(db, f"SELECT COUNT(*) FROM windows WHERE paused = 0 AND id IN "
-                                f"({marks})", tuple(ids))
-
-    def estimate_wait(self, sid: str, ahead: int, db: sqlite3.Connection | None = None) -> int:
-        """Seconds until a ticket with ``ahead`` people before it is likely called."""
-        if ahead <= 0:
-            return 0
-        windows = max(1, self._open_windows_for(sid, db))
-        return math.ceil(ahead * self.avg_service_s(sid, db) / windows)
-
-    def waiting_ahead(self, t: Ticket, db: sqlite3.Connection | None = None) -> int:
-        if t.status != "waiting":
-            return 0
-        sql = "SELECT queue_key FROM tickets WHERE ticket_id = ?"
-        row = db.execute(sql, (t.ticket_id,)).fetchone() if db else self.store.one(
-            sql, (t.ticket_id,))
-        assert row is not None
-        # Ahead: every waiting ticket of higher priority, and those of the same priority
-        # queued in the same millisecond or before. Two counts, each a range of the
-        # tickets_waiting index (an expression on queue_key made every issue scan the
-        # day's whole queue: the central merging a day of offline tickets crawled).
-        upto = (math.floor(float(row[0]) * 1000) + 1) / 1000
-        higher = self._scalar(db, "SELECT COUNT(*) FROM tickets WHERE status = 'waiting' AND "
-                                  "service = ? AND priority > ?", (t.service, int(t.priority)))
-        same = self._scalar(db, "SELECT COUNT(*) FROM tickets WHERE status = 'waiting' AND "
-                                "service = ? AND priority = ? AND queue_key < ? AND "
-                                "ticket_id != ?", (t.service, int(t.priority), upto, t.ticket_id))
-        return higher + same
-
     # ------------------------------------------------------------------ issue
 
     def issue(self, service: str, *, priority: bool = False, priority_reason: str | None = None,
@@ -205,10 +156,9 @@ class QueueEngine:
             now = self.clock()
             day = self.local(now).date().isoformat()
             if seq is None:
-                seq = self.leases.next_own_number(db, day, svc.id)
-                db.execute("INSERT INTO counters (day, service, last) VALUES (?, ?, ?) "
-                           "ON CONFLICT (day, service) DO UPDATE SET last = excluded.last",
-                           (day, svc.id, seq))
+                day, seq = self._own_number(db, day, svc.id, now)
+            if queue_key is None:
+                queue_key = self._walk_in_key(db, now)
             tid = ticket_id or str(uuid.uuid4())
             number = format_number(svc.id, seq)
             db.execute(
@@ -216,8 +166,8 @@ class QueueEngine:
                 "priority_reason, channel, status, issued_at, queue_key, offline, id_hash, "
                 "masked_name) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 'waiting', ?, ?, ?, ?, ?)",
                 (tid, day, svc.id, svc.id, seq, number, int(priority),
-                 priority_reason if priority else None, channel, now,
-                 now if queue_key is None else queue_key, int(offline), id_hash, masked_name))
+                 priority_reason if priority else None, channel, now, queue_key,
+                 int(offline), id_hash, masked_name))
             t = self._ticket(db, tid)
             ahead = self.waiting_ahead(t, db) if answer else 0
             issued = Issued(t, ahead, self.estimate_wait(svc.id, ahead, db) if answer else 0)
@@ -229,6 +179,39 @@ class QueueEngine:
             self.store.outbox.add(db, "ticket.issued", data, ts_iso=self.iso(now),
                                  offline=offline)
             return issued
+
+    def _own_number(self, db: sqlite3.Connection, day: str, prefix: str,
+                    now: float) -> tuple[str, int]:
+        """The day and number this engine gives next. With a clock in doubt no new day
+        is opened (core/clock.py): the newest day goes on, and what it gave is carried
+        into the next day opened with a good clock."""
+        g = self.guard
+        trusted = g is None or g.state(now).trusted
+        if g is not None:
+            day, carried = g.numbering_day(db, day, prefix, trusted)
+            if carried:
+                db.execute("INSERT INTO counters (day, service, last) VALUES (?, ?, ?) ON "
+                           "CONFLICT (day, service) DO UPDATE SET last = MAX(last, "
+                           "excluded.last)", (day, prefix, carried))
+        seq = self.leases.next_own_number(db, day, prefix)
+        db.execute("INSERT INTO counters (day, service, last) VALUES (?, ?, ?) "
+                   "ON CONFLICT (day, service) DO UPDATE SET last = excluded.last",
+                   (day, prefix, seq))
+        if g is not None:
+            if trusted:
+                g.saw_ticket(db, now)
+            else:
+                g.carry(db, day, prefix, seq)
+        return day, seq
+
+    def _walk_in_key(self, db: sqlite3.Connection, now: float) -> float:
+        """A walk-in's place: after every walk-in before it, whatever the clock did (an
+        hour's step back must not put the next ticket at the head of the queue)."""
+        row = db.execute("SELECT value FROM meta WHERE key = 'queue_high'").fetchone()
+        key = max(now, float(row[0]) + 0.001) if row is not None else now
+        db.execute("INSERT INTO meta (key, value) VALUES ('queue_high', ?) ON CONFLICT (key) "
+                   "DO UPDATE SET value = excluded.value", (repr(key),))
+        return key
 
     def check_person_limit(self, svc: Service, id_hash: str,
                            db: sqlite3.Connection | None = None) -> None:
@@ -305,8 +288,15 @@ class QueueEngine:
     def _finish_serving(self, db: sqlite3.Connection, wid: str, status: str, now: float) -> None:
         row = db.execute("SELECT serving FROM windows WHERE id = ?", (wid,)).fetchone()
         if row and row["serving"]:
-            db.execute("UPDATE tickets SET status = ?, finished_at = ? WHERE ticket_id = ? "
-                       "AND status = 'called'", (status, now, row["serving"]))
+            # Measured on the monotonic clock when this engine made the call: the stored
+            # finish is the call's time plus what the service really took.
+            called = self._called_mono.pop(row["serving"], None)
+            finished: Any = now if called is None else db.execute(
+                "SELECT called_at + ? FROM tickets WHERE ticket_id = ?",
+                (max(self.mono() - called, 0.0), row["serving"])).fetchone()[0]
+            db.execute("UPDATE tickets SET status = ?, finished_at = COALESCE(?, ?) WHERE "
+                       "ticket_id = ? AND status = 'called'",
+                       (status, finished, now, row["serving"]))
             db.execute("UPDATE windows SET serving = NULL WHERE id = ?", (wid,))
 
     def _record_call(self, db: sqlite3.Connection, wid: str, kind: str, now: float,
@@ -372,6 +362,8 @@ class QueueEngine:
             tid = row[0]
             db.execute("UPDATE tickets SET status = 'called', called_at = ?, window = ?, "
                        "calls = calls + 1 WHERE ticket_id = ?", (now, wid, tid))
+            mono = self.mono()
+            self.store.after_commit(lambda: self._called_mono.__setitem__(tid, mono))
             db.execute("UPDATE windows SET serving = ?, last_ticket = ? WHERE id = ?",
                        (tid, tid, wid))
             return self._record_call(db, wid, "call", now, self._ticket(db, tid))

@@ -12,6 +12,7 @@ single writer makes every "read, decide, write" step atomic without retries.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
@@ -22,6 +23,7 @@ from typing import Any
 
 from drivers.errors import StoreError
 from hall_agent.core.outbox import Outbox
+from hall_agent.core.storage import Cause, StorageFault, cause_of, refine, still_full
 
 log = logging.getLogger("hall_agent.store")
 
@@ -153,6 +155,16 @@ MIGRATIONS: list[str] = [
 ]
 
 
+def _open_error(data_dir: Path, e: BaseException) -> StoreError:
+    """Why the store cannot start, in words that say what to do."""
+    cause = e.cause if isinstance(e, StorageFault) else cause_of(e)
+    if cause is not None:
+        return StoreError(f"data_dir {data_dir}: {cause.en} ({e.__class__.__name__}: "
+                          f"{getattr(e, 'detail', '') or e}) — {cause.zh}")
+    return StoreError(f"data_dir {data_dir}: cannot open the store ({e}); check that "
+                      "the directory exists and the agent's user may write it")
+
+
 class Store:
     """The SQLite database under ``data_dir``."""
 
@@ -168,16 +180,20 @@ class Store:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA foreign_keys=ON")
         except (OSError, sqlite3.Error) as e:
-            raise StoreError(f"data_dir {data_dir}: cannot open the store ({e}); check that "
-                             "the directory exists and the agent's user may write it") from None
+            raise _open_error(data_dir, e) from None
         self._lock = threading.RLock()
+        self.fault: Cause | None = None  # the card's condition while writes fail
         self._depth = 0
         self._new_events = False
         self._after: list[Callable[[], None]] = []
         # Called (outside the lock) after a commit that added outbox events: the MQTT
         # relay listens here, so an event leaves as soon as it is durable.
         self.on_events: list[Callable[[], None]] = []
-        self._migrate()
+        try:
+            self._migrate()
+        except (OSError, sqlite3.Error, StorageFault) as e:
+            self._db.close()
+            raise _open_error(data_dir, e) from None
         self.outbox = Outbox(self)
 
     # ---------------------------------------------------------------- transactions
@@ -188,21 +204,32 @@ class Store:
         with self._lock:
             outer = self._depth == 0
             if outer:
-                self._db.execute("BEGIN IMMEDIATE")
+                self._storage(self._db.execute, "BEGIN IMMEDIATE")
             self._depth += 1
             try:
                 yield self._db
-            except BaseException:
+                if outer:
+                    self._storage(self._db.execute, "COMMIT")
+            except BaseException as e:
                 self._depth -= 1
                 if outer:
                     self._new_events = False
                     self._after.clear()  # what rolled back never happened
-                    self._db.execute("ROLLBACK")
+                    if self._db.in_transaction:  # SQLite may have rolled back already
+                        with contextlib.suppress(sqlite3.Error):
+                            self._db.execute("ROLLBACK")
+                    cause = cause_of(e)
+                    if cause is not None and not isinstance(e, StorageFault):
+                        cause = refine(cause, str(self.path.parent))
+                        self._set_fault(cause, str(e))
+                        raise StorageFault(cause, str(e)) from e
                 raise
             else:
                 self._depth -= 1
                 if outer:
-                    self._db.execute("COMMIT")
+                    if self.fault is not None and not still_full(self.fault,
+                                                                 str(self.path.parent)):
+                        self._set_fault(None, "")
                     after, self._after = self._after, []
         if not outer:
             return
@@ -215,6 +242,33 @@ class Store:
                 fn()
             except Exception:
                 log.exception("after-commit action %r failed", fn)
+
+    def _storage(self, fn: Callable[[str], Any], sql: str) -> None:
+        try:
+            fn(sql)
+        except sqlite3.Error as e:
+            cause = cause_of(e)
+            if cause is None:
+                raise
+            cause = refine(cause, str(self.path.parent))
+            self._set_fault(cause, str(e))
+            raise StorageFault(cause, str(e)) from e
+
+    def _set_fault(self, cause: Cause | None, detail: str) -> None:
+        """Said once when it starts and once when it ends, never at every write."""
+        old, self.fault = self.fault, cause
+        if cause is not None and old != cause:
+            log.error("store %s: %s (%s)", self.path, cause.en, detail)
+        elif cause is None and old is not None:
+            log.warning("store %s: writable again (%s cleared)", self.path, old.code)
+
+    def probe_write(self) -> str | None:
+        """A real write (the watchdog's check): None if the store takes writes."""
+        try:
+            self.meta_set("alive", "1")
+        except StorageFault as e:
+            return f"the store cannot be written: {e.message_en}"
+        return None
 
     def after_commit(self, fn: Callable[[], None]) -> None:
         """Run ``fn`` once the transaction in progress has committed (at once when
@@ -279,9 +333,12 @@ class Store:
 
     def next_boot(self) -> int:
         """The persisted boot counter (MQTT.md birth/will), incremented once per start."""
-        with self.tx():
-            boot = int(self.meta_get("boot") or 0) + 1
-            self.meta_set("boot", str(boot))
+        try:
+            with self.tx():
+                boot = int(self.meta_get("boot") or 0) + 1
+                self.meta_set("boot", str(boot))
+        except StorageFault as e:
+            raise _open_error(self.path.parent, e) from None
         return boot
 
     # ---------------------------------------------------------------- retention
@@ -289,20 +346,27 @@ class Store:
     def prune(self, now: float, retention_days: int) -> dict[str, int]:
         """Delete what is past its time: the day's records after ``retention_days``,
         acknowledged events after a week, idempotency answers after two days. Nothing
-        still waiting or not yet acknowledged is ever deleted."""
+        still waiting or not yet acknowledged, and nothing of the newest numbering day,
+        is ever deleted (services/retention.py asks only with a clock known good)."""
         old = now - retention_days * 86400
         deleted: dict[str, int] = {}
-        closed = "issued_at < ? AND status NOT IN ('waiting', 'called')"
         with self.tx() as db:
+            # The newest numbering day is never deleted, whatever the clock says: its
+            # counters are what keeps A001 from being issued twice.
+            newest = db.execute("SELECT MAX(day) FROM counters").fetchone()[0] or ""
+            closed = "issued_at < ? AND status NOT IN ('waiting', 'called') AND day != ?"
+            keep = "AND day != ?"
             # A window's "last ticket" (for a late rating) may be one of those going.
             db.execute(f"UPDATE windows SET last_ticket = NULL WHERE last_ticket IN "
-                       f"(SELECT ticket_id FROM tickets WHERE {closed})", (old,))
+                       f"(SELECT ticket_id FROM tickets WHERE {closed})", (old, newest))
             for table, sql, args in (
-                ("tickets", f"DELETE FROM tickets WHERE {closed}", (old,)),
+                ("tickets", f"DELETE FROM tickets WHERE {closed}", (old, newest)),
                 ("calls", "DELETE FROM calls WHERE ts < ?", (old,)),
                 ("evaluations", "DELETE FROM evaluations WHERE ts < ?", (old,)),
-                ("counters", "DELETE FROM counters WHERE day < date(?, 'unixepoch')", (old,)),
-                ("leases", "DELETE FROM leases WHERE day < date(?, 'unixepoch')", (old,)),
+                ("counters", f"DELETE FROM counters WHERE day < date(?, 'unixepoch') {keep}",
+                 (old, newest)),
+                ("leases", f"DELETE FROM leases WHERE day < date(?, 'unixepoch') {keep}",
+                 (old, newest)),
                 ("appointments", "DELETE FROM appointments WHERE day < date(?, 'unixepoch')",
                  (old,)),
             ):

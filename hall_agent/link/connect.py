@@ -25,6 +25,13 @@ SESSION_EXPIRY_S = 7 * 24 * 3600  # ≥ 1 day (MQTT.md, Session): survives a lon
 # What paho reports for a 3.1.1 CONNACK "unacceptable protocol version" (return code 1)
 # on an MQTT 5 connection, and what an MQTT 5 broker answers itself (reason 0x84).
 UNSUPPORTED_VERSION = 0x84
+# The largest message the agent reads (MQTT.md messages are a few KB; a busy hall's
+# central/queue well under this). An 85 MB retained central/queue took the agent to
+# 1.6 GB. With 5 the broker is told (CONNECT Maximum Packet Size, MQTT 5 §3.1.2.11.8:
+# it drops larger packets for us); with 3.1.1 the link drops them unread, and
+# config/mosquitto/hall-edge.conf bounds what the broker accepts at all.
+MAX_MESSAGE_BYTES = 1024 * 1024
+MAX_PACKET_BYTES = MAX_MESSAGE_BYTES + 64 * 1024  # + topic, properties, header
 
 
 class Version:
@@ -53,6 +60,7 @@ class Version:
             return {}
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = SESSION_EXPIRY_S
+        props.MaximumPacketSize = MAX_PACKET_BYTES
         return {"properties": props, "clean_start": False}
 
     def fall_back(self, rc: Any) -> bool:

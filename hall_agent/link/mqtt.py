@@ -56,7 +56,7 @@ from hall_agent.core.outbox import OutboxEntry
 from hall_agent.core.store import Store
 from hall_agent.link import reading
 from hall_agent.link.breaker import Breakers
-from hall_agent.link.connect import Version
+from hall_agent.link.connect import MAX_MESSAGE_BYTES, Version
 from hall_agent.link.relay import MAX_INFLIGHT, AckQueue, drain
 
 log = logging.getLogger("hall_agent.mqtt")
@@ -149,6 +149,7 @@ class MqttLink:
         return c
 
     def start(self) -> None:
+        self.store.outbox.forget_sends()  # sent by an earlier process: due again
         self._connect()
         self._relay_thread = threading.Thread(target=self._relay, name="mqtt-outbox",
                                               daemon=True)
@@ -197,7 +198,7 @@ class MqttLink:
                                  name="mqtt-fallback", daemon=True).start()
             return
         self.last_error = ""
-        self._connected_at = time.time()
+        self._connected_at = time.monotonic()
         self.connected = True
         log.info("MQTT %s connected to %s:%d", self.proto.label, self.mc.host, self.mc.port)
         topics: list[tuple[str, Any]] = [(t, 1) for t in (
@@ -301,8 +302,9 @@ class MqttLink:
         self._wake.set()
 
     def replay(self, why: str, before: float | None = None) -> None:
-        """Send again every unacknowledged event sent before ``before`` (default: now)."""
-        n = self.store.outbox.resend(time.time() if before is None else before)
+        """Send again every unacknowledged event sent before ``before`` (monotonic;
+        default: now)."""
+        n = self.store.outbox.resend(time.monotonic() if before is None else before)
         if n:
             log.info("outbox: replaying %d unacknowledged event(s) (%s)", n, why)
         self._wake.set()
@@ -366,6 +368,12 @@ class MqttLink:
         return r.msg
 
     def _on_message(self, _c: mqtt.Client, _ud: Any, msg: mqtt.MQTTMessage) -> None:
+        if len(msg.payload) > MAX_MESSAGE_BYTES:  # never parsed (link/connect.py)
+            self.rejected["oversize"] += 1
+            log.warning("MQTT %s: dropped a %d-byte message unread (over %d bytes); %d "
+                        "rejected so far", msg.topic, len(msg.payload), MAX_MESSAGE_BYTES,
+                        sum(self.rejected.values()))
+            return
         try:
             self._dispatch(msg)
         except Exception:

@@ -12,9 +12,10 @@ Two costs set the drain rate (docs/benchmarks.md, "Outbox drain"):
   long paho queue is lost with the process anyway. The relay keeps at most about two
   batches ahead of the broker's PUBACKs (:func:`caught_up`).
 
-What does not change (MQTT.md): events are sent in ``seq`` order by one thread, an event
-is marked done only when the central's ack is written, and one not acknowledged 30 s
-after it was sent is due again with its ``msg_id``.
+``sent_at`` is a time of the monotonic clock of this boot (``Outbox.forget_sends`` at
+the link's start). What does not change (MQTT.md): events are sent in ``seq`` order by
+one thread, an event is marked done only when the central's ack is written, and one not
+acknowledged 30 s after it was sent is due again with its ``msg_id``.
 """
 
 from __future__ import annotations
@@ -83,7 +84,9 @@ def drain(outbox: Outbox, acks: AckQueue,
     last: mqtt.MQTTMessageInfo | None = None
     while go_on():
         acks.write(outbox)  # first: an event acknowledged meanwhile is not sent again
-        rows = outbox.due(time.time() - resend_after_s, RELAY_BATCH)
+        # The resend clock is the monotonic one (an NTP step back of an hour would
+        # otherwise keep every unacknowledged event "sent in the future", never resent).
+        rows = outbox.due(time.monotonic() - resend_after_s, RELAY_BATCH)
         if not rows:
             return
         sent: list[int] = []
@@ -93,7 +96,7 @@ def drain(outbox: Outbox, acks: AckQueue,
             if info.rc != mqtt.MQTT_ERR_SUCCESS:
                 break
             sent.append(r.seq)
-        outbox.mark_sent(sent, time.time())
+        outbox.mark_sent(sent, time.monotonic())
         if len(sent) < len(rows) or not caught_up(last, go_on):
             return  # the next wake (reconnect, new events, the 1 s tick) goes on
         last = info

@@ -18,8 +18,7 @@ See docs/appointments.md. The rules:
 
 from __future__ import annotations
 
-import io
-import json
+import contextlib
 import logging
 import secrets
 import sqlite3
@@ -37,6 +36,7 @@ from hall_agent.core.personal import Person, id_hash, mask_id, mask_name
 from hall_agent.core.queue import QueueEngine
 from hall_agent.core.refusal import Refused, Why
 from hall_agent.core.store import Store
+from hall_agent.services.appointment_files import parse_records, read_text
 from hall_agent.services.ports import ModeView, Tickets
 from hall_agent.services.tickets import NumberSource
 
@@ -98,21 +98,6 @@ class ImportResult:
 
 def new_code() -> str:
     return "".join(secrets.choice(CODE_ALPHABET) for _ in range(10))
-
-
-def parse_records(text: str, fmt: str) -> list[dict[str, Any]]:
-    """CSV (with a header line) or JSON (a list, or ``{"appointments": [...]}``)."""
-    if fmt == "json":
-        data = json.loads(text)
-        if isinstance(data, dict):
-            data = data.get("appointments", [])
-        if not isinstance(data, list):
-            raise ValueError("JSON must be a list of appointments or "
-                             "{\"appointments\": [...]}")
-        return [dict(x) for x in data]
-    import csv  # only when a list is imported
-
-    return [dict(r) for r in csv.DictReader(io.StringIO(text.lstrip("\ufeff")))]
 
 
 class AppointmentBook:
@@ -197,10 +182,17 @@ class AppointmentBook:
             if p.suffix.lower() not in (".csv", ".json"):
                 continue
             try:
-                recs = parse_records(p.read_text(encoding="utf-8"), p.suffix.lower()[1:])
+                recs = parse_records(read_text(p), p.suffix.lower()[1:])
                 r = self.import_records(recs)
             except (OSError, ValueError) as e:
-                log.error("appointments: %s not imported: %s", p.name, e)
+                # It holds ID numbers in clear: never left behind, even unread.
+                with contextlib.suppress(OSError):
+                    p.unlink()
+                log.error("appointments: %s not imported and deleted (it holds personal "
+                          "data): %s; fix it and copy it again", p.name, e)
+                total.errors = [*(total.errors or []),
+                                f"{p.name}: not imported ({e}); the file was deleted, "
+                                "fix it and copy it again / 未导入，文件已删除，请修正后重新放入"]
                 continue
             total.added += r.added
             total.updated += r.updated

@@ -44,6 +44,7 @@ from hall_agent.contract.config import Config
 from hall_agent.core.events import Event
 from hall_agent.core.queue import QueueEngine
 from hall_agent.core.refusal import Refused
+from hall_agent.core.storage import StorageFault
 from hall_agent.core.store import Store
 from hall_agent.services.ports import Events, HealthSink, ModeView
 
@@ -302,7 +303,9 @@ class EvaluatorService:
 
     def _commit_ack(self, ev: _Evaluator, event: int) -> None:
         self.n.store.meta_set(ev.meta_key, str(event))
-        ev.ack = event
+        # Acknowledged to the device only once the rating is committed: a commit that
+        # fails (a full card) leaves the event with the device, which sends it again.
+        self.n.store.after_commit(lambda: setattr(ev, "ack", event))
 
     def _handle_key(self, ev: _Evaluator, event: int, key: int) -> None:
         window = ev.cfg.window
@@ -317,6 +320,8 @@ class EvaluatorService:
                     e = self.n.queue.evaluate(window, level, number=number,
                                                   channel="evaluator", staff=self.staff(window))
                     self._commit_ack(ev, event)
+            except StorageFault:
+                raise  # not stored: the device sends the key again (see _commit_ack)
             except Refused as err:
                 # e.g. the ticket is unknown to this window: keep the rating, unbound.
                 log.warning("%s: %s; storing the rating against the window", ev.name, err)

@@ -273,15 +273,26 @@ class AlsaOutput:
 
 class WavOutput:
     """One WAV per announcement in ``out_dir``; with ``realtime`` it also takes as long
-    as the sound, like a speaker, so the timing in announcements.jsonl is real."""
+    as the sound, like a speaker, so the timing in announcements.jsonl is real.
+
+    Only the last ``keep`` files and log lines are kept (about 125 KB a call, 8,000
+    calls a day filled the card): the fallback when there is no sound card keeps
+    :data:`KEEP_FALLBACK` (nobody listens to them), ``output = "wav"`` :data:`KEEP_WAV`.
+    """
 
     name = "wav"
 
-    def __init__(self, out_dir: Path, *, realtime: bool = True) -> None:
+    def __init__(self, out_dir: Path, *, realtime: bool = True, keep: int = 0) -> None:
         self.out_dir = out_dir
         self.realtime = realtime
+        self.keep = keep or KEEP_WAV
         out_dir.mkdir(parents=True, exist_ok=True)
-        self._n = len(list(out_dir.glob("*.wav")))
+        self._n = max((_seq(p) for p in out_dir.glob("*.wav")), default=0)
+        self._log = out_dir / "announcements.jsonl"
+        try:
+            self._lines = len(self._log.read_bytes().splitlines())
+        except OSError:
+            self._lines = 0
         self._stop = threading.Event()
 
     def play(self, sound: Sound, label: str) -> Path:
@@ -291,17 +302,40 @@ class WavOutput:
         tmp = path.with_suffix(".tmp")
         tmp.write_bytes(sound.wav())
         tmp.replace(path)
+        self._prune()
         start = time.time()
         if self.realtime:
             self._stop.wait(sound.duration_s)  # like a speaker; cut short at a stop
-        with (self.out_dir / "announcements.jsonl").open("a", encoding="utf-8") as f:
+        with self._log.open("a", encoding="utf-8") as f:
             f.write(json.dumps({"file": path.name, "label": label, "start": start,
                                 "end": time.time() if self.realtime else start,
                                 "duration_s": round(sound.duration_s, 3)}) + "\n")
+        self._lines += 1
+        if self._lines > 2 * self.keep:  # rewritten now and then, not at every call
+            kept = self._log.read_text(encoding="utf-8").splitlines()[-self.keep:]
+            tmp_log = self._log.with_suffix(".tmp")
+            tmp_log.write_text("".join(x + "\n" for x in kept), encoding="utf-8")
+            tmp_log.replace(self._log)
+            self._lines = len(kept)
         return path
+
+    def _prune(self) -> None:
+        files = sorted(self.out_dir.glob("*.wav"), key=_seq)
+        for old in files[:-self.keep]:
+            with contextlib.suppress(OSError):
+                old.unlink()
 
     def stop(self) -> None:
         self._stop.set()
+
+
+KEEP_WAV = 200  # WAV files (and log lines) kept with output = "wav"
+KEEP_FALLBACK = 20  # kept when WAV is only the fallback for a missing sound card
+
+
+def _seq(p: Path) -> int:
+    head = p.name.split("-", 1)[0]
+    return int(head) if head.isdigit() else 0
 
 
 def sound_card_present() -> bool:
@@ -414,7 +448,8 @@ def make_announcer(events: Events, data_dir: Path, *, engine: str | None = None,
     if output == "alsa" or (output is None and sound_card_present()):
         out = AlsaOutput()
     else:
-        out = WavOutput(data_dir / "voice")
+        out = WavOutput(data_dir / "voice",
+                        keep=KEEP_WAV if output == "wav" else KEEP_FALLBACK)
     a = Announcer(eng, out, english=english)
     events.listen(a.on_event)
     log.info("voice: %s engine, output %s", eng.name, out.name)

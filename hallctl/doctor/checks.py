@@ -399,6 +399,15 @@ CLOCK = CheckSpec("clock", "Clock", "the system clock is synchronised (NTP) and 
             "systemd-timesyncd`"),
     Problem("clock.wrong", "the clock is far in the past", "as above; until then tickets "
                                                            "carry a wrong date"),
+    Problem("clock.doubt", "the agent does not believe the clock (health: clock degraded): "
+            "not NTP-synchronised, or behind the newest ticket. It opens no new numbering "
+            "day (numbers continue the newest day, never A001 twice) and deletes nothing "
+            "old", "make NTP work as above; the agent goes back to normal by itself. In a "
+            "hall with no time server at all: set the clock by hand (`sudo timedatectl "
+            "set-time 'YYYY-MM-DD HH:MM:SS'`) and tell the agent to believe it: `sudo "
+            "systemctl edit hall-agent`, add `[Service]` and "
+            "`Environment=HALL_EDGE_CLOCK_SYNCED=1`. A clock behind the newest ticket: "
+            "correct it; numbering continues the newest day until then"),
 ))
 
 _BUILD_YEAR = 2025
@@ -409,13 +418,53 @@ def check_clock(ctx: Context, spec: CheckSpec) -> list[Finding]:
     year = time.gmtime(ctx.now()).tm_year
     if year < _BUILD_YEAR:
         return [bad(spec, "clock.wrong", f"the clock says {year}")]
+    out: list[Finding] = []
+    doubt = (ctx.agent_health or {}).get("devices", {}).get("clock")
+    if doubt:
+        out.append(bad(spec, "clock.doubt", f"the agent: {doubt.get('detail', '')}",
+                       warn=True))
     synced = ctx.clock_synced()
     if synced is None:
-        return [Finding(spec.id, "skip", "cannot tell whether the clock is synchronised")]
+        return [*out, Finding(spec.id, "skip", "cannot tell whether the clock is "
+                                               "synchronised")]
     if not synced:
-        return [bad(spec, "clock.unsynced", "the kernel says the clock is not synchronised",
-                    warn=True)]
-    return [ok(spec, "synchronised")]
+        return [*out, bad(spec, "clock.unsynced", "the kernel says the clock is not "
+                                                  "synchronised", warn=True)]
+    return out or [ok(spec, "synchronised")]
+
+
+STORE = CheckSpec("store", "Store", "the agent's SQLite store takes writes, and no store "
+                  "was found damaged at start (data_dir/damaged-*)", (
+    Problem("store.fault", "the card refuses writes (health: storage fault — full, "
+            "read-only or failing): every ticket is refused with 503 and the kiosk says why",
+            "full: free space as for a full disk (check disk); the agent resumes by itself. "
+            "Read-only or I/O errors: the SD card is failing — `hallctl export-logs`, copy "
+            "data_dir off the card, replace the card and restore data_dir"),
+    Problem("store.damaged", "the store was found damaged at start (a lost WAL after a "
+            "power cut or SIGKILL, truncated, unreadable) and set aside; a fresh store "
+            "numbers after the highest numbers known (health: storage degraded)",
+            "read {path}/WHAT-HAPPENED.txt. Tickets waiting before the damage are not in "
+            "the new queue: call them by hand from the printed numbers. `hallctl "
+            "export-logs` and send it with that directory to support, then `sudo rm -r "
+            "{path}` (health stays degraded until then)"),
+))
+
+
+@check(STORE)
+def check_store(ctx: Context, spec: CheckSpec) -> list[Finding]:
+    out: list[Finding] = []
+    storage = (ctx.agent_health or {}).get("devices", {}).get("storage") or {}
+    if storage.get("status") == "fault":
+        out.append(bad(spec, "store.fault", f"the agent: {storage.get('detail', '')}"))
+    if ctx.cfg is not None:
+        d = Path(ctx.cfg.agent.data_dir)
+        kept = sorted(d.glob("damaged-*")) if d.is_dir() else []
+        for k in kept:
+            what = k / "WHAT-HAPPENED.txt"
+            first = (what.read_text(encoding="utf-8", errors="replace").splitlines() or [""]
+                     )[0] if what.exists() else "a damaged store"
+            out.append(bad(spec, "store.damaged", f"{k}: {first}", warn=True, path=k))
+    return out or [ok(spec, "takes writes; no damaged store kept")]
 
 
 UDEV = CheckSpec("udev", "udev rules", "the hall-edge udev rules (stable device names) are "

@@ -142,3 +142,27 @@ def test_troubleshooting_doc_is_generated_from_the_checks() -> None:
     doc = (ROOT / "docs" / "troubleshooting.md").read_text(encoding="utf-8")
     assert doc == doctor.markdown(), "regenerate: python -m hallctl.doctor --markdown " \
                                      "> docs/troubleshooting.md"
+
+
+def test_clock_in_doubt_storage_fault_and_a_damaged_store_are_explained(
+        tmp_path: Path, sim: SimPrinter) -> None:
+    ctx = doctor.make_context(str(write(tmp_path, sim.port)))
+    ctx.clock_synced = lambda: True
+    kept = tmp_path / "data" / "damaged-20261130T091200"
+    kept.mkdir()
+    (kept / "WHAT-HAPPENED.txt").write_text("2026-11-30 09:12:00: the store file is "
+                                            "truncated.\n", encoding="utf-8")
+    ctx.agent_health = {"status": "fault", "mode": "standalone", "devices": {
+        "clock": {"status": "degraded", "detail": "the clock is 600 min behind the newest "
+                                                  "ticket"},
+        "storage": {"status": "fault", "detail": "disk full: the storage card has no space"}}}
+    got: dict[str, list[doctor.Finding]] = {}
+    for f in doctor.run(ctx):
+        got.setdefault(f.check, []).append(f)
+    clock = {f.code: f for f in got["clock"]}
+    assert "behind the newest ticket" in clock["clock.doubt"].message
+    assert "HALL_EDGE_CLOCK_SYNCED=1" in clock["clock.doubt"].fix
+    store = {f.code: f for f in got["store"]}
+    assert store["store.fault"].status == "fail" and "disk full" in store["store.fault"].message
+    assert "truncated" in store["store.damaged"].message
+    assert f"{kept}/WHAT-HAPPENED.txt" in store["store.damaged"].fix

@@ -171,6 +171,11 @@ def test_export_leaves_out_the_store_keys_and_id_numbers(tmp_path: Path) -> None
     assert out.stat().st_mode & 0o077 == 0
 
 
+def test_redact_removes_a_first_generation_15_digit_id_number() -> None:
+    line = "card read for 350102900101123 (old card), boot 17"
+    assert redact(line) == "card read for [id-number removed] (old card), boot 17"
+
+
 def test_redact_keeps_ticket_numbers_and_timestamps() -> None:
     line = "2026-11-30T09:12:03 ticket A023 seq 1234567 boot 17"
     assert redact(line) == line

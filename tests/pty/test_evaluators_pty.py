@@ -145,3 +145,36 @@ def test_ack_persists_so_a_restarted_agent_does_not_store_again(hall: AgentOnBus
     assert hall.bus.wait_for(lambda: not ev.events, 3.0)
     time.sleep(0.3)
     assert len(ratings(a)) == 1
+
+
+class _FullAtCommit:
+    """The store's connection on a card that fills up: every COMMIT fails as SQLite
+    fails on a full disk, until ``full`` is cleared."""
+
+    def __init__(self, db: object) -> None:
+        self.db = db
+        self.full = True
+        self.refused = 0
+
+    def execute(self, sql: str, *args: object) -> object:
+        if self.full and sql == "COMMIT":
+            self.refused += 1
+            import sqlite3
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, *args)  # type: ignore[attr-defined]
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.db, name)
+
+
+def test_a_rating_refused_by_a_full_card_is_stored_once_there_is_room(
+        hall: AgentOnBus) -> None:
+    a = hall.start()
+    card = _FullAtCommit(a.store._db)
+    a.store._db = card  # type: ignore[assignment]
+    hall.bus.press("5", Key.SATISFIED)
+    assert wait(lambda: card.refused >= 1, 3.0)
+    assert ratings(a) == []
+    card.full = False  # space again: the evaluator still holds the key, sends it again
+    assert wait(lambda: len(ratings(a)) == 1, 5.0), ratings(a)
+    assert ratings(a)[0][2] == "satisfied"

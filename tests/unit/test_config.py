@@ -184,3 +184,16 @@ def test_config_reference_is_generated_from_the_models() -> None:
     for section in ("[hall]", "[agent]", "[mqtt]", "[printer]", "[[boards]]",
                     "[[evaluators]]", "[id_reader]", "[kiosk]", "[[services]]"):
         assert f"## {section}" in on_disk
+
+
+@pytest.mark.parametrize("api", ["0.0.0.0:8765", "[::]:8765", "192.168.1.20:8765"])
+def test_a_non_loopback_api_address_is_refused(tmp_path: Path, api: str) -> None:
+    text = GOOD.replace('[agent]\n', f'[agent]\napi = "{api}"\n')
+    msg = error_of(write(tmp_path, text))
+    assert "loopback" in msg and "api" in msg
+
+
+@pytest.mark.parametrize("api", ["127.0.0.1:8765", "[::1]:8765", "localhost:8765"])
+def test_loopback_api_addresses_are_accepted(tmp_path: Path, api: str) -> None:
+    text = GOOD.replace('[agent]\n', f'[agent]\napi = "{api}"\n')
+    assert load_config(write(tmp_path, text)).agent.api == api

@@ -105,3 +105,54 @@ def test_only_events_acknowledged_over_a_week_ago_are_pruned(store: Store) -> No
 def test_an_outbox_on_the_store_sees_the_same_table(store: Store) -> None:
     add(store, 2)
     assert Outbox(store).pending_count() == 2
+
+
+class _Stepped:
+    """The ``time`` module as the relay sees it: a wall clock NTP steps, a steady one."""
+
+    def __init__(self) -> None:
+        self.wall, self.mono = 1_764_464_400.0, 5_000.0
+
+    def time(self) -> float:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.mono
+
+
+class _Sent:
+    rc = 0  # MQTT_ERR_SUCCESS
+
+    def is_published(self) -> bool:
+        return True
+
+    def wait_for_publish(self, _timeout: float) -> None:
+        return None
+
+
+def test_unacknowledged_events_are_resent_after_a_step_back(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hall_agent.link import relay
+
+    clock = _Stepped()
+    monkeypatch.setattr(relay, "time", clock)
+    seqs = add(store, 3)
+    published: list[int] = []
+
+    def publish(e: object) -> _Sent:
+        published.append(e.seq)  # type: ignore[attr-defined]
+        return _Sent()
+
+    relay.drain(store.outbox, relay.AckQueue(), publish, 30.0, lambda: True)
+    assert published == seqs
+    clock.wall -= 3600  # NTP steps the wall clock an hour back; the central never acked
+    clock.mono += 31
+    relay.drain(store.outbox, relay.AckQueue(), publish, 30.0, lambda: True)
+    assert published == seqs + seqs  # resent in seq order
+
+
+def test_a_new_process_resends_what_an_earlier_one_sent(store: Store) -> None:
+    seqs = add(store, 2)
+    store.outbox.mark_sent(seqs, at=9e9)  # a monotonic time of another boot
+    assert store.outbox.forget_sends() == 2
+    assert [e.seq for e in store.outbox.due(resend_before=0.0, limit=10)] == seqs

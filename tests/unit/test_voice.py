@@ -106,3 +106,16 @@ def test_stopping_the_agent_cuts_the_call_being_spoken_short(tmp_path: Path) -> 
     # Cut short: it ended before the clip's own length, and so did the stop.
     assert first["end"] - first["start"] < first["duration_s"]
     assert took < first["duration_s"]
+
+
+def test_the_wav_fallback_keeps_only_the_last_files_and_log_lines(tmp_path: Path) -> None:
+    s = ClipEngine().render(phrase("A023", "5"))
+    out = WavOutput(tmp_path, realtime=False, keep=5)
+    for i in range(23):
+        out.play(s, f"A{i:03d}-w5")
+    files = sorted(p.name for p in tmp_path.glob("*.wav"))
+    assert len(files) == 5 and files[-1] == "0023-A022-w5.wav"
+    lines = (tmp_path / "announcements.jsonl").read_text().splitlines()
+    assert 5 <= len(lines) <= 10 and json.loads(lines[-1])["label"] == "A022-w5"
+    again = WavOutput(tmp_path, realtime=False, keep=5)  # after a restart: goes on
+    assert again.play(s, "A100-w5").name.startswith("0024-")

@@ -38,6 +38,8 @@ from hall_agent.contract.api import (
     PrinterStatusOut,
     PrintOut,
     QueueOut,
+    ReasonOut,
+    ReasonsOut,
     ServiceOut,
     ServiceQueue,
     ServicesOut,
@@ -51,6 +53,7 @@ from hall_agent.contract.api import (
     WindowOut,
     WindowQueue,
 )
+from hall_agent.contract.levels import REASONS
 from hall_agent.core.model import Ticket
 from hall_agent.core.outbox import OutboxEntry
 from hall_agent.core.refusal import Refused, Why
@@ -256,13 +259,23 @@ def create_app(agent: AgentApi) -> FastAPI:
     @app.post("/v1/evaluations", status_code=201, response_model=EvaluationOut,
               responses=ERRORS)
     def evaluate(body: EvaluationIn, once: Idem) -> JSONResponse:
+        """A rating given on the kiosk, bound to one visit (``ticket``, default the one
+        last called at the window): a second rating of it is 409 ``already_rated``;
+        basic and worse need a ``reason`` (422 ``reason_required``)."""
         def run() -> dict[str, Any]:
             e = agent.queue.evaluate(body.window, body.level, number=body.ticket,
-                                     reason=body.reason, channel="kiosk")
+                                     reason=body.reason, channel="kiosk",
+                                     need_reason=True, need_ticket=True)
             return EvaluationOut(evaluation_id=e.evaluation_id, window=e.window,
                                  ticket=e.ticket, level=e.level,  # type: ignore[arg-type]
-                                 follow_up=e.follow_up).model_dump()
+                                 follow_up=e.follow_up, reason=e.reason).model_dump()
         return once.run(body.model_dump(), 201, run)
+
+    @app.get("/v1/evaluations/reasons", response_model=ReasonsOut)
+    def evaluation_reasons() -> ReasonsOut:
+        """What a citizen may give as the reason of a rating at basic or worse."""
+        return ReasonsOut(reasons=[ReasonOut(id=r.id, text=r.text, text_en=r.text_en)
+                                   for r in REASONS])
 
     # ------------------------------------------------------------------ printer
 

@@ -194,15 +194,31 @@ class EvaluationIn(_Req):
     level: Level
     ticket: str | None = Field(default=None, pattern=r"^[A-Z]{1,2}\d{3,4}$",
                                description="the rated ticket; default: the window's last one")
-    reason: Annotated[str, Field(max_length=200)] = ""
+    reason: Annotated[str | None, Field(max_length=40, description=(
+        "why basic or worse: an id of GET /v1/evaluations/reasons; required from the "
+        "kiosk for basic and the levels below"))] = None
 
 
 class EvaluationOut(_Resp):
+    """One rating per visit: a second one of the same ticket is refused with 409
+    ``already_rated``."""
+
     evaluation_id: str
     window: str
     ticket: str | None
     level: Level
     follow_up: bool
+    reason: str | None = None
+
+
+class ReasonOut(_Resp):
+    id: str
+    text: str
+    text_en: str
+
+
+class ReasonsOut(_Resp):
+    reasons: list[ReasonOut]
 
 
 class PrinterStatusOut(_Resp):

@@ -43,6 +43,7 @@ from hall_agent.contract.api import (
     PrinterStatusOut,
     PrintOut,
     QueueOut,
+    ReasonsOut,
     SelfServiceOut,
     SelfServiceResultOut,
     SelfServiceRunIn,
@@ -162,7 +163,15 @@ class AgentClient:
                              timeout=self._ticket_timeout)
 
     def evaluate(self, req: EvaluationIn, key: str) -> EvaluationOut:
+        """Rate one visit. :class:`AgentRefused` with ``body.error`` ``already_rated``
+        (409: this visit has its rating; say 已评价, it is not counted again),
+        ``reason_required`` (422: basic or worse, ask for a reason),
+        ``unknown_reason``, ``unknown_ticket`` or ``no_ticket``."""
         return self._request("POST", "/v1/evaluations", EvaluationOut, body=req, key=key)
+
+    def evaluation_reasons(self) -> ReasonsOut:
+        """The reasons a citizen may give for basic or worse (``reason`` ids)."""
+        return self._request("GET", "/v1/evaluations/reasons", ReasonsOut)
 
     # ------------------------------------------------------------ operations (hallctl)
 

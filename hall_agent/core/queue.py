@@ -26,7 +26,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hall_agent.contract.catalog import Catalog, Service
-from hall_agent.contract.levels import FOLLOW_UP_LEVELS, LEVELS
 from hall_agent.core.leases import Leases
 from hall_agent.core.model import (
     Call,
@@ -37,6 +36,7 @@ from hall_agent.core.model import (
     WindowState,
     format_number,
 )
+from hall_agent.core.ratings import Ratings
 from hall_agent.core.refusal import Refused, Why
 from hall_agent.core.store import Store
 
@@ -53,6 +53,7 @@ class QueueEngine:
         self.tz = tz
         self.clock = clock
         self.leases = Leases(store, self.today)
+        self.ratings = Ratings(store, tz, lambda: self.clock(), self._window)
         with store.tx() as db:
             for w in catalog.windows:
                 db.execute("INSERT OR IGNORE INTO windows (id) VALUES (?)", (w.id,))
@@ -437,49 +438,12 @@ class QueueEngine:
 
     # ------------------------------------------------------------------ evaluations
 
-    def evaluate(self, wid: str, level: str, *, number: str | None = None, reason: str = "",
-                 channel: str = "kiosk", staff: str = "") -> Evaluation:
-        self._window(wid)
-        if level not in LEVELS:
-            raise Refused(f"未知的评价等级 {level}", code="bad_level", field="level",
-                             why=Why.INVALID)
-        with self.store.tx() as db:
-            if number is not None:
-                row = db.execute("SELECT ticket_id FROM tickets WHERE number = ? AND "
-                                 "window = ? ORDER BY issued_at DESC LIMIT 1",
-                                 (number, wid)).fetchone()
-                if row is None:
-                    raise Refused(f"{wid} 号窗口今天没有办理过 {number}",
-                                     code="unknown_ticket", field="ticket", why=Why.INVALID)
-                tid: str | None = row[0]
-            else:
-                r = db.execute("SELECT last_ticket FROM windows WHERE id = ?", (wid,)
-                               ).fetchone()
-                tid = r[0] if r else None
-            t = self._ticket(db, tid) if tid else None
-            eid = str(uuid.uuid4())
-            now = self.clock()
-            follow = level in FOLLOW_UP_LEVELS
-            db.execute("INSERT INTO evaluations (evaluation_id, window, ticket_id, number, "
-                       "level, reason, channel, follow_up, ts) VALUES (?,?,?,?,?,?,?,?,?)",
-                       (eid, wid, tid, t and t.number, level, reason, channel, int(follow),
-                        now))
-            self.store.outbox.add(db, "evaluation.submitted", {
-                "window": wid, "ticket": t and t.number, "staff": staff, "level": level,
-                "reason": reason, "channel": channel, "follow_up": follow},
-                ts_iso=self.iso(now))
-            return Evaluation(eid, wid, t.number if t else None, level, follow)
+    def evaluate(self, wid: str, level: str, **kw: Any) -> Evaluation:
+        """One rating per visit: :meth:`hall_agent.core.ratings.Ratings.evaluate`."""
+        return self.ratings.evaluate(wid, level, **kw)
 
     def satisfaction(self, day: date | None = None) -> dict[str, dict[str, int]]:
-        d = day or self.local().date()
-        start = datetime.combine(d, datetime.min.time(), self.tz).timestamp()
-        rows = self.store.query("SELECT window, level, COUNT(*) FROM evaluations WHERE ts >= ? "
-                                "AND ts < ? GROUP BY window, level",
-                                (start, start + 86400))
-        out: dict[str, dict[str, int]] = {}
-        for wid, level, n in rows:
-            out.setdefault(wid, dict.fromkeys(LEVELS, 0))[level] = n
-        return out
+        return self.ratings.satisfaction(day or self.local().date())
 
     # ------------------------------------------------------------------ snapshot
 

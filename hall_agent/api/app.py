@@ -218,6 +218,9 @@ def create_app(agent: AgentApi) -> FastAPI:
     def queue() -> QueueOut:
         services, windows, calls = agent.queue.snapshot()
         cat = agent.catalog
+        # Central mode: the central calls, often tickets another kiosk numbered; a window
+        # serves what it was called last (as the boards show it).
+        called = agent.queue.last_called() if agent.mode != "standalone" else {}
         return QueueOut(
             ts=datetime.now(agent.cfg.hall.tz).isoformat(),
             services={sid: ServiceQueue(name=cat.service(sid).name,  # type: ignore[union-attr]
@@ -225,7 +228,8 @@ def create_app(agent: AgentApi) -> FastAPI:
                                         waiting=st.waiting, est_wait_s=st.est_wait_s)
                       for sid, st in services.items()},
             windows={wid: WindowQueue(open=not w.paused, paused=w.paused,
-                                      serving=w.serving.number if w.serving else None,
+                                      serving=(w.serving.number if w.serving
+                                               else called.get(wid)),
                                       services=w.services)
                      for wid, w in windows.items()},
             recent_calls=[CallOut(**agent.calls.body(c)) for c in calls])
@@ -243,6 +247,7 @@ def create_app(agent: AgentApi) -> FastAPI:
         q = agent.queue
 
         def run() -> dict[str, Any]:
+            before = q.window_state(window).serving
             if body.action in ("pause", "resume"):
                 q.set_paused(window, body.action == "pause")
             elif body.action == "no_show":
@@ -250,8 +255,11 @@ def create_app(agent: AgentApi) -> FastAPI:
             else:
                 q.finish(window)
             w = q.window_state(window)
+            ended = before is not None and (w.serving is None
+                                            or w.serving.ticket_id != before.ticket_id)
             return WindowOut(window=window, paused=w.paused,
-                             serving=w.serving.number if w.serving else None).model_dump()
+                             serving=w.serving.number if w.serving else None,
+                             ended=before.number if ended and before else None).model_dump()
         return once.run(body.model_dump(), 200, run)
 
     # ------------------------------------------------------------------ evaluations

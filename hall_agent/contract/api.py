@@ -173,6 +173,8 @@ class CallOut(_Resp):
     service: str | None = None
     kind: Literal["call", "recall"]
     ts: str
+    finished: str | None = Field(default=None, description=(
+        "POST /v1/calls: the ticket whose visit this call ended (it was being served)"))
 
 
 class WindowActionIn(_Req):
@@ -183,6 +185,8 @@ class WindowOut(_Resp):
     window: str
     paused: bool
     serving: str | None = None
+    ended: str | None = Field(default=None, description=(
+        "the ticket whose visit this action ended (pause and finish: done; no_show)"))
 
 
 class TransferIn(_Req):

@@ -27,6 +27,7 @@ from hall_agent.contract.api import (
     BoardTestIn,
     BookIn,
     BookOut,
+    BusOut,
     CallIn,
     CallOut,
     CardWantIn,
@@ -205,6 +206,10 @@ class AgentClient:
 
     def boards_show(self, req: BoardShowIn) -> BoardsOut:
         return self._request("POST", "/v1/boards/show", BoardsOut, body=req)
+
+    def bus(self) -> BusOut:
+        """Every board and evaluator on the RS-485 buses, with its state."""
+        return self._request("GET", "/v1/bus", BusOut)
 
     def outbox(self, limit: int = 20) -> OutboxOut:
         return self._request("GET", "/v1/outbox", OutboxOut, params={"limit": limit})

@@ -54,6 +54,8 @@ class QueueEngine:
         self.clock = clock
         self.leases = Leases(store, self.today)
         self.ratings = Ratings(store, tz, lambda: self.clock(), self._window)
+        # Told of every ticket whose visit ended (done or no-show), after the commit.
+        self.on_finished: Callable[[Ticket], None] = lambda t: None
         with store.tx() as db:
             for w in catalog.windows:
                 db.execute("INSERT OR IGNORE INTO windows (id) VALUES (?)", (w.id,))
@@ -309,6 +311,9 @@ class QueueEngine:
             db.execute("UPDATE tickets SET status = ?, finished_at = ? WHERE ticket_id = ? "
                        "AND status = 'called'", (status, now, row["serving"]))
             db.execute("UPDATE windows SET serving = NULL WHERE id = ?", (wid,))
+            t = self._ticket(db, row["serving"])
+            # A pause or the next call ends the visit too: say so, once it is committed.
+            self.store.after_commit(lambda: self.on_finished(t))
 
     def _record_call(self, db: sqlite3.Connection, wid: str, kind: str, now: float,
                      t: Ticket | None) -> Call:
@@ -444,6 +449,14 @@ class QueueEngine:
 
     def satisfaction(self, day: date | None = None) -> dict[str, dict[str, int]]:
         return self.ratings.satisfaction(day or self.local().date())
+
+    def last_called(self) -> dict[str, str]:
+        """The number last called at each window, from any source: in central mode the
+        ticket a window serves (the central calls tickets this agent may not hold)."""
+        rows = self.store.query("SELECT window, number FROM calls c WHERE rowid = (SELECT "
+                                "MAX(rowid) FROM calls d WHERE d.window = c.window AND "
+                                "d.number IS NOT NULL)")
+        return {str(w): str(n) for w, n in rows}
 
     # ------------------------------------------------------------------ snapshot
 

@@ -201,3 +201,11 @@ def test_migration_keeps_old_duplicates_but_counts_the_first(tmp_path: Path) -> 
     assert rows[0][0] == 3
     counts = q.satisfaction()["5"]
     assert (counts["satisfied"], counts["very_unsatisfied"], counts["basic"]) == (1, 0, 0)
+
+
+def test_last_called_names_the_central_calls_of_other_kiosks_tickets(q: QueueEngine) -> None:
+    q.record_call("c-1", "B017", "5", "B", "call")
+    q.record_call("c-2", "A003", "6", "A", "call")
+    q.record_call("c-3", "B018", "5", "B", "call")
+    q.record_call("c-4", "B018", "5", "B", "recall")
+    assert q.last_called() == {"5": "B018", "6": "A003"}

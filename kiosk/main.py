@@ -112,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         dpi=dpi, lang=args.lang or kc.lang,
         elderly=args.elderly,
         checkin_enabled=cfg is not None and cfg.id_reader is not None,
-        hall_name=cfg.hall.name if cfg is not None else "")
+        hall_name=cfg.hall.name if cfg is not None else "",
+        timezone=cfg.hall.timezone if cfg is not None else KioskSettings.timezone)
     client = AgentClient(agent_url(cfg))
 
     if args.screenshot is not None:

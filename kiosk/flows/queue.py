@@ -6,6 +6,8 @@ from it too) and refreshes it when a call or a ticket event arrives.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from PyQt6.QtCore import Qt
 from PyQt6.QtWidgets import QGridLayout, QHBoxLayout, QScrollArea, QVBoxLayout, QWidget
 
@@ -111,6 +113,21 @@ class QueueFlow:
         self.k = k
         self.screen = QueueScreen(k.theme, k.lang)
         k.add_screen(self.screen)
+
+    def refresh(self, *, on_rate_window: Callable[[], None]) -> None:
+        """Ask the agent for the queue now; the screen on show follows the answer."""
+        k, c = self.k, self.k.client
+        if c is None:
+            return
+
+        def ok(q: QueueOut) -> None:
+            k.queue_data = q
+            if k.screen_name == "queue":
+                self.screen.show_queue(q)
+            elif k.screen_name == "rate_window":
+                on_rate_window()
+
+        k.call(c.queue, ok, flow_bound=False)
 
     def open(self) -> None:
         """Show the queue known so far; the caller asks the agent for the current one."""

@@ -260,7 +260,8 @@ class SelfServiceFlows:
                           on_click=partial(self.book, s.service, s.day, x.start))
                  for x in s.slots]
         self.k.choice.set_choices(self.t("ss_book_slot", service=name, day=s.day), specs,
-                                  tile_height=120, page_size=12, max_cols=3)
+                                  tile_height=120, max_cols=3,
+                                  page_size=6 if self.k.theme.elderly else 12)
         self.k.show_screen("selfservice_slots", self.k.choice)
 
     def book(self, service: str, day: str, start: str) -> None:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from hall_agent.contract.api import CallIn, WindowActionIn
+from hall_agent.contract.api import CallIn, DeviceState, WindowActionIn
 from hallctl.common import EXIT_DEVICE, EXIT_OK, EXIT_USAGE, STATUS_ZH, Ctl
 
 TICKET_ZH = {"waiting": "等候中", "called": "办理中", "done": "已办结", "no_show": "过号",
@@ -32,6 +32,28 @@ def hall_day(ctl: Ctl, text: str | None) -> str | None:
     return date.fromisoformat(text).isoformat()
 
 
+def device_lines(devices: dict[str, DeviceState], indent: str = "") -> list[str]:
+    """One line per device; the devices behind one missing adapter (the same detail,
+    starting with the adapter) in one line: the technician has one thing to fix."""
+    shared: dict[str, list[str]] = {}
+    for name, d in devices.items():
+        if d.detail.startswith("RS-485 adapter "):
+            shared.setdefault(d.detail, []).append(name)
+    lines, said = [], set()
+    for name, d in devices.items():
+        names = shared.get(d.detail, [])
+        if len(names) > 1:
+            if d.detail not in said:
+                said.add(d.detail)
+                what, _, fix = d.detail.partition(": ")
+                lines.append(f"{indent}{what}: {len(names)} devices unreachable "
+                             f"({', '.join(names)}) — {fix}")
+            continue
+        lines.append(f"{indent}{name:<14} {d.status:<9} {STATUS_ZH.get(d.status, ''):<4} "
+                     f"{d.detail}")
+    return lines
+
+
 def cmd_status(ctl: Ctl, a: argparse.Namespace) -> int:
     h = ctl.agent.health()
     q = ctl.agent.queue()
@@ -39,8 +61,8 @@ def cmd_status(ctl: Ctl, a: argparse.Namespace) -> int:
     def human() -> None:
         print(f"{h.hall_name} ({h.hall}) · agent {h.agent} · {h.mode} · v{h.version}")
         print(f"status: {h.status} ({STATUS_ZH.get(h.status, '')})")
-        for name, d in h.devices.items():
-            print(f"  {name:<14} {d.status:<9} {d.detail}")
+        for line in device_lines(h.devices, "  "):
+            print(line)
         waiting = sum(s.waiting for s in q.services.values())
         serving = [f"{w}:{x.serving}" for w, x in q.windows.items() if x.serving]
         print(f"waiting: {waiting} · serving: {' '.join(serving) or '-'}")
@@ -55,8 +77,8 @@ def cmd_devices(ctl: Ctl, a: argparse.Namespace) -> int:
     def human() -> None:
         if not h.devices:
             print("no devices configured")
-        for name, d in h.devices.items():
-            print(f"{name:<14} {d.status:<9} {STATUS_ZH.get(d.status, ''):<4} {d.detail}")
+        for line in device_lines(h.devices):
+            print(line)
 
     ctl.out({k: d.model_dump(mode="json") for k, d in h.devices.items()}, human)
     bad = any(d.status in ("fault", "degraded") for d in h.devices.values())

@@ -41,7 +41,7 @@ from drivers.types import DeviceHealth, Health
 from hall_agent.contract.config import Config
 from hall_agent.core.events import Event
 from hall_agent.core.queue import QueueEngine
-from hall_agent.services.ports import Events, HealthView, ModeView
+from hall_agent.services.ports import Events, HealthView, ModeView, bus_fault
 
 log = logging.getLogger("hall_agent.services.boards")
 
@@ -379,9 +379,8 @@ class BoardService:
     def _fault(self, b: _Board, e: BaseException) -> None:
         b.sent = []
         b.info = b.info  # keep the layout: a board does not change size while off
-        self.n.health.set_health(b.name, DeviceHealth(
-            Health.FAULT, f"no answer at address {b.cfg.address} on {b.cfg.port} "
-                          f"({e}); check its power and the bus cable"))
+        self.n.health.set_health(b.name, DeviceHealth(Health.FAULT, bus_fault(
+            b.cfg.port, b.cfg.address, e, "check its power and the bus cable")))
 
     def _run(self, b: _Board) -> None:
         while not self._stop.is_set():

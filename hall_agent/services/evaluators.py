@@ -46,7 +46,7 @@ from hall_agent.core.model import Evaluation
 from hall_agent.core.queue import QueueEngine
 from hall_agent.core.refusal import Refused
 from hall_agent.core.store import Store
-from hall_agent.services.ports import Events, HealthSink, ModeView
+from hall_agent.services.ports import Events, HealthSink, ModeView, bus_fault
 
 log = logging.getLogger("hall_agent.services.evaluators")
 
@@ -247,9 +247,8 @@ class EvaluatorService:
                     pass
                 except (NoReply, BusError) as e:
                     ev.ok = False
-                    self.n.health.set_health(ev.name, DeviceHealth(
-                        Health.FAULT, f"no answer at address {ev.cfg.address} on "
-                                      f"{ev.cfg.port} ({e}); check its cable"))
+                    self.n.health.set_health(ev.name, DeviceHealth(Health.FAULT, bus_fault(
+                        ev.cfg.port, ev.cfg.address, e, "check its cable")))
                 except Exception:
                     log.exception("%s: poll failed", ev.name)
             spent = time.monotonic() - started

@@ -226,3 +226,24 @@ def test_version_and_a_closed_pipe() -> None:
                          text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     out, err = p.communicate(timeout=60)
     assert len(out.splitlines()) == 1 and "Traceback" not in err and "Broken" not in err
+
+
+def test_an_unplugged_rs485_adapter_is_said_once(live: HallUnderTest) -> None:
+    on_bus = [n for n in live.health()["devices"] if n.startswith(("board", "evaluator"))]
+    live.sim.unplug("bus")
+    try:
+        assert wait_until(lambda: all(
+            live.health()["devices"][n]["detail"].startswith("RS-485 adapter")
+            for n in on_bus), 30)
+        r = run(live, "devices", "--config", str(live.config_path))
+        assert r.returncode == DEVICE
+        said = [line for line in r.stdout.splitlines() if "RS-485" in line]
+        assert len(said) == 1, r.stdout
+        assert re.match(rf"RS-485 adapter \S+rs485\.tty missing: {len(on_bus)} devices "
+                        r"unreachable \(board-hall, .*\) — plug it in", said[0]), said[0]
+        assert len(said[0]) < 200 + 15 * len(on_bus)
+        assert not any(n in r.stdout.replace(said[0], "") for n in on_bus)
+    finally:
+        live.sim.replug("bus")
+    assert wait_until(lambda: all(live.health()["devices"][n]["status"] == "ok"
+                                  for n in on_bus), 30)

@@ -221,7 +221,7 @@ _PROMISE_EN = (
     (re.compile(r"^(\d+)\s*分钟(内)?办结$"), "Done within {0} min"),
     (re.compile(r"^(\d+)\s*小时(内)?办结$"), "Done within {0} h"),
     (re.compile(r"^(\d+)\s*个?工作日(内)?(办结)?$"), "{0} working days"),
-    (re.compile(r"^即时办结|即办$"), "Done on the spot"),
+    (re.compile(r"^(即时办结|即办件?)$"), "Done on the spot"),
     (re.compile(r"^当日办结$"), "Done the same day"),
 )
 

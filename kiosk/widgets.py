@@ -272,8 +272,9 @@ class TileGrid(QWidget):
             c += span
             if c >= cols:
                 r, c = r + 1, 0
-        for i in range(cols):
-            self._grid.setColumnStretch(i, 1)
+        for i in range(max(cols, self._grid.columnCount())):
+            # a column left from a wider page would keep its share of the width
+            self._grid.setColumnStretch(i, 1 if i < cols else 0)
         many = self.pages > 1
         self._pager.setVisible(many)
         self.prev_btn.setEnabled(self.page > 0)

@@ -190,7 +190,8 @@ class SimBus(PtyDevice):
         self._render_wake.set()
 
     def _render_loop(self) -> None:
-        while not self._stop.is_set():
+        # Until closed, not until unplugged: a replugged bus keeps its PNGs current.
+        while not self._closed:
             self._render_wake.wait(0.5)
             self._render_wake.clear()
             if self.out_dir is None:

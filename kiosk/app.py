@@ -471,8 +471,10 @@ class Kiosk(QWidget):
 
     # ------------------------------------------------------------------ for the flows
 
-    def show_notice(self, kind: str, title: str, body: str, detail: str = "") -> None:
-        self.message.show_message(kind, title, body, detail, warn=True)
+    def show_notice(self, kind: str, title: str, body: str, detail: str = "", *,
+                    take_ticket: bool = False) -> None:
+        buttons = [(self.t("take_ticket"), self.tickets.start)] if take_ticket else None
+        self.message.show_message(kind, title, body, detail, buttons=buttons, warn=True)
         self.show_screen(kind.split(":")[0], self.message)
 
     def show_ticket(self, t: TicketOut) -> None:

@@ -112,8 +112,10 @@ class KioskHost(Protocol):
         """The citizen is done: a fresh flow, the home screen."""
         ...
 
-    def show_notice(self, kind: str, title: str, body: str, detail: str = "") -> None:
-        """A refusal or a result in words, on the message screen, as a step."""
+    def show_notice(self, kind: str, title: str, body: str, detail: str = "", *,
+                    take_ticket: bool = False) -> None:
+        """A refusal or a result in words, on the message screen, as a step;
+        ``take_ticket`` offers 取号 there (a check-in that failed: queue anyway)."""
         ...
 
     def show_ticket(self, t: TicketOut) -> None:

@@ -79,7 +79,10 @@ def _steps(k: Kiosk, services: ServicesOut) -> list[tuple[str, Step]]:
         ("queue", _seq(home, k.open_queue)),
         ("rate_window", _seq(home, k.start_rating)),
         ("rate_level", _seq(home, k.start_rating, lambda: rating.choose_window(window))),
+        ("rate_reason", _seq(home, k.start_rating, lambda: rating.choose_window(window),
+                             lambda: rating.choose_level("unsatisfied"))),
         ("rate_done", lambda: rating.show_thanks(True)),
+        ("rate_already", lambda: rating.show_thanks(False, already=True)),
         ("checkin", _seq(home, k.cards.open_checkin)),
         *_card_steps(k, services),
         ("out_of_service", k.show_out_of_service),
@@ -101,7 +104,7 @@ def _card_steps(k: Kiosk, services: ServicesOut) -> list[tuple[str, Step]]:
         k.go(lambda: k.show_notice(
             "checkin_refused", k.t("checkin_failed"),
             "Your slot is 10:00-10:30; check-in opens at 09:30" if en
-            else "预约时段 10:00-10:30，请于 09:30 后签到"))
+            else "预约时段 10:00-10:30，请于 09:30 后签到", take_ticket=True))
 
     def selfservice(on: bool) -> Step:
         def go() -> None:

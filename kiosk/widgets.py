@@ -5,8 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PyQt6.QtCore import QSize, Qt
-from PyQt6.QtGui import QFontMetrics, QResizeEvent
+from PyQt6.QtCore import QRectF, QSize, Qt
+from PyQt6.QtGui import (
+    QColor,
+    QFontMetrics,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
+    QResizeEvent,
+)
 from PyQt6.QtWidgets import (
     QBoxLayout,
     QFrame,
@@ -82,6 +90,44 @@ class TileSpec:
     wide: bool = False           # spans the whole row
     hero: bool = False           # the screen's main action: taller, larger type
     on_click: Callable[[], None] | None = None
+    face: int | None = None      # a drawn face, -2 (frowning) … 2 (smiling), on the left
+
+
+# the ink on a rating level's tile (the tile's own colour is in kiosk/theme.py)
+LEVEL_INK = {"lvl_basic": "#1a1a1a"}
+
+
+class Face(QWidget):
+    """A face drawn, not a font's emoji (the kiosk font has none): a circle, two eyes
+    and a mouth that curves up for a good mood and down for a bad one."""
+
+    def __init__(self, mood: int, color: str, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.mood = mood
+        self.color = QColor(color)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+
+    def paintEvent(self, event: QPaintEvent | None) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        side = min(self.width(), self.height())
+        pen = QPen(self.color, max(3.0, side / 14))
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        p.setPen(pen)
+        r = QRectF(0, 0, side, side).adjusted(side / 12, side / 12, -side / 12, -side / 12)
+        r.moveCenter(QRectF(self.rect()).center())
+        p.drawEllipse(r)
+        cx, cy, u = r.center().x(), r.center().y(), r.width() / 10
+        p.setBrush(self.color)
+        for dx in (-1.6, 1.6):
+            p.drawEllipse(QRectF(cx + dx * u - u * 0.6, cy - 2.2 * u, u * 1.2, u * 1.2))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        mouth = QPainterPath()
+        y = cy + 2.0 * u
+        mouth.moveTo(cx - 2.6 * u, y - self.mood * 0.5 * u)
+        mouth.quadTo(cx, y + self.mood * 1.1 * u, cx + 2.6 * u, y - self.mood * 0.5 * u)
+        p.drawPath(mouth)
+        p.end()
 
 
 class Tile(QPushButton):
@@ -104,12 +150,13 @@ class Tile(QPushButton):
         self.setMinimumWidth(theme.touch_px)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setAccessibleName(spec.title)
-        fg = theme.blue if spec.variant == "light" else "#ffffff"
+        fg = theme.blue if spec.variant == "light" else LEVEL_INK.get(spec.variant, "#ffffff")
         if not spec.enabled:
             fg = "#eef1f6"
         big = height >= 200
         self._title_size = 72 if spec.hero else 50 if big else 40
         self._sub_size = 30 if spec.hero else 26 if big else 24
+        self.face = Face(spec.face, fg, self) if spec.face is not None else None
         self.title_label = QLabel(spec.title, self)
         self.sub_label = QLabel(spec.subtitle, self)
         self.badge_label = QLabel(spec.badge, self)
@@ -138,6 +185,10 @@ class Tile(QPushButton):
         self._laid_for = (self.width(), self.height())
         th, spec = self.theme, self.spec
         left, right, top, bottom = 36, 32, 12, 12
+        if self.face is not None:
+            side = round(self.height() * 0.72)
+            self.face.setGeometry(left - 8, (self.height() - side) // 2, side, side)
+            left += side + 16
         w = self.width() - left - right
         h = self.height() - top - bottom
         badge_w = 0

@@ -171,7 +171,8 @@ def create_app(agent: AgentApi) -> FastAPI:
     def issue(body: TicketIn, idempotency_key: IdemKey = None) -> JSONResponse:
         out = agent.tickets.issue(body.service, priority=body.priority,
                                   priority_reason=body.priority_reason,
-                                  channel=body.channel, key=idempotency_key, card=body.card)
+                                  channel=body.channel, key=idempotency_key, card=body.card,
+                                  lang=body.lang)
         return JSONResponse(status_code=201, content=out.model_dump())
 
     def _info(t: Ticket) -> TicketInfo:

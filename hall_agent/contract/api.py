@@ -97,6 +97,9 @@ class TicketIn(_Req):
     channel: Channel = "kiosk"
     card: CardToken | None = Field(default=None, description=(
         "token of an ID card read in this flow (SSE card event): a real-name ticket"))
+    lang: Literal["zh", "en"] = Field(default="zh", description=(
+        "the language the citizen took it in: en prints the service and the key lines "
+        "in English too"))
 
 
 class TicketOut(_Resp):

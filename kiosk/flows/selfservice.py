@@ -8,7 +8,7 @@ then pick a query to print or book a slot for tomorrow.
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -226,7 +226,8 @@ class SelfServiceFlows:
     # ------------------------------------------------------------------ booking
 
     def _tomorrow(self) -> str:
-        return (date.today() + timedelta(days=1)).isoformat()
+        # the hall's tomorrow, whatever day the machine's zone is already on
+        return (datetime.now(self.k.settings.tz).date() + timedelta(days=1)).isoformat()
 
     def start_booking(self) -> None:
         self.k.go(self.render_book_services)

@@ -113,7 +113,8 @@ class TicketFlow:
             return
         k.flow.busy = True
         req = TicketIn(service=svc.id, priority=k.flow.priority,
-                       priority_reason=k.flow.reason if k.flow.priority else None)
+                       priority_reason=k.flow.reason if k.flow.priority else None,
+                       lang=k.lang)
         key = k.flow.key
         k.message.show_message("busy", k.t("issuing"))
         k.show_screen("issuing", k.message, back=False, footer=False)

@@ -216,6 +216,8 @@ def test_kiosk_in_a_real_x_window(kiosk: RunningKiosk, hall: Any) -> None:
     k.fits("10_ticket_en")
     assert "Social & medical insurance" in ticket["texts"]
     assert hall.printer.wait_for_tickets(1)
+    paper = hall.printer.tickets[0].text  # taken in English: printed in English too
+    assert "Social & medical insurance" in paper and "ahead of you" in paper
     k.tap(text="Done")
     k.wait_for(screen="home", lang="en")
 

@@ -7,7 +7,7 @@ host side builds tickets (:func:`build_ticket`) and reads DLE EOT answers
 the simulator and the tests use to read those bytes back. Both sides read
 :data:`COMMANDS`, so a command cannot be encoded one way and decoded another.
 
-Every constant below follows /work/shared/protocols/PRINTER.md (★), cited by
+Every constant below follows docs/protocols/PRINTER.md (★), cited by
 section. We build the bytes ourselves instead of using python-escpos' text and
 QR helpers: its "magic" encoder picks code pages per character and mangles
 full-width punctuation (，：) on Chinese printers, and its ``qr()`` can fall back

@@ -142,3 +142,11 @@ def test_troubleshooting_doc_is_generated_from_the_checks() -> None:
     doc = (ROOT / "docs" / "troubleshooting.md").read_text(encoding="utf-8")
     assert doc == doctor.markdown(), "regenerate: python -m hallctl.doctor --markdown " \
                                      "> docs/troubleshooting.md"
+
+
+def test_a_pipe_in_a_fix_reaches_the_table_as_typed() -> None:
+    doc = doctor.markdown()
+    assert "`du -xh / \\| sort -h`" in doc  # GFM shows \| as |; `/` would be another command
+    for line in doc.splitlines():
+        if line.startswith("| **") or line.startswith("|  |"):
+            assert line.replace("\\|", "").count("|") == 5, line  # four cells, no more

@@ -215,6 +215,20 @@ def test_refusals_follow_lang_and_global_options_go_anywhere(live: HallUnderTest
     assert json.loads(doc.stdout)["error"] == "unknown_window"
 
 
+@pytest.mark.parametrize("reader", ["head -2", "true"])
+def test_doctor_into_a_reader_that_leaves_early_ends_quietly(live: HallUnderTest,
+                                                             reader: str) -> None:
+    """`hallctl doctor | head`: the reader may be gone before doctor writes (``true``
+    never reads at all), which must not end in a BrokenPipeError traceback."""
+    p = subprocess.Popen(f"{sys.executable} -m hallctl.main doctor --config "
+                         f"{live.config_path} | {reader}", shell=True, cwd=ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    out, err = p.communicate(timeout=120)
+    assert len(out.splitlines()) == (2 if reader.startswith("head") else 0)
+    assert "Traceback" not in err and "BrokenPipe" not in err, err
+
+
 def test_version_and_a_closed_pipe() -> None:
     v = subprocess.run([sys.executable, "-m", "hallctl.main", "--version"], cwd=ROOT,
                        capture_output=True, text=True, timeout=60, check=False,

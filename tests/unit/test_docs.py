@@ -28,4 +28,4 @@ def test_every_protocol_reference_points_into_docs_protocols() -> None:
             prefix, page = m.group(1), m.group(2)
             if not prefix.endswith("docs/") or page not in PAGES:
                 wrong.append(f"{path.relative_to(ROOT)}: {m.group(0)}")
-    assert not wrong, "cite docs/protocols/NAME.md:\n" + "\n".join(wrong)
+    assert not wrong, "cite docs/protocols/<page>.md:\n" + "\n".join(wrong)

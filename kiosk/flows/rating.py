@@ -57,7 +57,8 @@ class RatingFlow:
                           face=MOOD[lv], on_click=partial(self.choose_level, lv))
                  for lv in LEVELS]
         k.choice.set_choices(k.t("rate_level_title", w=k.flow.window or ""), specs,
-                             page_size=len(LEVELS), tile_height=190,
+                             page_size=len(LEVELS),
+                             tile_height=200 if k.theme.elderly else 220,
                              # one level per row: a slipped thumb must not rate the neighbour
                              max_cols=1)
         k.show_screen("rate_level", k.choice)

@@ -23,8 +23,10 @@ from hallctl.common import EXIT_DEVICE, EXIT_OK, EXIT_REFUSED, Ctl
 
 def _show(ctl: Ctl, body: dict[str, Any]) -> int:
     if not body.get("ok"):
+        said = body.get("message_en") if ctl.lang == "en" else None
         return ctl.fail(EXIT_DEVICE, str(body.get("error", "card_unusable")),
-                        str(body.get("message") or body.get("detail") or "card not usable"))
+                        str(said or body.get("message") or body.get("detail")
+                            or "card not usable"))
     valid_to = str(body.get("valid_to") or "")
     if len(valid_to) == 8 and valid_to.isdigit():
         valid_to = f"{valid_to[:4]}-{valid_to[4:6]}-{valid_to[6:]}"

@@ -130,9 +130,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{len(catalog.windows)} windows)")
         return EXIT_OK
 
+    from drivers import traffic
     from hall_agent import logs
 
     logs.set_timezone(cfg.hall.tz)  # log lines in hall time, with its offset
+    traffic.set_timezone(cfg.hall.tz)  # and the raw-traffic logs' stamps
     setup_logging(cfg.agent.log_level, Path(cfg.agent.data_dir))
     log = logging.getLogger("hall_agent")
     limit_malloc_arenas()  # before any thread starts

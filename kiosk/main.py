@@ -127,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
         client.close()
         return 0
 
+    # Ctrl-C / systemd's SIGTERM end the event loop cleanly; set before the window
+    # shows, and queued (quit() before the loop runs would be lost), so a stop that
+    # comes as soon as the window appears is a clean one too.
+    signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, app.quit))
+    signal.signal(signal.SIGTERM, lambda *_: QTimer.singleShot(0, app.quit))
     kiosk = Kiosk(settings, client)
     kiosk.setWindowTitle(settings.hall_name or "hall-kiosk")
     # The window is pinned to its size: a screen whose content wants more height must
@@ -146,9 +151,6 @@ def main(argv: list[str] | None = None) -> int:
         kiosk.showFullScreen()
     kiosk.start()
     probe.install(kiosk)
-    # Ctrl-C / systemd's SIGTERM end the event loop cleanly.
-    signal.signal(signal.SIGINT, lambda *_: app.quit())
-    signal.signal(signal.SIGTERM, lambda *_: app.quit())
     pulse = QTimer()  # lets Python see signals while Qt's loop runs
     pulse.start(250)
     pulse.timeout.connect(lambda: None)

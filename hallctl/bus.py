@@ -52,12 +52,10 @@ def cmd_bus(ctl: Ctl, a: argparse.Namespace) -> int:
 def bus_scan(ctl: Ctl, a: argparse.Namespace) -> int:
     if not a.port:
         return ctl.fail(EXIT_USAGE, "usage", "bus scan needs the PORT, e.g. /dev/ttyUSB1")
-    if not a.force and ctl.agent_up():
-        # A bus has one master: scanning beside the agent garbles both (RS485.md).
-        return ctl.fail(EXIT_REFUSED, "agent_running",
-                        f"the agent is running ({ctl.base}) and owns the bus: stop it first "
-                        "(sudo systemctl stop hall-agent), ask it instead (`hallctl "
-                        "devices`), or add --force")
+    # A bus has one master: scanning beside the agent garbles both (RS485.md).
+    refused = ctl.refuse_beside_agent("the bus", a.force)
+    if refused is not None:
+        return refused
     m = BusMaster(a.port, a.baudrate, timeout_s=a.timeout_ms / 1000, retries=0)
     found: list[dict[str, Any]] = []
     try:
@@ -107,6 +105,8 @@ def bus_log(ctl: Ctl, a: argparse.Namespace) -> int:
         return EXIT_OK
     for line in lines:
         print(line)
+    if not lines:
+        print(f"no traffic logged yet in {path}", file=sys.stderr)
     if a.follow:
         with path.open(encoding="ascii", errors="replace") as f:
             f.seek(0, 2)
@@ -164,6 +164,9 @@ def cmd_board(ctl: Ctl, a: argparse.Namespace) -> int:
     if a.port:
         if a.address is None:
             return ctl.fail(EXIT_USAGE, "usage", "--port needs --address (1-247)")
+        refused = ctl.refuse_beside_agent("the bus", a.force)
+        if refused is not None:
+            return refused
         return _direct_board(ctl, a, test_pattern_lines if a.action == "test"
                              else (lambda info: show_lines(info, text)))
     if a.address is not None and a.action == "test":
@@ -250,6 +253,8 @@ def add_parsers(sub: Any) -> None:
     d.add_argument("--port", help="talk to one board straight on this port (agent stopped)")
     d.add_argument("--address", type=int, help="the board's address, with --port")
     d.add_argument("--baudrate", type=int, default=9600)
+    d.add_argument("--force", action="store_true",
+                   help="with --port: even if the agent is running")
     e = sub.add_parser("eval", help="press a key on a simulated evaluator")
     e.add_argument("action", choices=["press"])
     e.add_argument("window")

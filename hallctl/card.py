@@ -100,7 +100,10 @@ def _through_agent(ctl: Ctl, a: argparse.Namespace) -> int:
 
 
 def cmd_card(ctl: Ctl, a: argparse.Namespace) -> int:
-    return _direct(ctl, a) if a.port else _through_agent(ctl, a)
+    if not a.port:
+        return _through_agent(ctl, a)
+    refused = ctl.refuse_beside_agent("the reader", a.force)
+    return _direct(ctl, a) if refused is None else refused
 
 
 def add_parsers(sub: Any) -> None:
@@ -110,6 +113,8 @@ def add_parsers(sub: Any) -> None:
     c.add_argument("--baudrate", type=int, default=115200)
     c.add_argument("--timeout", type=float, default=20.0,
                    help="how long to wait for a card, in seconds")
+    c.add_argument("--force", action="store_true",
+                   help="with --port: even if the agent is running")
 
 
 COMMANDS: dict[str, Callable[[Ctl, argparse.Namespace], int]] = {"card": cmd_card}

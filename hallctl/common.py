@@ -101,6 +101,16 @@ class Ctl:
             print(f"hallctl: {message}", file=sys.stderr)
         return EXIT_NO_AGENT
 
+    def refuse_beside_agent(self, what: str, force: bool) -> int | None:
+        """:data:`EXIT_REFUSED` (said) when the agent runs and owns the devices: talking
+        straight to a port beside it garbles both sides. None when it is fine to go."""
+        if force or not self.agent_up():
+            return None
+        return self.fail(EXIT_REFUSED, "agent_running",
+                         f"the agent is running ({self.base}) and owns {what}: stop it first "
+                         "(sudo systemctl stop hall-agent), ask it instead (hallctl "
+                         "devices), or add --force")
+
     def agent_up(self) -> bool:
         """Whether an agent answers its health check within 2 s."""
         probe = AgentClient(self.base, timeout_s=2, user_agent="hallctl")

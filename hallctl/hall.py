@@ -35,16 +35,21 @@ def hall_day(ctl: Ctl, text: str | None) -> str | None:
 def device_lines(devices: dict[str, DeviceState], indent: str = "") -> list[str]:
     """One line per device; the devices behind one missing adapter (the same detail,
     starting with the adapter) in one line: the technician has one thing to fix."""
+    def adapter(detail: str) -> str:  # "RS-485 adapter /dev/ttyUSB1", or ""
+        return " ".join(detail.split(" ")[:3]) if detail.startswith("RS-485 adapter ") \
+            else ""
+
     shared: dict[str, list[str]] = {}
     for name, d in devices.items():
-        if d.detail.startswith("RS-485 adapter "):
-            shared.setdefault(d.detail, []).append(name)
+        if adapter(d.detail):
+            shared.setdefault(adapter(d.detail), []).append(name)
     lines, said = [], set()
     for name, d in devices.items():
-        names = shared.get(d.detail, [])
+        port = adapter(d.detail)
+        names = shared.get(port, []) if port else []
         if len(names) > 1:
-            if d.detail not in said:
-                said.add(d.detail)
+            if port not in said:  # the first device's words, for the whole adapter
+                said.add(port)
                 what, _, fix = d.detail.partition(": ")
                 lines.append(f"{indent}{what}: {len(names)} devices unreachable "
                              f"({', '.join(names)}) — {fix}")

@@ -8,6 +8,7 @@ or listens to events.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -87,8 +88,8 @@ def bus_fault(port: str, address: int, e: BaseException, check: str) -> str:
 
     if isinstance(e, PortUnavailable):
         text = str(e)
-        if "No such file" in text or "rrno 2]" in text:
-            return f"RS-485 adapter {port} missing: plug it in (ls /dev/serial/by-id/)"
+        if not os.path.exists(port):  # asked of the port, not of the error's wording
+            return f"RS-485 adapter {port} missing: plug in its USB cable (ls /dev/serial/by-id/)"
         if "ermission denied" in text or "rrno 13]" in text:
             return (f"RS-485 adapter {port}: permission denied: add the agent's user to "
                     "the dialout group")

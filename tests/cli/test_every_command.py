@@ -74,7 +74,9 @@ CASES: dict[tuple[str, str], list[Case]] = {
     ("printer", "test"): [Case(("printer", "test"), OK, r"test page printed")],
     ("board", "test"): [Case(("board", "test", "--seconds", "2"), OK,
                              r"boards: test for 2 s: .*board-hall ok"),
-                        Case(("board", "test", "--address", "1"), USAGE, r"--port")],
+                        Case(("board", "test", "--address", "1"), USAGE, r"--port"),
+                        Case(("board", "test", "--port", "{bus}", "--address", "1"), REFUSED,
+                             r"the agent is running")],
     ("board", "show"): [Case(("board", "show", "--seconds", "2", "请", "A001"), OK,
                              r"boards: show for 2 s"),
                         Case(("board", "show", "hello", "--address", "11"), OK,
@@ -88,11 +90,14 @@ CASES: dict[tuple[str, str], list[Case]] = {
                        Case(("log", "level", "info"), OK, r"log level: info")],
     ("log", "traffic"): [Case(("log", "traffic", "{bus_device}", "on"), OK,
                               r"raw traffic {bus_device}\s+on")],
-    ("bus", "log"): [Case(("bus", "log", "{bus}", "-n", "3"), OK, r"(>>>|<<<)")],
+    ("bus", "log"): [Case(("bus", "log", "{bus}", "-n", "3"), OK, r"(>>>|<<<)",
+                          before="traffic")],
     ("eval", "press"): [Case(("eval", "press", "5", "satisfied"), OK,
                              r"window 5: pressed key 02")],
     ("card", "read"): [Case(("card", "read", "--timeout", "15"), OK,
-                            r"card read: .*\*{4}.*valid to \d{4}-\d\d-\d\d")],
+                            r"card read: .*\*{4}.*valid to \d{4}-\d\d-\d\d"),
+                       Case(("card", "read", "--port", "{card}"), REFUSED,
+                            r"the agent is running")],
     ("doctor", ""): [Case(("doctor",), -1, r"config"),
                      Case(("doctor",), -1, r'"findings"', as_json=True)],
     ("probe", ""): [Case(("probe", "--port", "{printer}"), REFUSED, r"the agent is running")],
@@ -158,6 +163,7 @@ def test_every_command_against_a_live_agent(live: HallUnderTest, tmp_path: Path,
     bus = str(live.sim.link_of(live.sim.bus))
     names = {"bus": bus, "bus_device": "bus-" + Path(bus).name.replace(".", "-"),
              "printer": str(live.sim.printer_link), "tmp": str(tmp_path),
+             "card": str(live.sim.root / "idreader.tty"),
              "sysfs": str(sysfs)}
     traffic = httpx.get(f"http://{live.sim.api}/v1/logging").json()["traffic"]
     names["bus_device"] = next(n for n in traffic if n.startswith("bus-"))
@@ -168,6 +174,9 @@ def test_every_command_against_a_live_agent(live: HallUnderTest, tmp_path: Path,
     for key, cases in CASES.items():
         for case in cases:
             args = [fill(a, names) for a in case.args]
+            if case.before == "traffic":  # the bus is polled: its log fills at once
+                log = live.sim.root / "data" / "logs" / f"traffic-{names['bus_device']}.log"
+                assert wait_until(lambda p=log: p.exists() and p.stat().st_size > 0, 15)
             if case.before == "serve":
                 with live.client() as c:
                     c.post("/v1/tickets", json={"service": "A"})
@@ -260,8 +269,8 @@ def test_an_unplugged_rs485_adapter_is_said_once(live: HallUnderTest) -> None:
         assert r.returncode == DEVICE
         said = [line for line in r.stdout.splitlines() if "RS-485" in line]
         assert len(said) == 1, r.stdout
-        assert re.match(rf"RS-485 adapter \S+rs485\.tty missing: {len(on_bus)} devices "
-                        r"unreachable \(board-hall, .*\) — plug it in", said[0]), said[0]
+        assert re.match(rf"RS-485 adapter \S+rs485\.tty (missing|lost): {len(on_bus)} "
+                        r"devices unreachable \(board-hall, .*\) — ", said[0]), said[0]
         assert len(said[0]) < 200 + 15 * len(on_bus)
         assert not any(n in r.stdout.replace(said[0], "") for n in on_bus)
     finally:

@@ -26,10 +26,12 @@ def sim(tmp_path: Path) -> Iterator[SimPrinter]:
 
 
 def write(tmp_path: Path, printer_port: str, extra: str = "") -> Path:
+    # The printer's answer waited for as in the field (1.5 s, not 100 ms): a working one
+    # answers at once, and a busy test machine must not make it look silent.
     p = tmp_path / "agent.toml"
     p.write_text(f'[hall]\nid = "t"\nname = "测试"\ncatalog = "{TEST_CATALOG}"\n\n'
                  f'[agent]\napi = "127.0.0.1:{free_port()}"\ndata_dir = "{tmp_path / "data"}"\n'
-                 f'\n[printer]\nport = "{printer_port}"\nstatus_timeout_ms = 100\n{extra}',
+                 f'\n[printer]\nport = "{printer_port}"\nstatus_timeout_ms = 1500\n{extra}',
                  encoding="utf-8")
     (tmp_path / "data").mkdir(exist_ok=True)
     return p

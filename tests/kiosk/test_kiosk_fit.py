@@ -178,6 +178,9 @@ def test_chinese_breaks_only_between_names_and_english_at_spaces(qtbot: Any) -> 
     # at the floor a text too long is cut after a whole line, with an ellipsis
     _, cut = fit_text("一、二、三、四、五、六、七、八、九、十" * 3, th, 30, 120, 2)
     assert len(cut) == 2 and cut[-1].endswith("…")
+    # no room at all (a tile squeezed by a denser screen): one line, cut, and an answer
+    _, one = fit_text("Same day, on the spot", th, 24, 60, 6, max_height=-5)
+    assert len(one) == 1 and one[0].endswith("…")
 
 
 def test_a_tile_keeps_its_title_and_subtitle_inside_in_english(qtbot: Any) -> None:

@@ -94,8 +94,9 @@ def fit_text(text: str, theme: Theme, size: float, width: int, max_lines: int, *
         s = max(size * floor, s - 1)
     lines = lines if lines is not None else _hard_wrap(text, fm, width)
     if max_height is not None:  # keep the lines that fit the height; one at least
+        max_lines = min(max_lines, len(lines))
         while max_lines > 1 and block_height(font, lines[:max_lines]) > max_height:
-            max_lines = min(max_lines, len(lines)) - 1
+            max_lines -= 1
     if len(lines) > max_lines:
         lines = _elide(lines, fm, width, max_lines)
     return font, lines

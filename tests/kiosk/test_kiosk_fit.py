@@ -16,9 +16,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from PyQt6.QtCore import Qt
+from PyQt6.QtCore import QPoint, Qt
 from PyQt6.QtGui import QFontMetrics
-from PyQt6.QtWidgets import QApplication
+from PyQt6.QtTest import QTest
+from PyQt6.QtWidgets import QApplication, QLabel
 
 from hall_agent.contract.api import CallOut
 from kiosk import sample
@@ -205,3 +206,29 @@ def test_a_recall_is_one_line_marked_again() -> None:
     calls = [call("3", "A002", "recall"), call("2", "A003"), call("1", "A002")]
     assert [(c.ticket, again) for c, again in recent_calls(calls, 5)] == [
         ("A002", True), ("A003", False)]
+
+
+def test_the_queue_page_scrolls_by_dragging_it(qtbot: Any) -> None:
+    k = Kiosk(KioskSettings(events=False, elderly=True), None)
+    qtbot.addWidget(k)
+    k.queue_data = sample.QUEUE
+    k.resize(*SCREEN)
+    k.show()
+    k.open_queue()
+    settle(k)
+    # the calls come first, where a waiting citizen looks
+    calls = k.queue.screen.body.itemAt(0)
+    assert calls is not None and calls.widget() is not None
+    assert "最近叫号" in [w.text() for w in calls.widget().findChildren(QLabel)]
+    bar = k.queue.screen.area.verticalScrollBar()
+    assert bar is not None and bar.maximum() > 0  # elderly: more than one screen
+    vp = k.queue.screen.area.viewport()
+    assert vp is not None
+    start = vp.rect().center()
+    QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
+    for dy in range(0, 600, 40):
+        QTest.mouseMove(vp, start - QPoint(0, dy), 10)
+    QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
+                       start - QPoint(0, 600), 10)
+    qtbot.waitUntil(lambda: bar.value() > 0, timeout=5000)
+    k.stop()

@@ -225,10 +225,12 @@ def test_the_queue_page_scrolls_by_dragging_it(qtbot: Any) -> None:
     vp = k.queue.screen.area.viewport()
     assert vp is not None
     start = vp.rect().center()
+    # a finger's drag, in real time: the scroller reads the speed between the events
     QTest.mousePress(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier, start)
-    for dy in range(0, 600, 40):
-        QTest.mouseMove(vp, start - QPoint(0, dy), 10)
+    for dy in range(0, 640, 40):
+        qtbot.wait(20)
+        QTest.mouseMove(vp, start - QPoint(0, dy))
     QTest.mouseRelease(vp, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier,
-                       start - QPoint(0, 600), 10)
-    qtbot.waitUntil(lambda: bar.value() > 0, timeout=5000)
+                       start - QPoint(0, 640))
+    qtbot.waitUntil(lambda: bar.value() > 0, timeout=10_000)
     k.stop()

@@ -353,7 +353,7 @@ def test_the_kiosk_starts_on_x_after_install_with_its_debian_packages(
     src = root / "tmp" / "hall-edge-src"
     done = chroot(root, "/bin/bash", "/tmp/hall-edge-src/systemd/install.sh",
                   "--wheel", f"/tmp/hall-edge-src/{wheel.name}", "--no-deps")
-    assert "installing" in done.stdout and "libxcb-cursor0" in done.stdout, done.stdout
+    assert "installing" in done.stdout, done.stdout
     assert src.exists()
     site = next((root / "opt/hall-edge/venv/lib").glob("python3*/site-packages"))
     here = Path(next(p for p in sys.path if p.endswith("site-packages")))
@@ -378,6 +378,7 @@ def test_the_kiosk_starts_on_x_after_install_with_its_debian_packages(
         assert "xcb" in log.read_text(errors="replace")  # QT_DEBUG_PLUGINS: xcb was loaded
         kiosk.send_signal(signal.SIGTERM)
         assert kiosk.wait(30) == 0, log.read_text(errors="replace")[-4000:]
+        assert "libxcb-cursor0" in done.stdout  # install.sh's own list, not a side effect
     finally:
         if kiosk.poll() is None:
             kiosk.kill()

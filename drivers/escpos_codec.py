@@ -7,7 +7,7 @@ host side builds tickets (:func:`build_ticket`) and reads DLE EOT answers
 the simulator and the tests use to read those bytes back. Both sides read
 :data:`COMMANDS`, so a command cannot be encoded one way and decoded another.
 
-Every constant below follows /work/shared/protocols/PRINTER.md (★), cited by
+Every constant below follows docs/protocols/PRINTER.md (★), cited by
 section. We build the bytes ourselves instead of using python-escpos' text and
 QR helpers: its "magic" encoder picks code pages per character and mangles
 full-width punctuation (，：) on Chinese printers, and its ``qr()`` can fall back
@@ -296,6 +296,14 @@ def wait_lines(waiting_ahead: int, est_wait_s: int) -> list[str]:
     return [f"前面还有 {waiting_ahead} 人等候", f"预计等候约 {minutes} 分钟"]
 
 
+def wait_line_en(waiting_ahead: int, est_wait_s: int) -> str:
+    """The queue line of a ticket taken in English, one line."""
+    if waiting_ahead <= 0:
+        return "No one ahead of you"
+    minutes = max(1, math.ceil(est_wait_s / 60))
+    return f"{waiting_ahead} ahead of you, about {minutes} min"
+
+
 class _Builder:
     """Accumulates ticket bytes and remembers what had to be replaced, per field."""
 
@@ -338,10 +346,14 @@ def build_ticket(t: TicketPrint, *, qr_module: int = 6, feed_dots: int = 80,
     # The service at double size: the second thing a citizen checks, after the number.
     b.raw(size(2, 2))
     b.line(t.service_name, what="service_name")
-    b.raw(size(1, 1) + bold(False))
+    b.raw(size(1, 1))
+    en = t.lang == "en"  # a ticket taken in English: its key lines in English too
+    if en and t.service_name_en:
+        b.line(t.service_name_en, what="service_name_en")
+    b.raw(bold(False))
     if t.priority:
         b.raw(bold(True) + size(2, 2))
-        b.line("【优先】", what="priority")
+        b.line("【优先】Priority" if en else "【优先】", what="priority")
         b.raw(size(1, 1) + bold(False))
     b.raw(bold(True) + size(4, 4))
     b.line(t.number, what="number")
@@ -349,6 +361,8 @@ def build_ticket(t: TicketPrint, *, qr_module: int = 6, feed_dots: int = 80,
     b.raw(size(1, 2) + bold(False))
     for text in wait_lines(t.waiting_ahead, t.est_wait_s):
         b.line(text, what="wait")
+    if en:
+        b.line(wait_line_en(t.waiting_ahead, t.est_wait_s), what="wait_en")
     b.raw(size(1, 1))
     b.line(f"取号时间 {t.issued_at:%Y-%m-%d %H:%M}", what="issued_at")
     if t.masked_name:
@@ -357,8 +371,11 @@ def build_ticket(t: TicketPrint, *, qr_module: int = 6, feed_dots: int = 80,
     b.raw(bytes([LF]))
     b.raw(qr(t.qr_url.encode("utf-8"), module=qr_module, model=model))
     b.raw(bytes([LF]))
-    b.line("扫码查看排队进度", what="qr_caption")
+    b.line("扫码查看排队进度" + (" / Scan to follow the queue" if en else ""),
+           what="qr_caption")
     b.line(t.notice, what="notice")
+    if en:
+        b.line("Please listen for your number", what="notice_en")
     if t.offline:
         b.line("离线取号", what="offline")
     b.raw(feed_and_cut(feed_dots))

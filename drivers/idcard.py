@@ -1,4 +1,4 @@
-"""The ID-card reader: the SAM host protocol of protocols/IDCARD.md (GA/T 467, chapter 7).
+"""The ID-card reader: the SAM host protocol of docs/protocols/IDCARD.md (GA/T 467, chapter 7).
 
 Codec (pure, no I/O, fuzzed): frames both ways (:func:`encode_command`,
 :func:`encode_reply`, :class:`FrameParser`), the SW3 status words, the 256-byte

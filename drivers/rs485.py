@@ -1,4 +1,4 @@
-"""The RS-485 bus codec (protocols/RS485.md): frames, CRC, command payloads, text.
+"""The RS-485 bus codec (docs/protocols/RS485.md): frames, CRC, command payloads, text.
 
 Pure functions and one stateful-but-I/O-free :class:`FrameDecoder`; the bus
 master (drivers/bus.py) and the simulated devices (sim/bus.py) both use this

@@ -1,4 +1,4 @@
-"""QR / barcode scanners (protocols/SCANNER.md): a USB keyboard wedge or a serial scanner.
+"""QR / barcode scanners (docs/protocols/SCANNER.md): a USB keyboard wedge or a serial scanner.
 
 Codec (pure): :class:`WedgeDecoder` turns evdev key events into text, Shift and
 Caps Lock honoured, Enter ending a scan; :class:`LineDecoder` splits serial bytes

@@ -1,6 +1,6 @@
 """Raw device traffic: ``>>>`` sent, ``<<<`` received, one rotated file per device.
 
-As OctoPrint's serial log: ``HH:MM:SS.mmm >>> 1b 40  (note)``, in
+As OctoPrint's serial log: ``HH:MM:SS.mmm >>> 1b 40  (note)`` (hall time), in
 ``<data_dir>/logs/traffic-<device>.log``, rotated (3 × 1 MB). Every log is off
 until a technician switches it on at run time (``hallctl log traffic printer on``,
 ``POST /v1/logging``): a busy RS-485 bus writes ~10 KB/s, too much for an SD card
@@ -17,6 +17,7 @@ import logging.handlers
 import re
 import threading
 import time
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,16 @@ log = logging.getLogger("drivers.traffic")
 
 LOG_DIR = "logs"
 TRAFFIC_LOG_BYTES, TRAFFIC_LOG_BACKUPS = 1_000_000, 3
+
+# The hall's clock ([hall] timezone, set by hall-agent at start): a technician reads the
+# stamps against the hall's day, whatever the machine's own zone (None: the machine's).
+_TZ: tzinfo | None = None
+
+
+def set_timezone(tz: tzinfo | None) -> None:
+    global _TZ
+    _TZ = tz
+
 
 #: Devices whose raw bytes must never be written anywhere (DESIGN.md, Personal data).
 NO_RAW_TRAFFIC = frozenset({"id_reader", "idcard"})
@@ -71,7 +82,8 @@ class RawTraffic:
         if not self._enabled or not data:
             return
         now = time.time()
-        stamp = time.strftime("%H:%M:%S", time.localtime(now)) + f".{int(now * 1000) % 1000:03d}"
+        stamp = datetime.fromtimestamp(now, _TZ).strftime("%H:%M:%S") + \
+            f".{int(now * 1000) % 1000:03d}"
         text = f"{stamp} {arrow} {data.hex(' ')}{f'  ({note})' if note else ''}"
         with self._lock:
             h = self._handler

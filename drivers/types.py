@@ -7,6 +7,7 @@ import termios
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Literal
 
 import serial
 
@@ -68,6 +69,10 @@ class TicketPrint:
     offline: bool = False  # numbered from a lease: say so in small print
     priority: bool = False
     masked_name: str | None = None  # "张*" on real-name tickets, never the full name
+    # "en": taken on the kiosk in English; the service and the key lines are printed in
+    # English too (the Chinese stays: it is what the staff and the boards read)
+    lang: Literal["zh", "en"] = "zh"
+    service_name_en: str = ""
 
 
 @dataclass(frozen=True, slots=True)

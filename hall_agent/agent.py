@@ -106,6 +106,7 @@ class Agent:
         self.health.extras.append(self._clock_health)
         self.health.extras.append(self._storage_health)
         self.calls = CallDesk(CallNeeds(self.store, self.queue, self.bus))
+        self.queue.on_finished = self.calls.finished
         self.secret = load_secret(secret_path(cfg.hall.secret_file, cfg.agent.data_dir))
         self.cards = None
         if cfg.id_reader is not None:

@@ -31,8 +31,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from drivers.traffic import LOG_DIR
 from drivers.traffic import NO_RAW_TRAFFIC as NO_RAW_TRAFFIC  # the API checks it here
@@ -67,6 +69,27 @@ def _kv_value(v: object) -> str:
     return json.dumps(s, ensure_ascii=False)
 
 
+# The hall's time zone ([hall] timezone): a log line's time is the hall's clock with its
+# offset, whatever the machine's own zone (often UTC on a Pi).
+_HALL_TZ: tzinfo = ZoneInfo("Asia/Shanghai")
+
+
+def set_timezone(tz: tzinfo) -> None:
+    global _HALL_TZ
+    _HALL_TZ = tz
+
+
+def hall_time(record: logging.LogRecord) -> str:
+    """``2026-11-30T09:12:03.412+08:00``: the record's time on the hall's clock."""
+    return datetime.fromtimestamp(record.created, _HALL_TZ).isoformat(timespec="milliseconds")
+
+
+class _HallTimeFormatter(logging.Formatter):
+    def formatTime(self, record: logging.LogRecord,
+                   datefmt: str | None = None) -> str:
+        return hall_time(record)
+
+
 class KeyValueFormatter(logging.Formatter):
     """``level=info logger=hall_agent msg="…"`` (+ ``<prio>`` for journald, + ``ts=``)."""
 
@@ -78,8 +101,7 @@ class KeyValueFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         parts = []
         if self.with_time:
-            parts.append(f"ts={self.formatTime(record, '%Y-%m-%dT%H:%M:%S')}"
-                         f".{int(record.msecs):03d}")
+            parts.append(f"ts={hall_time(record)}")
         parts += [f"level={record.levelname.lower()}", f"logger={record.name}",
                   f"msg={_kv_value(record.getMessage())}"]
         for key in ("device", "ticket"):
@@ -96,7 +118,7 @@ class KeyValueFormatter(logging.Formatter):
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}",
+            "ts": hall_time(record),
             "level": record.levelname.lower(), "logger": record.name,
             "msg": record.getMessage()}
         if record.exc_info:
@@ -165,7 +187,7 @@ def make_formatter(kind: str, *, journald: bool = False) -> logging.Formatter:
         return JsonFormatter()
     if kind == "kv":
         return KeyValueFormatter(journald=journald, with_time=not journald)
-    return logging.Formatter(TEXT_FORMAT)
+    return _HallTimeFormatter(TEXT_FORMAT)
 
 
 def setup(level: str, data_dir: Path | None = None, *,

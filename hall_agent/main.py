@@ -15,7 +15,13 @@ from typing import IO, Any
 
 from drivers.errors import HallEdgeError
 from hall_agent import __version__
-from hall_agent.contract.config import ENV_CONFIG, load_catalog, load_config, resolve_config_path
+from hall_agent.contract.config import (
+    ENV_CONFIG,
+    check_ports,
+    load_catalog,
+    load_config,
+    resolve_config_path,
+)
 from hall_agent.sdnotify import Notifier, Watchdog
 
 EXIT_OK, EXIT_CONFIG, EXIT_RUNTIME = 0, 2, 3
@@ -111,15 +117,27 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         cfg = load_config(resolve_config_path(args.config))
-        catalog = load_catalog(cfg.catalog_path)
+        catalog = load_catalog(cfg.catalog_path, cfg.source)
     except HallEdgeError as e:
         print(f"hall-agent: {e}", file=sys.stderr)
         return EXIT_CONFIG
+    errors, notes = check_ports(cfg)
+    if errors:
+        print(f"hall-agent: {cfg.source}: the configuration is not valid, so nothing was "
+              "started:\n" + "\n".join(f"  {e}" for e in errors), file=sys.stderr)
+        return EXIT_CONFIG
     if args.check:
+        for n in notes:
+            print(f"note: {n}")
         print(f"{cfg.source}: ok ({len(catalog.services)} services, "
               f"{len(catalog.windows)} windows)")
         return EXIT_OK
 
+    from drivers import traffic
+    from hall_agent import logs
+
+    logs.set_timezone(cfg.hall.tz)  # log lines in hall time, with its offset
+    traffic.set_timezone(cfg.hall.tz)  # and the raw-traffic logs' stamps
     setup_logging(cfg.agent.log_level, Path(cfg.agent.data_dir))
     log = logging.getLogger("hall_agent")
     limit_malloc_arenas()  # before any thread starts

@@ -52,6 +52,10 @@ def cmd_bus(ctl: Ctl, a: argparse.Namespace) -> int:
 def bus_scan(ctl: Ctl, a: argparse.Namespace) -> int:
     if not a.port:
         return ctl.fail(EXIT_USAGE, "usage", "bus scan needs the PORT, e.g. /dev/ttyUSB1")
+    # A bus has one master: scanning beside the agent garbles both (RS485.md).
+    refused = ctl.refuse_beside_agent("the bus", a.force)
+    if refused is not None:
+        return refused
     m = BusMaster(a.port, a.baudrate, timeout_s=a.timeout_ms / 1000, retries=0)
     found: list[dict[str, Any]] = []
     try:
@@ -101,6 +105,8 @@ def bus_log(ctl: Ctl, a: argparse.Namespace) -> int:
         return EXIT_OK
     for line in lines:
         print(line)
+    if not lines:
+        print(f"no traffic logged yet in {path}", file=sys.stderr)
     if a.follow:
         with path.open(encoding="ascii", errors="replace") as f:
             f.seek(0, 2)
@@ -153,26 +159,42 @@ def cmd_board(ctl: Ctl, a: argparse.Namespace) -> int:
     text = " ".join(a.text or [])
     if a.action == "show" and not text:
         return ctl.fail(EXIT_USAGE, "usage", "board show needs TEXT (| separates lines)")
+    if a.seconds < 1:
+        return ctl.fail(EXIT_USAGE, "usage", "--seconds must be 1 or more")
     if a.port:
         if a.address is None:
             return ctl.fail(EXIT_USAGE, "usage", "--port needs --address (1-247)")
+        refused = ctl.refuse_beside_agent("the bus", a.force)
+        if refused is not None:
+            return refused
         return _direct_board(ctl, a, test_pattern_lines if a.action == "test"
                              else (lambda info: show_lines(info, text)))
+    if a.address is not None and a.action == "test":
+        return ctl.fail(EXIT_USAGE, "usage", "through the agent `board test` lights every "
+                        "board; one board by --address needs --port (agent stopped), or "
+                        "use `board show TEXT --address N`")
+    board = None
+    if a.address is not None:  # through the agent: the board configured at that address
+        names = [b["name"] for b in ctl.agent.bus().boards if b.get("address") == a.address]
+        if not names:
+            return ctl.fail(EXIT_USAGE, "usage", f"the agent drives no board at address "
+                            f"{a.address} (`hallctl bus` lists them)")
+        board = names[0]
     # Through the agent. model_construct: the agent judges the values (its 422 names the
     # field), as it always has.
     try:
         if a.action == "show":
-            out = ctl.agent.boards_show(BoardShowIn.model_construct(text=text,
-                                                                    seconds=a.seconds))
+            out = ctl.agent.boards_show(BoardShowIn.model_construct(
+                text=text, seconds=int(a.seconds), board=board))
         else:
-            out = ctl.agent.boards_test(BoardTestIn.model_construct(seconds=a.seconds))
+            out = ctl.agent.boards_test(BoardTestIn.model_construct(seconds=int(a.seconds)))
     except AgentRefused as e:
-        if e.status == 404:
+        if e.status == 404 and e.body.error == "not_found":
             return ctl.fail(EXIT_REFUSED, "not_supported", "this agent has no board route; "
                             "use --port and --address with the agent stopped")
-        return ctl.fail(EXIT_REFUSED, "refused", e.body.message)
+        return ctl.refused(e)
     ctl.out(out.model_dump(mode="json"),
-            lambda: print(f"boards: {a.action} for {a.seconds:g} s: "
+            lambda: print(f"boards: {a.action} for {a.seconds} s: "
                           + ", ".join(f"{k} {v}" for k, v in out.boards.items())))
     return EXIT_OK
 
@@ -222,6 +244,7 @@ def add_parsers(sub: Any) -> None:
                    help="wait per address, in milliseconds")
     b.add_argument("-n", "--lines", type=int, default=40, help="log lines to show")
     b.add_argument("-f", "--follow", action="store_true", help="keep showing new traffic")
+    b.add_argument("--force", action="store_true", help="scan even if the agent is running")
     d = sub.add_parser("board", help="LED boards: test pattern, or show a text")
     d.add_argument("action", choices=["test", "show"])
     d.add_argument("text", nargs="*", help="for show: the text; | separates lines")
@@ -230,6 +253,8 @@ def add_parsers(sub: Any) -> None:
     d.add_argument("--port", help="talk to one board straight on this port (agent stopped)")
     d.add_argument("--address", type=int, help="the board's address, with --port")
     d.add_argument("--baudrate", type=int, default=9600)
+    d.add_argument("--force", action="store_true",
+                   help="with --port: even if the agent is running")
     e = sub.add_parser("eval", help="press a key on a simulated evaluator")
     e.add_argument("action", choices=["press"])
     e.add_argument("window")

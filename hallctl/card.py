@@ -23,11 +23,17 @@ from hallctl.common import EXIT_DEVICE, EXIT_OK, EXIT_REFUSED, Ctl
 
 def _show(ctl: Ctl, body: dict[str, Any]) -> int:
     if not body.get("ok"):
+        said = body.get("message_en") if ctl.lang == "en" else None
         return ctl.fail(EXIT_DEVICE, str(body.get("error", "card_unusable")),
-                        str(body.get("message") or body.get("detail") or "card not usable"))
+                        str(said or body.get("message") or body.get("detail")
+                            or "card not usable"))
+    valid_to = str(body.get("valid_to") or "")
+    if len(valid_to) == 8 and valid_to.isdigit():
+        valid_to = f"{valid_to[:4]}-{valid_to[4:6]}-{valid_to[6:]}"
     ctl.out(body, lambda: print(
         f"card read: {body.get('card_type')}  {body.get('masked_id')}  "
-        f"{body.get('masked_name')}" + ("  (EXPIRED)" if body.get("expired") else "")))
+        f"{body.get('masked_name')}  valid to {valid_to or '?'}"
+        + ("  (EXPIRED)" if body.get("expired") else "")))
     return EXIT_DEVICE if body.get("expired") else EXIT_OK
 
 
@@ -68,21 +74,24 @@ def _through_agent(ctl: Ctl, a: argparse.Namespace) -> int:
     if not readers:
         return ctl.fail(EXIT_REFUSED, "no_reader", "this agent has no ID-card reader "
                         "configured ([id_reader] in the config)")
-    try:
-        # model_construct: the agent judges the value (its 422 names the field).
+    def want() -> None:
+        # Once the stream is open, so the read of a card already lying there (the agent
+        # reads it again for this flow) is not missed. model_construct: the agent judges
+        # the value (its 422 names the field).
         ctl.agent.want_card(CardWantIn.model_construct(seconds=a.timeout))
-    except AgentRefused as e:
-        return ctl.fail(EXIT_REFUSED, e.body.error, e.body.message)
-    if not ctl.as_json:
-        print(f"put a card on the reader (waiting {a.timeout:.0f} s)…")
+        if not ctl.as_json:
+            print(f"put a card on the reader (waiting {a.timeout:.0f} s)…", flush=True)
+
     deadline = time.monotonic() + a.timeout
     try:
-        for kind, event in ctl.agent.events(read_timeout_s=a.timeout + 5,
+        for kind, event in ctl.agent.events(read_timeout_s=a.timeout + 5, on_open=want,
                                             stop=lambda: time.monotonic() > deadline):
             if kind == "card":
                 event.pop("token", None)  # the flow's key; of no use to a technician
                 event.pop("id_hash", None)
                 return _show(ctl, event)
+    except AgentRefused as e:
+        return ctl.refused(e)
     except AgentUnavailable as e:
         if not isinstance(e.__cause__, httpx.ReadTimeout):
             raise
@@ -91,7 +100,10 @@ def _through_agent(ctl: Ctl, a: argparse.Namespace) -> int:
 
 
 def cmd_card(ctl: Ctl, a: argparse.Namespace) -> int:
-    return _direct(ctl, a) if a.port else _through_agent(ctl, a)
+    if not a.port:
+        return _through_agent(ctl, a)
+    refused = ctl.refuse_beside_agent("the reader", a.force)
+    return _direct(ctl, a) if refused is None else refused
 
 
 def add_parsers(sub: Any) -> None:
@@ -101,6 +113,8 @@ def add_parsers(sub: Any) -> None:
     c.add_argument("--baudrate", type=int, default=115200)
     c.add_argument("--timeout", type=float, default=20.0,
                    help="how long to wait for a card, in seconds")
+    c.add_argument("--force", action="store_true",
+                   help="with --port: even if the agent is running")
 
 
 COMMANDS: dict[str, Callable[[Ctl, argparse.Namespace], int]] = {"card": cmd_card}

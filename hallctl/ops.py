@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,8 @@ from hallctl.common import (
     config_data_dir,
 )
 from hallctl.mqtt_check import cmd_mqtt
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 # ---------------------------------------------------------------------------- doctor
 
@@ -100,10 +101,9 @@ def cmd_probe(ctl: Ctl, a: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- outbox, events
 
 def cmd_outbox(ctl: Ctl, a: argparse.Namespace) -> int:
-    try:
-        body = ctl.agent.outbox(a.limit)
-    except AgentRefused as e:
-        return ctl.fail(EXIT_REFUSED, e.body.error, str(e.body.model_dump(mode="json")))
+    if a.limit < 1:
+        return ctl.fail(EXIT_USAGE, "usage", "--limit must be 1 or more")
+    body = ctl.agent.outbox(a.limit)
 
     def human() -> None:
         if not body.mqtt:
@@ -126,12 +126,11 @@ def _event_line(e: dict[str, Any]) -> str:
 
 
 def cmd_events(ctl: Ctl, a: argparse.Namespace) -> int:
-    try:
-        logged = ctl.agent.event_log(a.limit)
-    except AgentRefused as refused:
-        return ctl.fail(EXIT_REFUSED, refused.body.error,
-                        str(refused.body.model_dump(mode="json")))
-    body = logged.model_dump(mode="json")
+    if a.limit < 0 or a.count < 0:
+        return ctl.fail(EXIT_USAGE, "usage", "--limit and --count must be 0 or more")
+    # --limit 0: no past events (with --follow: only what happens from now on).
+    body: dict[str, Any] = ({"events": [], "last_seq": 0} if a.limit == 0
+                            else ctl.agent.event_log(a.limit).model_dump(mode="json"))
     if not a.follow:
         def human() -> None:
             for e in body["events"]:
@@ -151,9 +150,9 @@ def cmd_events(ctl: Ctl, a: argparse.Namespace) -> int:
             if ctl.as_json:
                 print(json.dumps({"event": kind, "data": data}, ensure_ascii=False),
                       flush=True)
-            else:
-                stamp = time.strftime("%H:%M:%S")
-                print(f"{stamp} live  {kind:<8} "
+            else:  # hall time with its offset, as the logged events' ts
+                stamp = ctl.now().isoformat(timespec="milliseconds")
+                print(f"live    {stamp}  {kind:<22} "
                       + " ".join(f"{k}={v}" for k, v in data.items()), flush=True)
             left -= 1
             if left == 0:
@@ -170,10 +169,11 @@ def cmd_events(ctl: Ctl, a: argparse.Namespace) -> int:
 
 def cmd_log(ctl: Ctl, a: argparse.Namespace) -> int:
     if a.action == "level":
-        if not a.args:
+        level = a.args[0].lower() if len(a.args) == 1 else ""
+        if level not in LOG_LEVELS:
             return ctl.fail(EXIT_USAGE, "usage", "say `hallctl log level debug|info|"
                                                  "warning|error`")
-        payload: dict[str, Any] = {"level": a.args[0]}
+        payload: dict[str, Any] = {"level": level}
     elif a.action == "traffic":
         if len(a.args) != 2 or a.args[1] not in ("on", "off"):
             return ctl.fail(EXIT_USAGE, "usage", "say `hallctl log traffic DEVICE on|off`, "
@@ -208,7 +208,8 @@ def cmd_export_logs(ctl: Ctl, a: argparse.Namespace) -> int:
         extra["doctor"] = doctor.as_json(doctor.run(ctx), ctx)
     except Exception as e:  # the export must work when everything else is broken
         extra["doctor"] = {"error": f"{type(e).__name__}: {e}"}
-    out = Path(a.output or f"hall-edge-logs-{time.strftime('%Y%m%d-%H%M%S')}.tar.gz")
+    # Named in hall time with its offset: support reads it against the hall's day.
+    out = Path(a.output or f"hall-edge-logs-{ctl.now():%Y%m%d-%H%M%S%z}.tar.gz")
     names = export_logs(out, data_dir=data_dir, config_path=path if path.exists() else None,
                         extra=extra, journal_days=a.days)
     body = {"path": str(out.resolve()), "files": names, "bytes": out.stat().st_size}

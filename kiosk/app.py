@@ -12,15 +12,13 @@ ignored, so a half-done flow is never resumed by the next person.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from PyQt6.QtCore import QEvent, QObject, Qt, QTimer
+from PyQt6.QtCore import QEvent, QObject, QTimer
 from PyQt6.QtGui import QResizeEvent
 from PyQt6.QtWidgets import (
     QApplication,
-    QHBoxLayout,
     QSizePolicy,
     QStackedWidget,
     QVBoxLayout,
@@ -35,7 +33,7 @@ from kiosk.flows.queue import QueueFlow
 from kiosk.flows.rating import RatingFlow
 from kiosk.flows.selfservice import SelfServiceFlows
 from kiosk.flows.ticket import TicketFlow
-from kiosk.frame import Header, Saver
+from kiosk.frame import Footer, Header, IdleTimer, Saver
 from kiosk.host import Flow, KioskSettings, Render
 from kiosk.screens import (
     ChoiceScreen,
@@ -47,7 +45,7 @@ from kiosk.screens import (
 )
 from kiosk.strings import Lang, tr
 from kiosk.theme import Theme
-from kiosk.widgets import Flip, label, nav_button
+from kiosk.widgets import Flip
 from kiosk.workers import EventStream, Runner
 
 T = TypeVar("T")
@@ -79,14 +77,11 @@ class Kiosk(QWidget):
         self._history: list[Render] = []
         self._current: Render | None = None
         self._hold_s: float | None = None
-        self._idle_deadline = 0.0
         self.runner = Runner(self)
         self.events: EventStream | None = None
         self.stream_up = False  # the agent's event stream is registered and live
 
-        self._idle = QTimer(self)
-        self._idle.setSingleShot(True)
-        self._idle.timeout.connect(self._on_idle)
+        self._idle = IdleTimer(self, self._on_idle)
         self._tick = QTimer(self)
         self._tick.timeout.connect(self._on_tick)
         self._tick.start(1000)
@@ -118,7 +113,10 @@ class Kiosk(QWidget):
         return tr(key, self.lang, **kw)
 
     def _build(self) -> None:
-        """(Re)build every screen for the current language and mode."""
+        """(Re)build every screen for the current language and mode. The window keeps
+        its size: while the new body is put together it must not grow the window
+        (a top-level window grows to its layout's minimum and never shrinks back)."""
+        keep = self.size() if self._body is not None else None
         if self._body is not None:
             self._outer.removeWidget(self._body)
             self._body.setParent(None)
@@ -138,20 +136,9 @@ class Kiosk(QWidget):
         self.stack = QStackedWidget()
         v.addWidget(self.stack, 1)
 
-        footer = QWidget()
-        footer.setObjectName("Footer")
-        footer.setAttribute(Qt.WidgetAttribute.WA_StyledBackground)
-        f = QHBoxLayout(footer)
-        f.setContentsMargins(40, 16, 40, 20)
-        f.setSpacing(24)
-        self.back_btn = nav_button(self.t("back"), th, self.back)
-        self.home_btn = nav_button(self.t("home"), th, self.go_home)
-        self.countdown = label("", th, 26, name="Muted", wrap=False,
-                               align=Qt.AlignmentFlag.AlignCenter)
-        f.addWidget(self.back_btn, 1)
-        f.addWidget(self.countdown, 1)
-        f.addWidget(self.home_btn, 1)
-        self.footer = footer
+        self.footer = footer = Footer(th, self.lang, on_back=self.back, on_home=self.go_home)
+        self.back_btn, self.home_btn = footer.back_btn, footer.home_btn
+        self.countdown = footer.countdown
         v.addWidget(footer)
 
         self.home = HomeScreen(th, self.lang, on_action=self._home_action,
@@ -164,7 +151,7 @@ class Kiosk(QWidget):
                                    on_reprint=lambda: self.tickets.reprint())
         self.oos = OutOfServiceScreen(th, self.lang)
         for s in (self.home, self.choice, self.message, self.ticket, self.oos):
-            self.stack.addWidget(s)
+            self.add_screen(s)
         # The flows, with their own screens. What must outlive a rebuild (the card of
         # this flow, the hall's mode, the last ticket) is handed over.
         old_tickets: TicketFlow | None = getattr(self, "tickets", None)
@@ -183,6 +170,8 @@ class Kiosk(QWidget):
         body.show()  # a rebuilt body in a visible window is not shown until told so
         self._orient()
         self._on_tick()
+        if keep is not None:
+            self.resize(keep)
 
     def resizeEvent(self, event: QResizeEvent | None) -> None:
         super().resizeEvent(event)
@@ -205,14 +194,21 @@ class Kiosk(QWidget):
         return self.health.hall_name if self.health else ""
 
     def toggle_elderly(self) -> None:
-        self.elderly = not self.elderly
-        self._build()
-        self.show_home()
+        self.set_mode(self.lang, not self.elderly)
 
     def toggle_lang(self) -> None:
-        self.lang = "en" if self.lang == "zh" else "zh"
-        self._build()
+        self.set_mode("en" if self.lang == "zh" else "zh", self.elderly)
+
+    def set_mode(self, lang: Lang, elderly: bool) -> None:
+        if (lang, elderly) != (self.lang, self.elderly):
+            self.lang, self.elderly = lang, elderly
+            self._build()
         self.show_home()
+
+    @property
+    def at_defaults(self) -> bool:
+        """In the hall's own language and mode, as the next citizen should find it."""
+        return (self.lang, self.elderly) == (self.settings.lang, self.settings.elderly)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -242,6 +238,8 @@ class Kiosk(QWidget):
     # ------------------------------------------------------------------ navigation
 
     def add_screen(self, screen: Screen) -> None:
+        # hidden until shown (show_screen): a hidden page claims no height
+        screen.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Ignored)
         self.stack.addWidget(screen)
 
     def show_screen(self, name: str, screen: Screen, *, back: bool = True,
@@ -336,24 +334,34 @@ class Kiosk(QWidget):
 
     def _arm_idle(self) -> None:
         self.saver.arm(self.settings.blank_after_s if self.screen_name == "home" else 0)
-        if self.screen_name in ("home", "oos", "") or (
-                self.screen_name == "selfservice_home" and self.cards.person is None):
+        if self._resting():
             self._idle.stop()
-            self._idle_deadline = 0.0
         else:
-            s = self._hold_s if self._hold_s is not None else self.settings.idle_timeout_s
-            self._idle_deadline = time.monotonic() + s
-            self._idle.start(max(1, round(s * 1000)))
+            self._idle.start(self._hold_s if self._hold_s is not None
+                             else self.settings.idle_timeout_s)
         self._on_tick()
 
+    def _resting(self) -> bool:
+        """Nothing to time out: home (or the 24-hour home) in the hall's own language
+        and mode, or out of service."""
+        if self.screen_name == "oos":
+            return True
+        home = self.screen_name in ("home", "") or (
+            self.screen_name == "selfservice_home" and self.cards.person is None)
+        return home and self.at_defaults
+
     def _on_idle(self) -> None:
-        if self.screen_name not in ("home", "oos") and not (
-                self.screen_name == "selfservice_home" and self.cards.person is None):
+        """Nobody touched the kiosk for a while: the next citizen finds it as the hall
+        set it up, home, in the hall's language and mode."""
+        if not self._resting():
+            if not self.at_defaults:
+                self.lang, self.elderly = self.settings.lang, self.settings.elderly
+                self._build()
             self.go_home()
 
     def _on_tick(self) -> None:
-        self.header.tick(self.lang)
-        left = self._idle_deadline - time.monotonic() if self._idle_deadline else 0
+        self.header.tick(self.lang, self.settings.tz)
+        left = self._idle.left()
         self.countdown.setText(self.t("idle_countdown", s=max(1, round(left)))
                                if 0 < left <= 15 else "")
 
@@ -463,8 +471,10 @@ class Kiosk(QWidget):
 
     # ------------------------------------------------------------------ for the flows
 
-    def show_notice(self, kind: str, title: str, body: str, detail: str = "") -> None:
-        self.message.show_message(kind, title, body, detail, warn=True)
+    def show_notice(self, kind: str, title: str, body: str, detail: str = "", *,
+                    take_ticket: bool = False) -> None:
+        buttons = [(self.t("take_ticket"), self.tickets.start)] if take_ticket else None
+        self.message.show_message(kind, title, body, detail, buttons=buttons, warn=True)
         self.show_screen(kind.split(":")[0], self.message)
 
     def show_ticket(self, t: TicketOut) -> None:
@@ -481,15 +491,5 @@ class Kiosk(QWidget):
         self.refresh_queue()
 
     def refresh_queue(self) -> None:
-        if self.client is None:
-            return
-
-        def ok(q: QueueOut) -> None:
-            self.queue_data = q
-            if self.screen_name == "queue":
-                self.queue.screen.show_queue(q)
-            elif self.screen_name == "rate_window":
-                self.rating.render_windows()
-
-        self.call(self.client.queue, ok, flow_bound=False)
+        self.queue.refresh(on_rate_window=self.rating.render_windows)
 

@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
+from zoneinfo import ZoneInfo
 
 from hall_agent.contract.api import PriorityReason, QueueOut, ServiceOut, TicketOut
 from hall_agent.contract.client import AgentClient, AgentRefused
@@ -44,6 +45,11 @@ class KioskSettings:
     events: bool = True                # follow GET /v1/events
     compact: bool = False              # landscape, ~1080 px high: smaller type and tiles
     blank_after_s: float = 300.0       # home untouched this long: dim to a saver (0: never)
+    timezone: str = "Asia/Shanghai"    # [hall] timezone: every time a citizen reads
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
 
 @dataclass
@@ -106,8 +112,10 @@ class KioskHost(Protocol):
         """The citizen is done: a fresh flow, the home screen."""
         ...
 
-    def show_notice(self, kind: str, title: str, body: str, detail: str = "") -> None:
-        """A refusal or a result in words, on the message screen, as a step."""
+    def show_notice(self, kind: str, title: str, body: str, detail: str = "", *,
+                    take_ticket: bool = False) -> None:
+        """A refusal or a result in words, on the message screen, as a step;
+        ``take_ticket`` offers 取号 there (a check-in that failed: queue anyway)."""
         ...
 
     def show_ticket(self, t: TicketOut) -> None:

@@ -19,6 +19,7 @@ from hall_agent.contract.config import (
     load_config,
     resolve_config_path,
 )
+from kiosk import probe
 from kiosk.app import Kiosk
 from kiosk.host import KioskSettings
 
@@ -112,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         dpi=dpi, lang=args.lang or kc.lang,
         elderly=args.elderly,
         checkin_enabled=cfg is not None and cfg.id_reader is not None,
-        hall_name=cfg.hall.name if cfg is not None else "")
+        hall_name=cfg.hall.name if cfg is not None else "",
+        timezone=cfg.hall.timezone if cfg is not None else KioskSettings.timezone)
     client = AgentClient(agent_url(cfg))
 
     if args.screenshot is not None:
@@ -125,20 +127,30 @@ def main(argv: list[str] | None = None) -> int:
         client.close()
         return 0
 
+    # Ctrl-C / systemd's SIGTERM end the event loop cleanly; set before the window
+    # shows, and queued (quit() before the loop runs would be lost), so a stop that
+    # comes as soon as the window appears is a clean one too.
+    signal.signal(signal.SIGINT, lambda *_: QTimer.singleShot(0, app.quit))
+    signal.signal(signal.SIGTERM, lambda *_: QTimer.singleShot(0, app.quit))
     kiosk = Kiosk(settings, client)
     kiosk.setWindowTitle(settings.hall_name or "hall-kiosk")
+    # The window is pinned to its size: a screen whose content wants more height must
+    # fit it (the tests check that it does), never grow the window past the display.
     if args.windowed or not kc.fullscreen:
-        kiosk.resize(*size)
+        kiosk.setFixedSize(*size)
         kiosk.show()
-        # the tile grids re-flow once shown, which lowers the minimum height: ask again
-        QTimer.singleShot(0, lambda: kiosk.resize(*size))
     else:
         app.setOverrideCursor(Qt.CursorShape.BlankCursor)  # a touch screen shows no pointer
+        # Full screen is a request to the window manager; a kiosk session often runs
+        # none (X started with only hall-kiosk), so the window also takes the screen's
+        # geometry itself.
+        if screen is not None:
+            geo = screen.geometry()
+            kiosk.setFixedSize(geo.size())
+            kiosk.move(geo.topLeft())
         kiosk.showFullScreen()
     kiosk.start()
-    # Ctrl-C / systemd's SIGTERM end the event loop cleanly.
-    signal.signal(signal.SIGINT, lambda *_: app.quit())
-    signal.signal(signal.SIGTERM, lambda *_: app.quit())
+    probe.install(kiosk)
     pulse = QTimer()  # lets Python see signals while Qt's loop runs
     pulse.start(250)
     pulse.timeout.connect(lambda: None)

@@ -59,8 +59,12 @@ QUEUE = QueueOut(
                 ts="2024-05-20T10:14:40+08:00"),
         CallOut(call_id="c2", ticket="A031", window="2", service="A", kind="call",
                 ts="2024-05-20T10:13:05+08:00"),
-        CallOut(call_id="c1", ticket="M015", window="1", service="M", kind="recall",
+        CallOut(call_id="c1r", ticket="M015", window="1", service="M", kind="recall",
                 ts="2024-05-20T10:12:30+08:00"),
+        CallOut(call_id="c1", ticket="M015", window="1", service="M", kind="call",
+                ts="2024-05-20T10:11:30+08:00"),
+        CallOut(call_id="c0", ticket="B011", window="5", service="B", kind="call",
+                ts="2024-05-20T10:09:10+08:00"),
     ],
 )
 

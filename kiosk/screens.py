@@ -47,7 +47,7 @@ class HomeScreen(Screen):
         self.banner = label(self.t("printer_down_banner"), theme, 28, name="Notice")
         self.banner.hide()
         self.box.addWidget(self.banner)
-        self.grid = TileGrid(theme, lang, tile_height=200 if theme.elderly else 250, page_size=8,
+        self.grid = TileGrid(theme, lang, tile_height=200 if theme.elderly else 300, page_size=8,
                              max_cols=4 if theme.compact else 2)
 
         def act(key: str) -> Callable[[], None]:
@@ -224,7 +224,7 @@ class TicketScreen(Screen):
         self.offline.setVisible(t.offline)
         payload = t.status_url or t.number
         side = 440 if not t.printed else 340
-        side = round(side * (1.15 if self.theme.elderly else 1) * (0.7 if self.theme.compact
+        side = round(side * (1.15 if self.theme.elderly else 1) * (0.55 if self.theme.compact
                                                                    else 1))
         self.qr.setPixmap(qr_pixmap(payload, side))
 

@@ -7,7 +7,7 @@ sample ticket. With the agent down, built-in sample data stands in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -18,6 +18,7 @@ from hall_agent.contract.api import QueueOut, ServicesOut
 from hall_agent.contract.client import AgentClient, AgentUnavailable
 from kiosk import sample
 from kiosk.app import Kiosk
+from kiosk.fit import layout_problems
 from kiosk.flows.checkin import SAMPLE_CHECKIN
 from kiosk.flows.selfservice import (
     SAMPLE_BOOKED,
@@ -78,7 +79,10 @@ def _steps(k: Kiosk, services: ServicesOut) -> list[tuple[str, Step]]:
         ("queue", _seq(home, k.open_queue)),
         ("rate_window", _seq(home, k.start_rating)),
         ("rate_level", _seq(home, k.start_rating, lambda: rating.choose_window(window))),
+        ("rate_reason", _seq(home, k.start_rating, lambda: rating.choose_window(window),
+                             lambda: rating.choose_level("unsatisfied"))),
         ("rate_done", lambda: rating.show_thanks(True)),
+        ("rate_already", lambda: rating.show_thanks(False, already=True)),
         ("checkin", _seq(home, k.cards.open_checkin)),
         *_card_steps(k, services),
         ("out_of_service", k.show_out_of_service),
@@ -100,7 +104,7 @@ def _card_steps(k: Kiosk, services: ServicesOut) -> list[tuple[str, Step]]:
         k.go(lambda: k.show_notice(
             "checkin_refused", k.t("checkin_failed"),
             "Your slot is 10:00-10:30; check-in opens at 09:30" if en
-            else "预约时段 10:00-10:30，请于 09:30 后签到"))
+            else "预约时段 10:00-10:30，请于 09:30 后签到", take_ticket=True))
 
     def selfservice(on: bool) -> Step:
         def go() -> None:
@@ -122,14 +126,13 @@ def _card_steps(k: Kiosk, services: ServicesOut) -> list[tuple[str, Step]]:
     ]
 
 
-def render_all(out_dir: Path, settings: KioskSettings, client: AgentClient | None, *,
-               size: tuple[int, int] = (1080, 1920), scale: float = 1.0,
-               variants: tuple[tuple[str, Lang, bool], ...] = VARIANTS) -> list[Path]:
+def each_screen(settings: KioskSettings, services: ServicesOut, queue: QueueOut, *,
+                size: tuple[int, int] = (1080, 1920),
+                variants: tuple[tuple[str, Lang, bool], ...] = VARIANTS,
+                ) -> Iterator[tuple[str, str, Kiosk]]:
+    """Every screen of every variant, on show and settled: ``(name, tag, kiosk)``."""
     app = QApplication.instance()
     assert app is not None, "create the QApplication first"
-    out_dir.mkdir(parents=True, exist_ok=True)
-    services, queue, live = live_data(client)
-    written: list[Path] = []
     for tag, lang, elderly in variants:
         s = replace(settings, lang=lang, elderly=elderly, events=False,
                     compact=size[1] < 1400,
@@ -139,27 +142,38 @@ def render_all(out_dir: Path, settings: KioskSettings, client: AgentClient | Non
         k.set_services(services)
         k.queue_data = queue
         k.show()
-        for name, go in _steps(k, services):
-            go()
+        try:
+            for name, go in _steps(k, services):
+                go()
+                app.processEvents()
+                # tile grids pick their columns from their width, which changes their
+                # minimum height: settle the size again before taking the picture
+                k.resize(*size)
+                app.processEvents()
+                yield name, tag, k
+        finally:
+            k.stop()
+            k.close()
+            k.deleteLater()
             app.processEvents()
-            # tile grids pick their columns from their width, which changes their
-            # minimum height: settle the size again before taking the picture
-            k.resize(*size)
-            app.processEvents()
-            if k.height() > size[1]:
-                print(f"warning: {name}_{tag} needs {k.height()} px of height, "
-                      f"more than the screen's {size[1]}")
-            pix = k.grab()
-            if scale != 1.0:
-                pix = pix.scaledToWidth(round(pix.width() * scale),
-                                        Qt.TransformationMode.SmoothTransformation)
-            path = out_dir / f"{name}_{tag}.png"
-            pix.save(str(path), "PNG")
-            written.append(path)
-        k.stop()
-        k.close()
-        k.deleteLater()
-        app.processEvents()
+
+
+def render_all(out_dir: Path, settings: KioskSettings, client: AgentClient | None, *,
+               size: tuple[int, int] = (1080, 1920), scale: float = 1.0,
+               variants: tuple[tuple[str, Lang, bool], ...] = VARIANTS) -> list[Path]:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    services, queue, live = live_data(client)
+    written: list[Path] = []
+    for name, tag, k in each_screen(settings, services, queue, size=size, variants=variants):
+        for problem in layout_problems(k, size):
+            print(f"warning: {name}_{tag}: {problem}")
+        pix = k.grab()
+        if scale != 1.0:
+            pix = pix.scaledToWidth(round(pix.width() * scale),
+                                    Qt.TransformationMode.SmoothTransformation)
+        path = out_dir / f"{name}_{tag}.png"
+        pix.save(str(path), "PNG")
+        written.append(path)
     source = "the agent" if live else "built-in sample data"
     print(f"wrote {len(written)} screenshots to {out_dir} (catalogue and queue from {source})")
     return written

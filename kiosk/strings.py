@@ -91,7 +91,9 @@ TEXT: dict[str, tuple[str, str]] = {
     "under_minute": ("不到 1 分钟", "under a minute"),
     # guides
     "guide_title": ("办事指南", "Service guides"),
-    "search_hint": ("输入业务名称或拼音首字母，如 SB", "Type a name or pinyin initials, e.g. SB"),
+    # the keyboard below has letters only: the hint asks for initials, not hanzi
+    "search_hint": ("用字母键输入拼音首字母，如 SB（社保）",
+                    "Type a few letters of the name, e.g. TAX"),
     "search_clear": ("清空", "Clear"),
     "search_delete": ("删除", "Delete"),
     "no_match": ("没有找到相关业务，请换个词试试", "Nothing found. Try another word."),
@@ -116,6 +118,7 @@ TEXT: dict[str, tuple[str, str]] = {
     "recent_calls": ("最近叫号", "Recent calls"),
     "call_line": ("请 {t} 号到 {w} 号窗口", "{t} to window {w}"),
     "live": ("实时更新", "Live"),
+    "called_again": ("再次叫号", "called again"),
     # rating
     "rate_title": ("服务评价：请选择窗口", "Rate a service: choose the window"),
     "rate_level_title": ("请对 {w} 号窗口的服务作出评价", "How was window {w}?"),
@@ -125,6 +128,10 @@ TEXT: dict[str, tuple[str, str]] = {
     "lvl_unsatisfied": ("不满意", "Unsatisfied"),
     "lvl_very_unsatisfied": ("非常不满意", "Very unsatisfied"),
     "rate_thanks": ("感谢您的评价！", "Thank you for your rating!"),
+    "rate_already": ("已评价", "Already rated"),
+    "rate_already_body": ("感谢您！每次办理只需评价一次", "Thank you. Each visit is rated once."),
+    "rate_reason_title": ("请告诉我们哪里需要改进", "What should we do better?"),
+    "rate_reason_note": ("选择一项，我们会据此回访改进", "Choose one; we will follow it up"),
     "rate_follow_up": ("我们会尽快回访，改进服务", "We will contact you and put it right"),
     "rate_failed": ("评价未能提交，请稍后再试", "The rating was not sent. Please try again."),
     "no_windows": ("暂无可评价的窗口", "No windows to rate right now"),
@@ -221,7 +228,7 @@ _PROMISE_EN = (
     (re.compile(r"^(\d+)\s*分钟(内)?办结$"), "Done within {0} min"),
     (re.compile(r"^(\d+)\s*小时(内)?办结$"), "Done within {0} h"),
     (re.compile(r"^(\d+)\s*个?工作日(内)?(办结)?$"), "{0} working days"),
-    (re.compile(r"^即时办结|即办$"), "Done on the spot"),
+    (re.compile(r"^(即时办结|即办件?)$"), "Done on the spot"),
     (re.compile(r"^当日办结$"), "Done the same day"),
 )
 

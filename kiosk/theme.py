@@ -79,6 +79,19 @@ class Theme:
         f.setBold(bold)
         return f
 
+    # the rating scale, green to red, each with its pressed shade
+    LEVEL_COLOURS = (("very_satisfied", "#136b2c", "#0c4a1e"), ("satisfied", "#3a8a3a", "#2b682b"),
+                     ("basic", "#f0c030", "#d4a516"), ("unsatisfied", "#c85a12", "#9e460c"),
+                     ("very_unsatisfied", "#b0102a", "#860b1f"))
+
+    def _level_tiles(self) -> str:
+        b = max(self.border, 0)
+        edge = f"border: {b}px solid #000000;" if b else "border: none;"
+        return "\n".join(
+            f'QPushButton#Tile[variant="lvl_{lv}"] {{ background: {bg}; {edge} }}\n'
+            f'QPushButton#Tile[variant="lvl_{lv}"]:pressed {{ background: {dark}; }}'
+            for lv, bg, dark in self.LEVEL_COLOURS)
+
     def stylesheet(self) -> str:
         b = self.border
         tile_border = f"border: {b}px solid #000000;" if b else "border: none;"
@@ -104,6 +117,7 @@ QPushButton#Tile[variant="priority"]:pressed {{ background: #7a0014; }}
 QPushButton#Tile[variant="closed"] {{ background: #5f6b7d; }}
 QPushButton#Tile[variant="light"] {{ background: #ffffff; color: {self.blue};
                     border: {max(b, 3)}px solid {self.blue}; }}
+{self._level_tiles()}
 QPushButton#Tile QLabel {{ color: #ffffff; }}
 QPushButton#Tile[variant="light"] QLabel {{ color: {self.blue}; }}
 QPushButton#Tile:disabled QLabel {{ color: #eef1f6; }}

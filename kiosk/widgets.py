@@ -5,8 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from PyQt6.QtCore import QRect, Qt
-from PyQt6.QtGui import QFont, QFontMetrics, QResizeEvent
+from PyQt6.QtCore import QRectF, QSize, Qt
+from PyQt6.QtGui import (
+    QColor,
+    QFontMetrics,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPen,
+    QResizeEvent,
+)
 from PyQt6.QtWidgets import (
     QBoxLayout,
     QFrame,
@@ -19,6 +27,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from kiosk.fit import FLOOR, block_height, fit_one_line, fit_text
 from kiosk.strings import Lang, tr
 from kiosk.theme import Theme
 
@@ -34,11 +43,33 @@ def label(text: str, theme: Theme, size: float, *, bold: bool = False, name: str
     return w
 
 
+class FitButton(QPushButton):
+    """A button whose one-line text is set smaller, never cut, when the button is
+    narrower than the text at its design size (English, elderly mode)."""
+
+    def __init__(self, text: str, theme: Theme, size: float, *, pad: int = 62) -> None:
+        super().__init__(text)
+        self.theme = theme
+        self._size = size
+        self._pad = pad  # the style's padding and border, both sides
+        self.setFont(theme.font(size, bold=True))
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(self.minimumWidth(), super().minimumSizeHint().height())
+
+    def resizeEvent(self, event: QResizeEvent | None) -> None:
+        super().resizeEvent(event)
+        self.refit()
+
+    def refit(self) -> None:
+        self.setFont(fit_one_line(self.text(), self.theme, self._size,
+                                  self.width() - self._pad, bold=True))
+
+
 def nav_button(text: str, theme: Theme, on_click: Callable[[], None], *,
-               name: str = "Nav") -> QPushButton:
-    b = QPushButton(text)
+               name: str = "Nav") -> FitButton:
+    b = FitButton(text, theme, 30)
     b.setObjectName(name)
-    b.setFont(theme.font(30, bold=True))
     b.setMinimumHeight(theme.target(96))
     b.setMinimumWidth(theme.touch_px * 2)
     b.setCursor(Qt.CursorShape.PointingHandCursor)
@@ -59,73 +90,146 @@ class TileSpec:
     wide: bool = False           # spans the whole row
     hero: bool = False           # the screen's main action: taller, larger type
     on_click: Callable[[], None] | None = None
+    face: int | None = None      # a drawn face, -2 (frowning) … 2 (smiling), on the left
 
 
-def fit_font(theme: Theme, text: str, size: float, width: int, lines: int,
-             bold: bool = True) -> QFont:
-    """The largest font, from ``size`` down to 60 % of it, that sets ``text`` in
-    ``lines`` lines of ``width`` pixels: long English names shrink instead of clipping."""
-    floor = size * 0.6
-    while True:
-        f = theme.font(size, bold)
-        fm = QFontMetrics(f)
-        rect = fm.boundingRect(QRect(0, 0, max(width, 50), 100_000),
-                               Qt.TextFlag.TextWordWrap, text)
-        if rect.height() <= fm.lineSpacing() * lines + 2 or size <= floor:
-            return f
-        size -= 2
+# the ink on a rating level's tile (the tile's own colour is in kiosk/theme.py)
+LEVEL_INK = {"lvl_basic": "#1a1a1a"}
+
+
+class Face(QWidget):
+    """A face drawn, not a font's emoji (the kiosk font has none): a circle, two eyes
+    and a mouth that curves up for a good mood and down for a bad one."""
+
+    def __init__(self, mood: int, color: str, parent: QWidget) -> None:
+        super().__init__(parent)
+        self.mood = mood
+        self.color = QColor(color)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+
+    def paintEvent(self, event: QPaintEvent | None) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        side = min(self.width(), self.height())
+        pen = QPen(self.color, max(3.0, side / 14))
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        p.setPen(pen)
+        r = QRectF(0, 0, side, side).adjusted(side / 12, side / 12, -side / 12, -side / 12)
+        r.moveCenter(QRectF(self.rect()).center())
+        p.drawEllipse(r)
+        cx, cy, u = r.center().x(), r.center().y(), r.width() / 10
+        p.setBrush(self.color)
+        for dx in (-1.6, 1.6):
+            p.drawEllipse(QRectF(cx + dx * u - u * 0.6, cy - 2.2 * u, u * 1.2, u * 1.2))
+        p.setBrush(Qt.BrushStyle.NoBrush)
+        mouth = QPainterPath()
+        y = cy + 2.0 * u
+        mouth.moveTo(cx - 2.6 * u, y - self.mood * 0.5 * u)
+        mouth.quadTo(cx, y + self.mood * 1.1 * u, cx + 2.6 * u, y - self.mood * 0.5 * u)
+        p.drawPath(mouth)
+        p.end()
 
 
 class Tile(QPushButton):
-    """A large touch target: a title, a line under it, and a badge on that line's right."""
+    """A large touch target: a title, a line under it, and a badge on that line's right.
+
+    The texts are set by :mod:`kiosk.fit` each time the tile gets its size, so a
+    long English name shrinks or wraps at a word, never runs out of the tile."""
 
     def __init__(self, spec: TileSpec, theme: Theme, height: int, width: int = 0) -> None:
         super().__init__()
         self.spec = spec
         self.key = spec.key
+        self.theme = theme
         self.setObjectName("Tile")
         if spec.variant:
             self.setProperty("variant", spec.variant)
         self.setEnabled(spec.enabled)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.setFixedHeight(height)
+        self.setMinimumWidth(theme.touch_px)
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.setAccessibleName(spec.title)
-        fg = theme.blue if spec.variant == "light" else "#ffffff"
+        fg = theme.blue if spec.variant == "light" else LEVEL_INK.get(spec.variant, "#ffffff")
         if not spec.enabled:
             fg = "#eef1f6"
-        col = QVBoxLayout(self)
-        col.setContentsMargins(36, 14, 32, 14)
-        col.setSpacing(4)
         big = height >= 200
-        base = 72 if spec.hero else 50 if big else 40
-        sub_size = 30 if spec.hero else 26 if big else 24
-        text_w = (width or 420) - 68
-        has_sub = bool(spec.subtitle or spec.badge)
-        room = height - 28 - (theme.px(sub_size) * 1.5 if has_sub else 0)
-        lines = max(1, int(room // (theme.px(base) * 1.3)))
-        self.title_label = QLabel(spec.title)
-        self.title_label.setWordWrap(True)
-        self.title_label.setFont(fit_font(theme, spec.title, base, text_w, min(lines, 2)))
-        col.addStretch(1)
-        col.addWidget(self.title_label)
-        if has_sub:
-            row = QHBoxLayout()
-            row.setSpacing(16)
-            self.sub_label = label(spec.subtitle, theme, sub_size)
-            row.addWidget(self.sub_label, 1)
-            if spec.badge:
-                row.addWidget(label(spec.badge, theme, sub_size + 2, bold=True, wrap=False,
-                                    align=Qt.AlignmentFlag.AlignRight))
-            col.addLayout(row)
-        col.addStretch(1)
-        for child in self.findChildren(QLabel):
+        self._title_size = 72 if spec.hero else 50 if big else 40
+        self._sub_size = 30 if spec.hero else 26 if big else 24
+        self.face = Face(spec.face, fg, self) if spec.face is not None else None
+        self.title_label = QLabel(spec.title, self)
+        self.sub_label = QLabel(spec.subtitle, self)
+        self.badge_label = QLabel(spec.badge, self)
+        self.badge_label.setAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        self.sub_label.setVisible(bool(spec.subtitle))
+        self.badge_label.setVisible(bool(spec.badge))
+        for child in (self.title_label, self.sub_label, self.badge_label):
             child.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
             child.setStyleSheet(f"color: {fg}; background: transparent;")
+        self._laid_for: tuple[int, int] = (0, 0)
+        self.resize(width or 420, height)
+        self._lay_out()
         if spec.on_click is not None:
             # clicked(bool) would fill the first default argument of a lambda(c=cat)
             cb = spec.on_click
             self.clicked.connect(lambda _checked=False: cb())
+
+    def resizeEvent(self, event: QResizeEvent | None) -> None:
+        super().resizeEvent(event)
+        self._lay_out()
+
+    def _lay_out(self) -> None:
+        """Title over subtitle, the pair centred in the tile; the badge on the right."""
+        if self._laid_for == (self.width(), self.height()):
+            return
+        self._laid_for = (self.width(), self.height())
+        th, spec = self.theme, self.spec
+        left, right, top, bottom = 36, 32, 12, 12
+        if self.face is not None:
+            side = round(self.height() * 0.72)
+            self.face.setGeometry(left - 8, (self.height() - side) // 2, side, side)
+            left += side + 16
+        w = self.width() - left - right
+        h = self.height() - top - bottom
+        badge_w = 0
+        if spec.badge:
+            bf = th.font(self._sub_size + 2, True)
+            self.badge_label.setFont(bf)
+            badge_w = QFontMetrics(bf).horizontalAdvance(spec.badge) + 4
+        sub_w = w - (badge_w + 16 if badge_w else 0)
+        beside = badge_w and not spec.subtitle  # a badge alone sits beside the title
+        tw = sub_w if beside else w
+        # shrink the title first (two lines at most), then the subtitle, until both fit
+        sub_lines: list[str] = []
+        sub_h = gap = 0
+        size = float(self._title_size)
+        while True:
+            tf, t_lines = fit_text(spec.title, th, size, tw, 2, bold=True, max_height=h)
+            t_h = block_height(tf, t_lines)
+            if not spec.subtitle:
+                break
+            gap = 4
+            room = h - t_h - gap
+            sf, sub_lines = fit_text(spec.subtitle, th, self._sub_size, sub_w, 6,
+                                     max_height=room)
+            sub_h = max(block_height(sf, sub_lines),
+                        QFontMetrics(self.badge_label.font()).height() if badge_w else 0)
+            if t_h + gap + sub_h <= h or size <= self._title_size * FLOOR:
+                self.sub_label.setFont(sf)
+                break
+            size = max(self._title_size * FLOOR, size - 2)
+        self.title_label.setFont(tf)
+        self.title_label.setText("\n".join(t_lines))
+        self.sub_label.setText("\n".join(sub_lines))
+        y = top + max(0, (h - t_h - gap - sub_h) // 2)
+        self.title_label.setGeometry(left, y, tw, t_h)
+        if beside:
+            self.badge_label.setGeometry(left + w - badge_w, top, badge_w, h)
+            return
+        y += t_h + gap
+        self.sub_label.setGeometry(left, y, sub_w, sub_h)
+        if badge_w:
+            self.badge_label.setGeometry(left + w - badge_w, y, badge_w, sub_h)
 
 
 class TileGrid(QWidget):
@@ -219,8 +323,9 @@ class TileGrid(QWidget):
             c += span
             if c >= cols:
                 r, c = r + 1, 0
-        for i in range(cols):
-            self._grid.setColumnStretch(i, 1)
+        for i in range(max(cols, self._grid.columnCount())):
+            # a column left from a wider page would keep its share of the width
+            self._grid.setColumnStretch(i, 1 if i < cols else 0)
         many = self.pages > 1
         self._pager.setVisible(many)
         self.prev_btn.setEnabled(self.page > 0)

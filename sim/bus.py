@@ -1,5 +1,5 @@
 """A simulated RS-485 bus on one pty: LED boards and evaluators, the device side of
-protocols/RS485.md, with the same codec as the agent's master (drivers/rs485.py).
+docs/protocols/RS485.md, with the same codec as the agent's master (drivers/rs485.py).
 
 Every device answers only when addressed. Faults are per address and settable
 at runtime (:data:`FAULTS_HELP`): silence, a bad CRC, a slow answer, an answer
@@ -190,7 +190,8 @@ class SimBus(PtyDevice):
         self._render_wake.set()
 
     def _render_loop(self) -> None:
-        while not self._stop.is_set():
+        # Until closed, not until unplugged: a replugged bus keeps its PNGs current.
+        while not self._closed:
             self._render_wake.wait(0.5)
             self._render_wake.clear()
             if self.out_dir is None:

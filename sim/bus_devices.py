@@ -1,5 +1,5 @@
 """The devices of the simulated RS-485 bus (sim/bus.py): LED boards and evaluators,
-each answering the frames addressed to it as the real ones do (protocols/RS485.md),
+each answering the frames addressed to it as the real ones do (docs/protocols/RS485.md),
 with per-device faults settable at runtime (:data:`FAULTS_HELP`)."""
 
 from __future__ import annotations

@@ -161,13 +161,14 @@ class SimHall:
     def control_path(self) -> Path:
         return self.root / "sim.sock"
 
-    def start_central(self) -> None:
-        """A private Mosquitto and the central stand-in; the config gains [mqtt]."""
+    def start_central(self, broker_port: int | None = None) -> None:
+        """A private Mosquitto (on ``broker_port``, default a free one) and the central
+        stand-in; the config gains [mqtt]."""
         from zoneinfo import ZoneInfo
 
         from hall_agent.contract.config import DEFAULTS_DIR, load_catalog
 
-        self.broker = Broker()
+        self.broker = Broker() if broker_port is None else Broker(port=broker_port)
         self.broker.start()
         catalog = load_catalog(Path(self.catalog) if self.catalog
                                else DEFAULTS_DIR / "services.toml")

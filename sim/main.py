@@ -56,36 +56,49 @@ def _print_where(hall: SimHall) -> None:
     print(f"control socket      {hall.control_path}  (hall-sim ctl --dir {hall.root} help)")
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> None:
+    """SIGTERM and SIGINT interrupt whatever hall-sim is doing, the prompt's read too (a
+    handler that only set a flag would leave ``input()`` waiting for a line: PEP 475
+    retries it), so the devices are closed on the way out."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+
+
 def _wait_forever(hall: SimHall) -> None:
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    if sys.stdin.isatty():
-        print("type a command (help), or Ctrl-C to stop")
-        while not stop:
-            try:
-                line = input("hall-sim> ")
-            except (EOFError, KeyboardInterrupt):
-                break
-            if line.strip():
-                print(hall.command(line))
-    else:
-        while not stop:
-            time.sleep(0.2)
+    """The prompt (or a wait) until Ctrl-C, Ctrl-D or SIGTERM."""
+    _stop_on_signals()
+    try:
+        if sys.stdin.isatty():
+            print("type a command (help), or Ctrl-C to stop")
+            while True:
+                try:
+                    line = input("hall-sim> ")
+                except EOFError:
+                    break
+                if line.strip():
+                    print(hall.command(line))
+        else:
+            while True:
+                time.sleep(0.2)
+    except KeyboardInterrupt:
+        print("\nstopping")
 
 
 def cmd_run(a: argparse.Namespace) -> int:
-    hall = SimHall(Path(a.dir).resolve(), api=a.api, catalog=a.catalog or "",
-                   id_devices=a.id_devices, boards=a.boards,
-                   board_transport=a.board_transport)
+    _stop_on_signals()
     try:
-        if a.mqtt:
-            hall.start_central()
+        hall = SimHall(Path(a.dir).resolve(), api=a.api, catalog=a.catalog or "",
+                       id_devices=a.id_devices, boards=a.boards,
+                       board_transport=a.board_transport)
+    except KeyboardInterrupt:
+        return 0
+    try:
+        if a.mqtt or a.mqtt_port:
+            hall.start_central(a.mqtt_port)
             assert hall.broker is not None
             print(f"mosquitto           127.0.0.1:{hall.broker.port} (central stand-in "
                   "connected)")
@@ -94,6 +107,8 @@ def cmd_run(a: argparse.Namespace) -> int:
         _print_where(hall)
         print(f"start the agent:    hall-agent --config {hall.config_path}", flush=True)
         _wait_forever(hall)
+    except KeyboardInterrupt:
+        pass  # stopped while starting: close what was started
     finally:
         hall.close()
     return 0
@@ -148,7 +163,7 @@ def _show_kiosk(hall: SimHall, once: bool) -> subprocess.Popen[bytes] | None:
     has_display = bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
     if has_display and not once and sys.stdin.isatty():
         print("\nkiosk: opening the touch screen in a window (hall-kiosk --windowed)")
-        return subprocess.Popen([*kiosk, "--windowed"])
+        return subprocess.Popen([*kiosk, "--windowed"], start_new_session=True)
     shots = hall.root / "screens"
     r = subprocess.run([*kiosk, "--screenshot", str(shots), "--screenshot-scale", "0.5"],
                        capture_output=True, text=True, timeout=300,
@@ -167,14 +182,17 @@ def cmd_demo(a: argparse.Namespace) -> int:
     hall = SimHall(root, api=a.api, catalog=str(_demo_catalog(root)),
                    id_devices=not a.no_id_devices, boards=a.boards,
                    board_transport=a.board_transport)
-    if a.mqtt:
-        hall.start_central()
+    if a.mqtt or a.mqtt_port:
+        hall.start_central(a.mqtt_port)
     hall.write_config()
     hall.serve_control()
     base = f"http://{a.api}"
     log = (root / "agent.log").open("ab")
+    # Its own session: Ctrl-C at hall-sim's prompt is hall-sim's to handle; it stops
+    # the agent cleanly (SIGTERM, below) instead of the terminal killing it alone.
     agent = subprocess.Popen([sys.executable, "-m", "hall_agent.main", "--config",
-                              str(hall.config_path)], stdout=log, stderr=subprocess.STDOUT)
+                              str(hall.config_path)], stdout=log, stderr=subprocess.STDOUT,
+                             start_new_session=True)
     try:
         _wait_healthy(base, agent)
         if hall.central is not None:
@@ -266,11 +284,15 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--catalog", help="service catalogue for the written config")
     r.add_argument("--mqtt", action="store_true",
                    help="also a private Mosquitto and the central stand-in (central mode)")
+    r.add_argument("--mqtt-port", type=int, metavar="PORT",
+                   help="the private Mosquitto's port (implies --mqtt; default a free one)")
     r.add_argument("--id-devices", action="store_true",
                    help="also an ID-card reader and a QR scanner (ptys)")
     d = sub.add_parser("demo", help="devices + agent + a scripted morning")
     d.add_argument("--once", action="store_true", help="exit after the script")
     d.add_argument("--mqtt", action="store_true", help="central mode: Mosquitto + central")
+    d.add_argument("--mqtt-port", type=int, metavar="PORT",
+                   help="the private Mosquitto's port (implies --mqtt; default a free one)")
     d.add_argument("--no-id-devices", action="store_true",
                    help="leave out the simulated ID-card reader and QR scanner")
     c = sub.add_parser("ctl", help="send a command to a running simulator")
@@ -281,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.cmd == "ctl":
         return cmd_ctl(a)
     if a.cmd is None:
-        a.catalog, a.mqtt, a.id_devices = None, False, False
+        a.catalog, a.mqtt, a.mqtt_port, a.id_devices = None, False, None, False
     return cmd_run(a)
 
 

@@ -19,8 +19,15 @@ CONF=/etc/hall-edge
 DATA=/var/lib/hall-edge
 USER_NAME=hall-edge
 GROUPS_NEEDED=(dialout gpio input lp audio)
-APT_PACKAGES=(python3 python3-venv python3-pip espeak-ng fonts-wqy-microhei
-              libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3)
+APT_PACKAGES=(python3 python3-venv python3-pip espeak-ng fonts-wqy-microhei)
+# The kiosk (PyQt6's own Qt): the runtime, and what its xcb platform plugin loads
+# (QT_DEBUG_PLUGINS=1 hall-kiosk; ldd .../PyQt6/Qt6/plugins/platforms/libqxcb.so).
+# Without them Qt aborts with "Could not load the Qt platform plugin xcb" (rc 134)
+# and the unit restarts for ever. The same list as scripts/bootstrap.
+KIOSK_PACKAGES=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus-1-3
+                libxkbcommon-x11-0 libx11-xcb1 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1
+                libxcb-image0 libxcb-render-util0 libxcb-shape0 libxcb-randr0 libxcb-xkb1
+                libxcb-xfixes0)
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(dirname "$HERE")
@@ -91,6 +98,7 @@ fi
 # ------------------------------------------------------------------ packages
 if ((!NO_APT)); then
   missing=()
+  ((KIOSK)) && APT_PACKAGES+=("${KIOSK_PACKAGES[@]}")
   for p in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
   done

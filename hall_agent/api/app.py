@@ -39,6 +39,8 @@ from hall_agent.contract.api import (
     PrinterStatusOut,
     PrintOut,
     QueueOut,
+    ReasonOut,
+    ReasonsOut,
     ServiceOut,
     ServiceQueue,
     ServicesOut,
@@ -52,6 +54,7 @@ from hall_agent.contract.api import (
     WindowOut,
     WindowQueue,
 )
+from hall_agent.contract.levels import REASONS
 from hall_agent.core.model import Ticket
 from hall_agent.core.outbox import OutboxEntry
 from hall_agent.core.refusal import Refused, Why
@@ -170,7 +173,8 @@ def create_app(agent: AgentApi) -> FastAPI:
     def issue(body: TicketIn, idempotency_key: IdemKey = None) -> JSONResponse:
         out = agent.tickets.issue(body.service, priority=body.priority,
                                   priority_reason=body.priority_reason,
-                                  channel=body.channel, key=idempotency_key, card=body.card)
+                                  channel=body.channel, key=idempotency_key, card=body.card,
+                                  lang=body.lang)
         return JSONResponse(status_code=201, content=out.model_dump())
 
     def _info(t: Ticket) -> TicketInfo:
@@ -217,6 +221,9 @@ def create_app(agent: AgentApi) -> FastAPI:
     def queue() -> QueueOut:
         services, windows, calls = agent.queue.snapshot()
         cat = agent.catalog
+        # Central mode: the central calls, often tickets another kiosk numbered; a window
+        # serves what it was called last (as the boards show it).
+        called = agent.queue.last_called() if agent.mode != "standalone" else {}
         return QueueOut(
             ts=datetime.now(agent.cfg.hall.tz).isoformat(),
             services={sid: ServiceQueue(name=cat.service(sid).name,  # type: ignore[union-attr]
@@ -224,7 +231,8 @@ def create_app(agent: AgentApi) -> FastAPI:
                                         waiting=st.waiting, est_wait_s=st.est_wait_s)
                       for sid, st in services.items()},
             windows={wid: WindowQueue(open=not w.paused, paused=w.paused,
-                                      serving=w.serving.number if w.serving else None,
+                                      serving=(w.serving.number if w.serving
+                                               else called.get(wid)),
                                       services=w.services)
                      for wid, w in windows.items()},
             recent_calls=[CallOut(**agent.calls.body(c)) for c in calls])
@@ -242,6 +250,7 @@ def create_app(agent: AgentApi) -> FastAPI:
         q = agent.queue
 
         def run() -> dict[str, Any]:
+            before = q.window_state(window).serving
             if body.action in ("pause", "resume"):
                 q.set_paused(window, body.action == "pause")
             elif body.action == "no_show":
@@ -249,8 +258,11 @@ def create_app(agent: AgentApi) -> FastAPI:
             else:
                 q.finish(window)
             w = q.window_state(window)
+            ended = before is not None and (w.serving is None
+                                            or w.serving.ticket_id != before.ticket_id)
             return WindowOut(window=window, paused=w.paused,
-                             serving=w.serving.number if w.serving else None).model_dump()
+                             serving=w.serving.number if w.serving else None,
+                             ended=before.number if ended and before else None).model_dump()
         return once.run(body.model_dump(), 200, run)
 
     # ------------------------------------------------------------------ evaluations
@@ -258,13 +270,23 @@ def create_app(agent: AgentApi) -> FastAPI:
     @app.post("/v1/evaluations", status_code=201, response_model=EvaluationOut,
               responses=ERRORS)
     def evaluate(body: EvaluationIn, once: Idem) -> JSONResponse:
+        """A rating given on the kiosk, bound to one visit (``ticket``, default the one
+        last called at the window): a second rating of it is 409 ``already_rated``;
+        basic and worse need a ``reason`` (422 ``reason_required``)."""
         def run() -> dict[str, Any]:
             e = agent.queue.evaluate(body.window, body.level, number=body.ticket,
-                                     reason=body.reason, channel="kiosk")
+                                     reason=body.reason, channel="kiosk",
+                                     need_reason=True, need_ticket=True)
             return EvaluationOut(evaluation_id=e.evaluation_id, window=e.window,
                                  ticket=e.ticket, level=e.level,  # type: ignore[arg-type]
-                                 follow_up=e.follow_up).model_dump()
+                                 follow_up=e.follow_up, reason=e.reason).model_dump()
         return once.run(body.model_dump(), 201, run)
+
+    @app.get("/v1/evaluations/reasons", response_model=ReasonsOut)
+    def evaluation_reasons() -> ReasonsOut:
+        """What a citizen may give as the reason of a rating at basic or worse."""
+        return ReasonsOut(reasons=[ReasonOut(id=r.id, text=r.text, text_en=r.text_en)
+                                   for r in REASONS])
 
     # ------------------------------------------------------------------ printer
 

@@ -97,6 +97,9 @@ class TicketIn(_Req):
     channel: Channel = "kiosk"
     card: CardToken | None = Field(default=None, description=(
         "token of an ID card read in this flow (SSE card event): a real-name ticket"))
+    lang: Literal["zh", "en"] = Field(default="zh", description=(
+        "the language the citizen took it in: en prints the service and the key lines "
+        "in English too"))
 
 
 class TicketOut(_Resp):
@@ -173,6 +176,8 @@ class CallOut(_Resp):
     service: str | None = None
     kind: Literal["call", "recall"]
     ts: str
+    finished: str | None = Field(default=None, description=(
+        "POST /v1/calls: the ticket whose visit this call ended (it was being served)"))
 
 
 class WindowActionIn(_Req):
@@ -183,6 +188,8 @@ class WindowOut(_Resp):
     window: str
     paused: bool
     serving: str | None = None
+    ended: str | None = Field(default=None, description=(
+        "the ticket whose visit this action ended (pause and finish: done; no_show)"))
 
 
 class TransferIn(_Req):
@@ -194,15 +201,31 @@ class EvaluationIn(_Req):
     level: Level
     ticket: str | None = Field(default=None, pattern=r"^[A-Z]{1,2}\d{3,4}$",
                                description="the rated ticket; default: the window's last one")
-    reason: Annotated[str, Field(max_length=200)] = ""
+    reason: Annotated[str | None, Field(max_length=40, description=(
+        "why basic or worse: an id of GET /v1/evaluations/reasons; required from the "
+        "kiosk for basic and the levels below"))] = None
 
 
 class EvaluationOut(_Resp):
+    """One rating per visit: a second one of the same ticket is refused with 409
+    ``already_rated``."""
+
     evaluation_id: str
     window: str
     ticket: str | None
     level: Level
     follow_up: bool
+    reason: str | None = None
+
+
+class ReasonOut(_Resp):
+    id: str
+    text: str
+    text_en: str
+
+
+class ReasonsOut(_Resp):
+    reasons: list[ReasonOut]
 
 
 class PrinterStatusOut(_Resp):

@@ -27,6 +27,7 @@ from hall_agent.contract.api import (
     BoardTestIn,
     BookIn,
     BookOut,
+    BusOut,
     CallIn,
     CallOut,
     CardWantIn,
@@ -43,6 +44,7 @@ from hall_agent.contract.api import (
     PrinterStatusOut,
     PrintOut,
     QueueOut,
+    ReasonsOut,
     SelfServiceOut,
     SelfServiceResultOut,
     SelfServiceRunIn,
@@ -162,7 +164,15 @@ class AgentClient:
                              timeout=self._ticket_timeout)
 
     def evaluate(self, req: EvaluationIn, key: str) -> EvaluationOut:
+        """Rate one visit. :class:`AgentRefused` with ``body.error`` ``already_rated``
+        (409: this visit has its rating; say 已评价, it is not counted again),
+        ``reason_required`` (422: basic or worse, ask for a reason),
+        ``unknown_reason``, ``unknown_ticket`` or ``no_ticket``."""
         return self._request("POST", "/v1/evaluations", EvaluationOut, body=req, key=key)
+
+    def evaluation_reasons(self) -> ReasonsOut:
+        """The reasons a citizen may give for basic or worse (``reason`` ids)."""
+        return self._request("GET", "/v1/evaluations/reasons", ReasonsOut)
 
     # ------------------------------------------------------------ operations (hallctl)
 
@@ -196,6 +206,10 @@ class AgentClient:
 
     def boards_show(self, req: BoardShowIn) -> BoardsOut:
         return self._request("POST", "/v1/boards/show", BoardsOut, body=req)
+
+    def bus(self) -> BusOut:
+        """Every board and evaluator on the RS-485 buses, with its state."""
+        return self._request("GET", "/v1/bus", BusOut)
 
     def outbox(self, limit: int = 20) -> OutboxOut:
         return self._request("GET", "/v1/outbox", OutboxOut, params={"limit": limit})

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import stat
 import tomllib
 from datetime import datetime
 from pathlib import Path
@@ -170,7 +171,8 @@ class AppointmentsConfig(_Model):
     slot_capacity: Annotated[int, Field(ge=1, le=100, description="bookings per slot")] = 4
     bookable: Annotated[list[str], Field(description=(
         "services that can be booked for the next day at the kiosk"))] = []
-    booking_hours: str = "09:00-12:00,14:00-17:00"
+    booking_hours: str = Field(default="09:00-12:00,14:00-17:00", description=(
+        "the hours cut into bookable slots, HH:MM-HH:MM[,…] in hall time (not 24h)"))
 
     @field_validator("booking_hours")
     @classmethod
@@ -204,7 +206,7 @@ class SelfServiceConfig(_Model):
 class VoiceConfig(_Model):
     """Spoken calls (SCANNER.md, Voice)."""
 
-    enabled: bool = True
+    enabled: bool = Field(default=True, description="speak each call aloud")
     engine: Literal["clips", "espeak"] = Field(
         default="clips", description="recorded clips (fast, natural) or espeak-ng")
     output: Literal["auto", "alsa", "wav", "board"] = Field(
@@ -222,13 +224,15 @@ class KioskConfig(_Model):
         "a printed ticket stays on screen this long, in seconds"))] = 30
     unprinted_hold_s: Annotated[float, Field(ge=10, le=1800, description=(
         "an unprinted ticket (to be photographed) stays this long, in seconds"))] = 120
-    lang: Literal["zh", "en"] = "zh"
+    lang: Literal["zh", "en"] = Field(default="zh", description=(
+        "the language the kiosk starts in and returns to when idle"))
     blank_after_s: Annotated[float, Field(ge=0, le=86400, description=(
         "the home screen untouched this long dims to a saver, woken by a touch or the "
         "presence sensor; 0 = never, in seconds"))] = 300
     dpi: Annotated[float | None, Field(ge=40, le=400, description=(
         "screen density, dots per inch; default: what the screen reports"))] = None
-    fullscreen: bool = True
+    fullscreen: bool = Field(default=True, description=(
+        "full screen, no window frame (false: a window, for a desk)"))
 
 
 class Config(_Model):
@@ -307,16 +311,19 @@ def _format(path: Path, err: ValidationError, data: Any) -> str:
             msg = "missing: this key is required"
         elif ("input" in e and kind.endswith("_type")) or kind.endswith("_parsing"):
             msg = f"{msg} (got {e['input']!r})"
+        if msg.startswith("[["):  # names its own entry (catalog.py)
+            lines.append(f"  {msg}")
+            continue
         lines.append(f"  {where}: {msg}")
     return "\n".join(lines)
 
 
-def _read_toml(path: Path, what: str) -> dict[str, Any]:
+def _read_toml(path: Path, what: str, missing: str = "") -> dict[str, Any]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError(f"{path}: {what} not found; give --config PATH or set "
-                          f"{ENV_CONFIG}") from None
+        raise ConfigError(f"{path}: {what} not found; "
+                          f"{missing or f'give --config PATH or set {ENV_CONFIG}'}") from None
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the {what}: {e.strerror}") from None
     try:
@@ -337,21 +344,87 @@ def resolve_config_path(cli_value: str | None) -> Path:
     return DEFAULT_CONFIG_PATH
 
 
+_QUOTED = {"int_type": "a number", "float_type": "a number", "bool_type": "true or false"}
+
+
+def _quoted_scalars(path: Path, data: Any) -> None:
+    """A number or a boolean written in quotes (``baudrate = "115200"``) is a string in
+    TOML: pydantic's lax mode would take it, but TOML's own types are what the file
+    means, and a typo there must not pass silently. Strict validation finds them."""
+    try:
+        Config.model_validate(data, strict=True)
+    except ValidationError as e:
+        wrong = [x for x in e.errors() if x["type"] in _QUOTED and isinstance(x.get("input"), str)]
+        if wrong:
+            lines = [f"{path}: the configuration is not valid, so nothing was started:"]
+            lines += [f"  {_loc(tuple(x['loc']), data)}: must be {_QUOTED[x['type']]}, not "
+                      f"the text {x['input']!r}; remove the quotes" for x in wrong]
+            raise ConfigError("\n".join(lines)) from None
+
+
 def load_config(path: Path) -> Config:
     data = _read_toml(path, "configuration file")
     try:
         cfg = Config.model_validate(data)
     except ValidationError as e:
         raise ConfigError(_format(path, e, data)) from None
+    _quoted_scalars(path, data)
     return cfg.model_copy(update={"source": path.resolve()})
 
 
-def load_catalog(path: Path) -> Catalog:
-    data = _read_toml(path, "service catalogue")
+def load_catalog(path: Path, config: Path | None = None) -> Catalog:
+    """The catalogue at ``path``; ``config`` is the config that names it (``[hall]
+    catalog``), for the message when it is not there."""
+    where = f" in {config}" if config else ""
+    data = _read_toml(path, "service catalogue", f"set [hall] catalog{where} to the "
+                      "catalogue's path (relative to the config's folder)")
     try:
         return Catalog.model_validate(data)
     except ValidationError as e:
         raise ConfigError(_format(path, e, data)) from None
+
+
+def device_ports(cfg: Config) -> list[tuple[str, str]]:
+    """(the key as the config names it, the path) of every serial or input device."""
+    out: list[tuple[str, str]] = []
+    if cfg.printer is not None and cfg.printer.transport == "serial" and cfg.printer.port:
+        out.append(("[printer] port", cfg.printer.port))
+    for i, b in enumerate(cfg.boards):
+        if getattr(b, "transport", "serial") == "serial" and b.port:
+            out.append((f"[[boards]] #{i + 1} port", b.port))
+    for i, e in enumerate(cfg.evaluators):
+        out.append((f"[[evaluators]] #{i + 1} port", e.port))
+    if cfg.id_reader is not None:
+        out.append(("[id_reader] port", cfg.id_reader.port))
+    if cfg.scanner is not None:
+        key = "device" if cfg.scanner.device else "port"
+        out.append((f"[scanner] {key}", str(cfg.scanner.device or cfg.scanner.port)))
+    return out
+
+
+def check_ports(cfg: Config) -> tuple[list[str], list[str]]:
+    """(errors, notes) about the device paths. A path that is there but is no device (a
+    regular file, a folder: a typo such as ``/etc/passwd``) is an error, found now
+    rather than by the agent at run time. A path that is not there is only a note: a
+    USB adapter may be plugged in later, and the agent waits for it."""
+    errors, notes = [], []
+    for key, port in device_ports(cfg):
+        p = Path(port)
+        try:
+            st = p.stat()
+        except FileNotFoundError:
+            notes.append(f"{key} = {port!r}: not present now (the agent waits for it; "
+                         "plugged in? see ls /dev/serial/by-id/)")
+            continue
+        except OSError as e:
+            errors.append(f"{key} = {port!r}: cannot be checked ({e.strerror})")
+            continue
+        if not stat.S_ISCHR(st.st_mode):
+            what = "a folder" if stat.S_ISDIR(st.st_mode) else "a regular file" \
+                if stat.S_ISREG(st.st_mode) else "not a character device"
+            errors.append(f"{key} = {port!r} is {what}, not a serial device; give the "
+                          "device's port, e.g. /dev/ttyUSB0 or /dev/serial/by-id/…")
+    return errors, notes
 
 
 def local_now(cfg: Config) -> datetime:

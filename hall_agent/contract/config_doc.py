@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import sys
+import types
 import typing
 from typing import Any
 
@@ -27,14 +28,37 @@ catalogue is the file `[hall] catalog` names. See `config/agent.toml` and
 """
 
 
+# Meanings of the device keys whose models (drivers/*_config.py) carry no description:
+# the reference must have a meaning for every key (test_config.py checks it).
+MEANINGS: dict[tuple[str, str], str] = {
+    ("BoardConfig", "port"): "serial port of the RS-485 bus (transport serial)",
+    ("BoardConfig", "role"): "hall: the hall's board (calls, waiting, satisfaction); "
+                             "window: one window's board",
+    ("BoardConfig", "window"): "the window a role = \"window\" board belongs to",
+    ("EvaluatorConfig", "port"): "serial port of the RS-485 bus; may be shared with "
+                                 "boards (the addresses differ)",
+    ("EvaluatorConfig", "window"): "the window whose service this evaluator rates",
+    ("IdReaderConfig", "port"): "serial port of the ID-card reader",
+    ("GpioConfig", "door_relay_active_high"): "the door relay is energised by a high "
+                                              "level (false: by a low one)",
+}
+
+
 def _type(ann: Any) -> str:
-    text = str(ann) if not isinstance(ann, type) else ann.__name__
-    for junk in ("typing.", "hall_agent.contract.config.", "typing_extensions."):
-        text = text.replace(junk, "")
-    origin = typing.get_origin(ann)
+    """A key's type as a person reads it: ``list[int]``, ``str or None``, not pydantic's
+    internals (``Annotated[int, FieldInfo(…)]``)."""
+    origin, args = typing.get_origin(ann), typing.get_args(ann)
     if origin is typing.Annotated:
-        return _type(typing.get_args(ann)[0])
-    return text.replace("NoneType", "None").replace("|", "or")
+        return _type(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type(a) for a in args)
+    if origin is typing.Literal:
+        return "Literal[" + ", ".join(repr(a) for a in args) + "]"
+    if origin is not None and args:
+        return f"{getattr(origin, '__name__', str(origin))}[{', '.join(map(_type, args))}]"
+    if ann is type(None):
+        return "None"
+    return ann.__name__ if isinstance(ann, type) else str(ann).replace("typing.", "")
 
 
 def _section(title: str, model: type[BaseModel]) -> list[str]:
@@ -47,7 +71,8 @@ def _section(title: str, model: type[BaseModel]) -> list[str]:
             continue
         default = "**required**" if f.is_required() else (
             "" if f.default is PydanticUndefined else repr(f.default))
-        desc = (f.description or "").replace("|", "\\|").replace("\n", " ")
+        desc = (f.description or MEANINGS.get((model.__name__, name), "")
+                ).replace("|", "\\|").replace("\n", " ")
         bounds = [f"{k} {v}" for m in f.metadata for k, v in (
             ("≥", getattr(m, "ge", None)), ("≤", getattr(m, "le", None)),
             ("pattern", getattr(m, "pattern", None))) if v is not None]

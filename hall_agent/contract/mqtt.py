@@ -1,4 +1,4 @@
-"""★ MQTT payloads (protocols/MQTT.md) as pydantic models, and the topic names.
+"""★ MQTT payloads (docs/protocols/MQTT.md) as pydantic models, and the topic names.
 
 Unknown fields are ignored (the contract says so, so a newer central can add
 fields); a missing or ill-typed required field rejects the message. The JSON

@@ -1,4 +1,4 @@
-"""★ MQTT topic names (protocols/MQTT.md, Topics): built and parsed here and nowhere else.
+"""★ MQTT topic names (docs/protocols/MQTT.md, Topics): built and parsed here and nowhere else.
 
 ``P`` = ``qms/v1/{hall}`` (``[hall] id``); ``A`` = ``P/agent/{agent}`` (``[agent] id``).
 The agent uses :class:`Topics` (its own ``A/...`` and the hall's ``P/central/...``);

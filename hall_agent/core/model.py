@@ -108,6 +108,7 @@ class Evaluation:
     ticket: str | None
     level: str
     follow_up: bool
+    reason: str | None = None
 
 
 def format_number(prefix: str, seq: int) -> str:

@@ -94,16 +94,17 @@ class Person:
     expired: bool
     id_number: str = field(repr=False, compare=False)
     name: str = field(repr=False, compare=False)
+    valid_to: str = ""  # the card's expiry as printed on it (YYYYMMDD, or 长期)
 
     def public(self) -> dict[str, object]:
         """What may leave the agent (SSE ``card`` events, API answers)."""
         return {"id_hash": self.id_hash, "masked_id": self.masked_id,
                 "masked_name": self.masked_name, "card_type": self.card_type,
-                "expired": self.expired}
+                "expired": self.expired, "valid_to": self.valid_to}
 
 
 def person(secret: bytes, *, id_number: str, name: str, card_type: str,
-           expired: bool = False) -> Person:
+           expired: bool = False, valid_to: str = "") -> Person:
     return Person(id_hash=id_hash(secret, id_number), masked_id=mask_id(id_number),
                   masked_name=mask_name(name), card_type=card_type, expired=expired,
-                  id_number=normalise_id(id_number), name=name)
+                  id_number=normalise_id(id_number), name=name, valid_to=valid_to)

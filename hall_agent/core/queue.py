@@ -25,7 +25,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from hall_agent.contract.catalog import Catalog, Service
-from hall_agent.contract.levels import FOLLOW_UP_LEVELS, LEVELS
 from hall_agent.core.clock import ClockGuard
 from hall_agent.core.estimate import Estimates
 from hall_agent.core.leases import Leases
@@ -38,6 +37,7 @@ from hall_agent.core.model import (
     WindowState,
     format_number,
 )
+from hall_agent.core.ratings import Ratings
 from hall_agent.core.refusal import Refused, Why
 from hall_agent.core.store import Store
 
@@ -59,6 +59,9 @@ class QueueEngine(Estimates):
         self.mono = mono or (time.monotonic if clock is time.time else clock)
         self._called_mono: dict[str, float] = {}  # ticket_id -> monotonic time of its call
         self.leases = Leases(store, self.today)
+        self.ratings = Ratings(store, tz, lambda: self.clock(), self._window)
+        # Told of every ticket whose visit ended (done or no-show), after the commit.
+        self.on_finished: Callable[[Ticket], None] = lambda t: None
         with store.tx() as db:
             for w in catalog.windows:
                 db.execute("INSERT OR IGNORE INTO windows (id) VALUES (?)", (w.id,))
@@ -298,6 +301,9 @@ class QueueEngine(Estimates):
                        "ticket_id = ? AND status = 'called'",
                        (status, finished, now, row["serving"]))
             db.execute("UPDATE windows SET serving = NULL WHERE id = ?", (wid,))
+            t = self._ticket(db, row["serving"])
+            # A pause or the next call ends the visit too: say so, once it is committed.
+            self.store.after_commit(lambda: self.on_finished(t))
 
     def _record_call(self, db: sqlite3.Connection, wid: str, kind: str, now: float,
                      t: Ticket | None) -> Call:
@@ -429,49 +435,20 @@ class QueueEngine(Estimates):
 
     # ------------------------------------------------------------------ evaluations
 
-    def evaluate(self, wid: str, level: str, *, number: str | None = None, reason: str = "",
-                 channel: str = "kiosk", staff: str = "") -> Evaluation:
-        self._window(wid)
-        if level not in LEVELS:
-            raise Refused(f"未知的评价等级 {level}", code="bad_level", field="level",
-                             why=Why.INVALID)
-        with self.store.tx() as db:
-            if number is not None:
-                row = db.execute("SELECT ticket_id FROM tickets WHERE number = ? AND "
-                                 "window = ? ORDER BY issued_at DESC LIMIT 1",
-                                 (number, wid)).fetchone()
-                if row is None:
-                    raise Refused(f"{wid} 号窗口今天没有办理过 {number}",
-                                     code="unknown_ticket", field="ticket", why=Why.INVALID)
-                tid: str | None = row[0]
-            else:
-                r = db.execute("SELECT last_ticket FROM windows WHERE id = ?", (wid,)
-                               ).fetchone()
-                tid = r[0] if r else None
-            t = self._ticket(db, tid) if tid else None
-            eid = str(uuid.uuid4())
-            now = self.clock()
-            follow = level in FOLLOW_UP_LEVELS
-            db.execute("INSERT INTO evaluations (evaluation_id, window, ticket_id, number, "
-                       "level, reason, channel, follow_up, ts) VALUES (?,?,?,?,?,?,?,?,?)",
-                       (eid, wid, tid, t and t.number, level, reason, channel, int(follow),
-                        now))
-            self.store.outbox.add(db, "evaluation.submitted", {
-                "window": wid, "ticket": t and t.number, "staff": staff, "level": level,
-                "reason": reason, "channel": channel, "follow_up": follow},
-                ts_iso=self.iso(now))
-            return Evaluation(eid, wid, t.number if t else None, level, follow)
+    def evaluate(self, wid: str, level: str, **kw: Any) -> Evaluation:
+        """One rating per visit: :meth:`hall_agent.core.ratings.Ratings.evaluate`."""
+        return self.ratings.evaluate(wid, level, **kw)
 
     def satisfaction(self, day: date | None = None) -> dict[str, dict[str, int]]:
-        d = day or self.local().date()
-        start = datetime.combine(d, datetime.min.time(), self.tz).timestamp()
-        rows = self.store.query("SELECT window, level, COUNT(*) FROM evaluations WHERE ts >= ? "
-                                "AND ts < ? GROUP BY window, level",
-                                (start, start + 86400))
-        out: dict[str, dict[str, int]] = {}
-        for wid, level, n in rows:
-            out.setdefault(wid, dict.fromkeys(LEVELS, 0))[level] = n
-        return out
+        return self.ratings.satisfaction(day or self.local().date())
+
+    def last_called(self) -> dict[str, str]:
+        """The number last called at each window, from any source: in central mode the
+        ticket a window serves (the central calls tickets this agent may not hold)."""
+        rows = self.store.query("SELECT window, number FROM calls c WHERE rowid = (SELECT "
+                                "MAX(rowid) FROM calls d WHERE d.window = c.window AND "
+                                "d.number IS NOT NULL)")
+        return {str(w): str(n) for w, n in rows}
 
     # ------------------------------------------------------------------ snapshot
 

@@ -152,6 +152,21 @@ MIGRATIONS: list[str] = [
     """
     CREATE INDEX tickets_done ON tickets (service, day, status, finished_at);
     """,
+    # 6: one rating per visit (core/ratings.py). ticket_key names the visit (its
+    # ticket_id, or day/number for a ticket numbered elsewhere), rated_key is set on the
+    # one rating that counts. Of earlier duplicates the first keeps it, the rest stay
+    # stored and are no longer counted.
+    """
+    ALTER TABLE evaluations ADD COLUMN ticket_key TEXT;
+    ALTER TABLE evaluations ADD COLUMN rated_key TEXT;
+    UPDATE evaluations SET ticket_key = ticket_id;
+    UPDATE evaluations SET rated_key = ticket_id WHERE ticket_id IS NOT NULL
+        AND level != 'none' AND evaluation_id = (
+            SELECT e.evaluation_id FROM evaluations e WHERE e.ticket_id = evaluations.ticket_id
+            AND e.level != 'none' ORDER BY e.ts, e.evaluation_id LIMIT 1);
+    CREATE UNIQUE INDEX evaluations_once ON evaluations (rated_key);
+    CREATE INDEX calls_window ON calls (window, ts);
+    """,
 ]
 
 

@@ -1,4 +1,4 @@
-"""The agent's side of the ★ MQTT contract (protocols/MQTT.md).
+"""The agent's side of the ★ MQTT contract (docs/protocols/MQTT.md).
 
 - Persistent session, MQTT 5 or 3.1.1 (``protocol = "auto"`` falls back when the
   broker refuses 5): link/connect.py.

@@ -52,7 +52,7 @@ from hall_agent.services.boards_onbon import (
     onbon_controller,
     step_onbon,
 )
-from hall_agent.services.ports import Events, HealthView, ModeView
+from hall_agent.services.ports import Events, HealthView, ModeView, bus_fault
 
 log = logging.getLogger("hall_agent.services.boards")
 
@@ -424,9 +424,8 @@ class BoardService:
             detail = str(e) if isinstance(e, NoReply) else f"{b.onbon.model.value} board: {e}"
             self.n.health.set_health(b.name, DeviceHealth(Health.FAULT, detail))
             return
-        self.n.health.set_health(b.name, DeviceHealth(
-            Health.FAULT, f"no answer at address {b.cfg.address} on {b.cfg.port} "
-                          f"({e}); check its power and the bus cable"))
+        self.n.health.set_health(b.name, DeviceHealth(Health.FAULT, bus_fault(
+            b.cfg.port, b.cfg.address, e, "check its power and the bus cable")))
 
     def _run(self, b: _Board) -> None:
         while not self._stop.is_set():

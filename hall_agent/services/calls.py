@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hall_agent.contract.mqtt import CentralCall
-from hall_agent.core.model import Call
+from hall_agent.core.model import Call, Ticket
 from hall_agent.core.queue import QueueEngine
 from hall_agent.core.store import Store
 from hall_agent.services.ports import Events
@@ -55,13 +55,22 @@ class CallDesk:
 
         self.n.store.after_commit(publish)
 
+    def finished(self, t: Ticket) -> None:
+        """A visit ended (the clerk finished it, paused, called the next, or marked a
+        no-show): the live ``ticket`` event, in either mode."""
+        self.n.events.publish("ticket", {
+            "ticket_id": t.ticket_id, "number": t.number, "service": t.service,
+            "status": t.status, "window": t.window, "printed": t.print_state == "printed"})
+
     def call(self, window: str, kind: str) -> dict[str, Any]:
-        """Standalone: a window calls its next ticket, or calls the current one again."""
+        """Standalone: a window calls its next ticket, or calls the current one again.
+        The answer's ``finished`` names the ticket whose visit this call ended."""
         q = self.n.queue
         with self.n.store.tx():
+            before = q.window_state(window).serving if kind == "call" else None
             c = q.recall(window) if kind == "recall" else q.call_next(window)
             self._announce(c)
-        return self.body(c)
+        return {**self.body(c), "finished": before.number if before else None}
 
     def on_central_call(self, cc: CentralCall) -> None:
         """A call from the central: shown once per call_id, even across restarts."""

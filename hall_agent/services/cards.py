@@ -113,6 +113,8 @@ class CardService:
     def want(self, seconds: float = 60.0) -> None:
         """A flow waits for a card: poll fast for ``seconds``."""
         self._want_until = max(self._want_until, time.monotonic() + seconds)
+        # A card already lying there was read for an earlier flow: read it for this one.
+        self._read_this_card = False
         self._wake.set()
 
     # ------------------------------------------------------------------ tokens
@@ -140,7 +142,8 @@ class CardService:
         """A card was read: make the person, run the handlers, publish ``card``."""
         day = today or datetime.fromtimestamp(self.clock(), self.n.cfg.hall.tz).date()
         p = person(self._secret, id_number=card.number, name=card.name or card.name_en,
-                   card_type=card.card_type.value, expired=not card.valid_on(day))
+                   card_type=card.card_type.value, expired=not card.valid_on(day),
+                   valid_to=str(card.valid_to))
         del card  # the clear text lives on only inside the Person, for this flow
         token = secrets.token_urlsafe(12)
         with self._lock:

@@ -106,7 +106,7 @@ class CentralState:
             return True, f"numbering is now {mode}"
         if cmd.name == "reload":
             try:
-                catalog = load_catalog(self.n.cfg.catalog_path)
+                catalog = load_catalog(self.n.cfg.catalog_path, self.n.cfg.source)
             except HallEdgeError as e:
                 return False, str(e)
             self.n.queue.catalog = catalog

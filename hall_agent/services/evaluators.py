@@ -42,11 +42,12 @@ from drivers.rs485 import (
 from drivers.types import DeviceHealth, Health
 from hall_agent.contract.config import Config
 from hall_agent.core.events import Event
+from hall_agent.core.model import Evaluation
 from hall_agent.core.queue import QueueEngine
 from hall_agent.core.refusal import Refused
 from hall_agent.core.storage import StorageFault
 from hall_agent.core.store import Store
-from hall_agent.services.ports import Events, HealthSink, ModeView
+from hall_agent.services.ports import Events, HealthSink, ModeView, bus_fault
 
 log = logging.getLogger("hall_agent.services.evaluators")
 
@@ -68,6 +69,7 @@ PROMPT_TIMEOUT_S = 30  # the citizen has this long to rate
 PROMPT_GRACE_S = 3.0  # a rating pressed at the last second still reaches a poll
 POLL_INTERVAL_S = 0.1  # at least this long between two polls of one evaluator
 SHOW_REFRESH_S = 2.0  # the idle text is re-read from the queue this often
+RATED_TEXT = "已评价 谢谢"  # a second rating of one visit: shown until the next refresh
 KEY_NAMES = {Key.CALL_NEXT: "call next", Key.RECALL: "recall", Key.PAUSE: "pause/resume",
              Key.ASK_RATING: "ask for a rating", Key.NO_SHOW: "no-show"}
 
@@ -164,6 +166,11 @@ class EvaluatorService:
             return
         d = e.data
         window, ticket = str(d.get("window") or ""), d.get("ticket")
+        # Rated on the kiosk already? Asked of the store before taking our lock (the
+        # poll thread reads the store under it).
+        rated = {ev.serving for ev in self.evaluators
+                 if ev.cfg.window == window and ev.serving
+                 and self.n.queue.ratings.is_rated(window, ev.serving)}
         with self._lock:
             for ev in self.evaluators:
                 if ev.cfg.window != window:
@@ -171,7 +178,8 @@ class EvaluatorService:
                 if d.get("kind") == "call":
                     previous = ev.serving
                     ev.serving = str(ticket) if ticket else None
-                    if previous and previous != ev.serving and previous not in ev.rated:
+                    if (previous and previous != ev.serving and previous not in ev.rated
+                            and previous not in rated):
                         self._open_prompt(ev, previous)
                 self._queue_show(ev)
         self._wake.set()
@@ -203,7 +211,10 @@ class EvaluatorService:
             log.info("%s: no rating for %s within %d s: stored as none", ev.name,
                      p.ticket or "the last ticket", self.prompt_timeout_s)
         except Refused as e:
-            log.warning("%s: cannot store `none` for %s: %s", ev.name, p.ticket, e)
+            if e.code == "already_rated":  # rated on the kiosk meanwhile: nothing to add
+                log.info("%s: %s was rated meanwhile", ev.name, p.ticket)
+            else:
+                log.warning("%s: cannot store `none` for %s: %s", ev.name, p.ticket, e)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -237,9 +248,8 @@ class EvaluatorService:
                     pass
                 except (NoReply, BusError) as e:
                     ev.ok = False
-                    self.n.health.set_health(ev.name, DeviceHealth(
-                        Health.FAULT, f"no answer at address {ev.cfg.address} on "
-                                      f"{ev.cfg.port} ({e}); check its cable"))
+                    self.n.health.set_health(ev.name, DeviceHealth(Health.FAULT, bus_fault(
+                        ev.cfg.port, ev.cfg.address, e, "check its cable")))
                 except Exception:
                     log.exception("%s: poll failed", ev.name)
             spent = time.monotonic() - started
@@ -314,21 +324,20 @@ class EvaluatorService:
             with self._lock:
                 p, ev.prompt = ev.prompt, None
             number = p.ticket if p is not None else None
-            store = self.n.store
             try:
-                with store.tx():
-                    e = self.n.queue.evaluate(window, level, number=number,
-                                                  channel="evaluator", staff=self.staff(window))
-                    self._commit_ack(ev, event)
-            except StorageFault:
-                raise  # not stored: the device sends the key again (see _commit_ack)
+                e = self._store_rating(ev, event, level, number)
             except Refused as err:
-                # e.g. the ticket is unknown to this window: keep the rating, unbound.
-                log.warning("%s: %s; storing the rating against the window", ev.name, err)
-                with store.tx():
-                    e = self.n.queue.evaluate(window, level, channel="evaluator",
-                                                  staff=self.staff(window))
+                if err.code != "already_rated":
+                    raise
+                # One rating per visit (core/ratings.py): acknowledged, not stored.
+                with self.n.store.tx():
                     self._commit_ack(ev, event)
+                log.info("%s: %s for %s ignored: already rated", ev.name, level,
+                         number or "the last ticket")
+                with self._lock:
+                    ev.pending.append((Cmd.SHOW, show_payload(fit_text(RATED_TEXT)),
+                                       RATED_TEXT))
+                return
             ev.stored += 1
             if e.ticket:
                 ev.rated.append(e.ticket)
@@ -341,6 +350,29 @@ class EvaluatorService:
             log.warning("%s: unknown key %02X (event %d) ignored", ev.name, key, event)
             return
         self.staff_key(window, key)
+
+    def _store_rating(self, ev: _Evaluator, event: int, level: str,
+                      number: str | None) -> Evaluation:
+        """The rating and the ACK in one commit; a ticket unknown to this window falls
+        back to the window's last one (the key was pressed: it is kept)."""
+        window, store = ev.cfg.window, self.n.store
+        try:
+            with store.tx():
+                e = self.n.queue.evaluate(window, level, number=number,
+                                          channel="evaluator", staff=self.staff(window))
+                self._commit_ack(ev, event)
+            return e
+        except StorageFault:
+            raise  # not stored: the device sends the key again (see _commit_ack)
+        except Refused as err:
+            if err.code == "already_rated" or number is None:
+                raise
+            log.warning("%s: %s; rating the window's last ticket", ev.name, err)
+        with store.tx():
+            e = self.n.queue.evaluate(window, level, channel="evaluator",
+                                      staff=self.staff(window))
+            self._commit_ack(ev, event)
+        return e
 
     def _view_changed(self) -> None:
         self.n.window_changed()  # the boards show paused windows at once

@@ -8,6 +8,7 @@ or listens to events.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -77,3 +78,21 @@ class Door(Protocol):
     @property
     def door_open_s(self) -> float: ...
     def open_door(self) -> bool: ...
+
+
+def bus_fault(port: str, address: int, e: BaseException, check: str) -> str:
+    """What a board's or evaluator's health says when the bus fails. An adapter that is
+    not there (unplugged, renamed) is said the same way for every device on it, in a few
+    words, so hallctl can say it once for the port."""
+    from drivers.bus import PortUnavailable
+
+    if isinstance(e, PortUnavailable):
+        text = str(e)
+        if not os.path.exists(port):  # asked of the port, not of the error's wording
+            return f"RS-485 adapter {port} missing: plug in its USB cable (ls /dev/serial/by-id/)"
+        if "ermission denied" in text or "rrno 13]" in text:
+            return (f"RS-485 adapter {port}: permission denied: add the agent's user to "
+                    "the dialout group")
+        return (f"RS-485 adapter {port} lost: check its USB cable "
+                "(ls /dev/serial/by-id/, sudo hallctl doctor)")
+    return f"no answer at address {address} on {port} ({e}); {check}"

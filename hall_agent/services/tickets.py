@@ -116,10 +116,11 @@ class TicketDesk:
     def issue(self, service: str, *, priority: bool = False,
               priority_reason: str | None = None, channel: str = "kiosk",
               key: str | None = None, card: str | None = None,
-              extra: dict[str, Any] | None = None) -> TicketOut:
+              extra: dict[str, Any] | None = None, lang: str = "zh") -> TicketOut:
         """Number, commit, then print. ``card`` is the token of an ID card read in this
         flow (a real-name ticket); ``extra`` goes to ``QueueEngine.issue`` (id_hash,
-        masked_name, queue_key, check_limit)."""
+        masked_name, queue_key, check_limit). ``lang`` "en": the paper ticket carries
+        English lines too (TicketPrint.lang)."""
         n = self.n
         rh = request_hash({"service": service, "priority": priority,
                            "priority_reason": priority_reason, "channel": channel,
@@ -175,7 +176,7 @@ class TicketDesk:
                 self._void(asked, reply, "a repeated request got the first ticket")
             return self._settle_replayed(key, rh, prior)
         # Committed: from here a crash loses no ticket and reuses no number.
-        return self._print_and_settle(issued, body, key, rh, ev)
+        return self._print_and_settle(issued, body, key, rh, ev, lang)
 
     def _number(self, db: sqlite3.Connection, service: str, tid: str,
                 reply: NumberReply | None, priority: bool, priority_reason: str | None,
@@ -256,10 +257,10 @@ class TicketDesk:
     # ------------------------------------------------------------------ print
 
     def _print_and_settle(self, issued: Issued, body: TicketOut, key: str | None, rh: str,
-                          ev: threading.Event) -> TicketOut:
+                          ev: threading.Event, lang: str = "zh") -> TicketOut:
         t = issued.ticket
         try:
-            result = self.print(issued)
+            result = self.print(issued, lang)
             body = body.model_copy(update={"printed": result.printed,
                                            "print_detail": result.detail})
             with self.n.store.tx() as db:
@@ -297,7 +298,7 @@ class TicketDesk:
         issued = Issued(t, first.waiting_ahead, first.est_wait_s)
         return self._print_and_settle(issued, first, key, rh, ev)
 
-    def print(self, issued: Issued) -> PrintResult:
+    def print(self, issued: Issued, lang: str = "zh") -> PrintResult:
         t = issued.ticket
         svc = self.n.queue.service(t.service)
         h = self.n.cfg.hall
@@ -306,7 +307,8 @@ class TicketDesk:
             waiting_ahead=issued.waiting_ahead, est_wait_s=issued.est_wait_s,
             issued_at=self.n.queue.local(t.issued_at), qr_url=self.status_url(t),
             notice=h.notice, offline=t.offline, priority=t.priority,
-            masked_name=t.masked_name))
+            masked_name=t.masked_name, lang="en" if lang == "en" else "zh",
+            service_name_en=svc.name_en))
 
     def reprint(self, ticket_id: str) -> PrintResult:
         q = self.n.queue

@@ -1,4 +1,4 @@
-"""Calls spoken aloud (protocols/SCANNER.md "Voice"): a queued announcer.
+"""Calls spoken aloud (docs/protocols/SCANNER.md "Voice"): a queued announcer.
 
 "请 A023 号 到 5 号窗口办理", the ticket read letter by letter and digit by digit
 ("A 零 二 三"), optionally again in English. Two engines build the sound:

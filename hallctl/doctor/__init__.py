@@ -125,7 +125,10 @@ def markdown() -> str:
             fix = p.fix.replace("{user}", SERVICE_USER).replace("{group}", "GROUP")
             fix = fix.replace("{path}", "FILE").replace("{device}", "device")
             fix = fix.replace("{host}", "BROKER").replace("{port}", "PORT")
-            out.append(f"| {head} | {what} | {p.symptom} | {fix.replace('|', '/')} |")
+            # A pipe in a cell is escaped (GFM renders \| as |, in code spans too): a
+            # fix such as `du -xh / | sort -h` must reach the technician as typed.
+            cells = (head, what, p.symptom, fix)
+            out.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
     return "\n".join(out) + "\n"
 
 

@@ -52,7 +52,7 @@ def check_config(ctx: Context, spec: CheckSpec) -> list[Finding]:
         return [bad(spec, "config.invalid", ctx.config_error, path=p)]
     out: list[Finding] = []
     try:
-        catalog = load_catalog(ctx.cfg.catalog_path)
+        catalog = load_catalog(ctx.cfg.catalog_path, ctx.cfg.source)
     except ConfigError as e:
         return [bad(spec, "config.invalid", str(e), path=ctx.cfg.catalog_path)]
     for f in (p, ctx.cfg.catalog_path):

@@ -178,7 +178,8 @@ class CardFlows:
             msg = (data.get("message") if self.k.lang == "zh" else data.get("message_en")) or ""
             title = self.t("checkin_failed") if kind == "appointment" else self.t(
                 "scan_unknown")
-            self.k.go(lambda: self.k.show_notice(f"scan:{kind}", title, msg))
+            self.k.go(lambda: self.k.show_notice(f"scan:{kind}", title, msg,
+                                                 take_ticket=kind == "appointment"))
 
     # ------------------------------------------------------------------ actions
 
@@ -196,7 +197,7 @@ class CardFlows:
 
         def refused(e: AgentRefused) -> None:
             self.k.flow.busy = False
-            self._refused(self.t("checkin_failed"), e)
+            self._refused(self.t("checkin_failed"), e, take_ticket=True)
 
         self.k.call(lambda: c.checkin(body), ok, refused)
 
@@ -207,7 +208,7 @@ class CardFlows:
         c, key = self.k.client, self.k.flow.key
         req = TicketIn(service=svc.id, priority=self.k.flow.priority,
                        priority_reason=self.k.flow.reason if self.k.flow.priority else None,
-                       card=self.token)
+                       card=self.token, lang=self.k.lang)
         self.prompt.show_result(self.t("issuing"), warn=False)
 
         def refused(e: AgentRefused) -> None:
@@ -216,10 +217,12 @@ class CardFlows:
 
         self.k.call(lambda: c.take_ticket(req, key), self.k.show_ticket, refused)
 
-    def _refused(self, title: str, e: AgentRefused) -> None:
+    def _refused(self, title: str, e: AgentRefused, *, take_ticket: bool = False) -> None:
+        """``take_ticket``: a check-in that failed still lets the citizen queue."""
         self.k.flow.key = str(uuid.uuid4())
         msg = localized(e.body.message, e.body.message_en, self.k.lang)
-        self.k.replace(lambda: self.k.show_notice(f"card_refused:{e.body.error}", title, msg))
+        self.k.replace(lambda: self.k.show_notice(f"card_refused:{e.body.error}", title, msg,
+                                                  take_ticket=take_ticket))
 
     # ------------------------------------------------------------------ results
 

@@ -8,7 +8,7 @@ then pick a query to print or book a slot for tomorrow.
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -226,7 +226,8 @@ class SelfServiceFlows:
     # ------------------------------------------------------------------ booking
 
     def _tomorrow(self) -> str:
-        return (date.today() + timedelta(days=1)).isoformat()
+        # the hall's tomorrow, whatever day the machine's zone is already on
+        return (datetime.now(self.k.settings.tz).date() + timedelta(days=1)).isoformat()
 
     def start_booking(self) -> None:
         self.k.go(self.render_book_services)
@@ -260,7 +261,8 @@ class SelfServiceFlows:
                           on_click=partial(self.book, s.service, s.day, x.start))
                  for x in s.slots]
         self.k.choice.set_choices(self.t("ss_book_slot", service=name, day=s.day), specs,
-                                  tile_height=120, page_size=12, max_cols=3)
+                                  tile_height=120, max_cols=3,
+                                  page_size=6 if self.k.theme.elderly else 12)
         self.k.show_screen("selfservice_slots", self.k.choice)
 
     def book(self, service: str, day: str, start: str) -> None:

@@ -64,7 +64,9 @@ class TicketFlow:
         if not k.flow.priority:
             extra = TileSpec("priority", k.t("priority_path"), k.t("priority_path_sub"),
                              variant="priority", on_click=lambda: k.go(self.render_priority))
-        k.choice.set_choices(k.t("choose_category"), specs, tile_height=200,
+        # standard mode has the height for larger tiles; elderly mode pages them
+        k.choice.set_choices(k.t("choose_category"), specs,
+                             tile_height=200 if k.theme.elderly else 240,
                              banner=self._priority_banner(), extra=extra)
         k.show_screen("categories", k.choice)
 
@@ -113,7 +115,8 @@ class TicketFlow:
             return
         k.flow.busy = True
         req = TicketIn(service=svc.id, priority=k.flow.priority,
-                       priority_reason=k.flow.reason if k.flow.priority else None)
+                       priority_reason=k.flow.reason if k.flow.priority else None,
+                       lang=k.lang)
         key = k.flow.key
         k.message.show_message("busy", k.t("issuing"))
         k.show_screen("issuing", k.message, back=False, footer=False)

@@ -26,10 +26,12 @@ def sim(tmp_path: Path) -> Iterator[SimPrinter]:
 
 
 def write(tmp_path: Path, printer_port: str, extra: str = "") -> Path:
+    # The printer's answer waited for as in the field (1.5 s, not 100 ms): a working one
+    # answers at once, and a busy test machine must not make it look silent.
     p = tmp_path / "agent.toml"
     p.write_text(f'[hall]\nid = "t"\nname = "测试"\ncatalog = "{TEST_CATALOG}"\n\n'
                  f'[agent]\napi = "127.0.0.1:{free_port()}"\ndata_dir = "{tmp_path / "data"}"\n'
-                 f'\n[printer]\nport = "{printer_port}"\nstatus_timeout_ms = 100\n{extra}',
+                 f'\n[printer]\nport = "{printer_port}"\nstatus_timeout_ms = 1500\n{extra}',
                  encoding="utf-8")
     (tmp_path / "data").mkdir(exist_ok=True)
     return p
@@ -166,3 +168,11 @@ def test_clock_in_doubt_storage_fault_and_a_damaged_store_are_explained(
     assert store["store.fault"].status == "fail" and "disk full" in store["store.fault"].message
     assert "truncated" in store["store.damaged"].message
     assert f"{kept}/WHAT-HAPPENED.txt" in store["store.damaged"].fix
+
+
+def test_a_pipe_in_a_fix_reaches_the_table_as_typed() -> None:
+    doc = doctor.markdown()
+    assert "`du -xh / \\| sort -h`" in doc  # GFM shows \| as |; `/` would be another command
+    for line in doc.splitlines():
+        if line.startswith("| **") or line.startswith("|  |"):
+            assert line.replace("\\|", "").count("|") == 5, line  # four cells, no more

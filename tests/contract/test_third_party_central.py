@@ -1,4 +1,4 @@
-"""The agent against a central written from ``protocols/MQTT.md`` alone (issue 12): every
+"""The agent against a central written from ``docs/protocols/MQTT.md`` alone (issue 12): every
 variant the page says is *read*, sent by hand with ``mosquitto_pub`` or raw paho to a
 real agent process on a real Mosquitto, and what the agent does with it: shown on the
 hall's board, spoken, numbered online, answered with a ``cmd_result``, or counted

@@ -1,4 +1,4 @@
-"""A central queue written by a third party from ``protocols/MQTT.md`` alone.
+"""A central queue written by a third party from ``docs/protocols/MQTT.md`` alone.
 
 Nothing of the project is used here (not sim/central.py, not the contract models or
 topics): raw paho for the conversation, ``mosquitto_pub`` for what a person types into

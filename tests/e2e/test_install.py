@@ -27,13 +27,14 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -305,3 +306,82 @@ def test_install_is_idempotent_and_uninstall_keeps_the_data(
     assert store.read_bytes() == b"tickets"  # the data stays
     assert "# this hall" in conf.read_text()  # and the config
     assert (root / "etc/hall-edge/99-hall-edge.rules.saved").exists()
+
+
+# The kiosk's Python packages, taken from this checkout's venv: the test is about the
+# Debian side (the libraries install.sh installs), not about PyPI.
+KIOSK_PY = ("PyQt6", "PIL", "pydantic", "pydantic_core", "annotated_types",
+            "typing_inspection", "typing_extensions.py", "httpx", "httpcore", "h11", "anyio",
+            "sniffio", "certifi", "idna", "qrcode", "serial", "rich", "pygments",
+            "markdown_it", "mdurl", "click")
+
+
+def _x_server(log: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """Xvfb on this machine; a process in the chroot reaches it by its abstract socket
+    (a Linux X server listens in the abstract namespace, which a chroot shares)."""
+    r, w = os.pipe()
+    proc = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1080x1920x24",
+                             "-nolisten", "tcp"], pass_fds=(w,), stdout=subprocess.DEVNULL,
+                            stderr=log.open("wb"))
+    os.close(w)
+    with os.fdopen(r, "rb") as pipe:
+        number = pipe.readline().decode().strip()
+    if not number:
+        proc.kill()
+        raise AssertionError("Xvfb did not start: " + log.read_text(errors="replace"))
+    return proc, f":{number}"
+
+
+def _kiosk_window(display: str) -> bool:
+    tree = subprocess.run(["xwininfo", "-root", "-children", "-display", display],
+                          capture_output=True, text=True, timeout=30).stdout
+    return any("1080x1920+0+0" in line for line in tree.splitlines()[1:])
+
+
+@pytest.mark.timeout(1800)
+@pytest.mark.skipif(not (shutil.which("Xvfb") and shutil.which("xwininfo")),
+                    reason="needs Xvfb and x11-utils (scripts/bootstrap)")
+def test_the_kiosk_starts_on_x_after_install_with_its_debian_packages(
+        debian_root: Path, wheel: Path, tmp_path: Path) -> None:
+    """install.sh with apt (not --no-apt) on a stock Debian 12, then hall-kiosk on a real
+    X server with the xcb platform: it shows its window full screen and ends with 0 on
+    SIGTERM (without xcb's libraries Qt aborts, rc 134, and the unit crash-loops)."""
+    root = debian_root
+    shutil.copy("/etc/resolv.conf", root / "etc" / "resolv.conf")
+    (root / "etc/apt/sources.list").write_text(f"deb {apt_mirror()} {SUITE} main\n")
+    install(root, wheel)  # the layout first, as the other tests do
+    src = root / "tmp" / "hall-edge-src"
+    done = chroot(root, "/bin/bash", "/tmp/hall-edge-src/systemd/install.sh",
+                  "--wheel", f"/tmp/hall-edge-src/{wheel.name}", "--no-deps")
+    assert "installing" in done.stdout, done.stdout
+    assert src.exists()
+    site = next((root / "opt/hall-edge/venv/lib").glob("python3*/site-packages"))
+    here = Path(next(p for p in sys.path if p.endswith("site-packages")))
+    for name in KIOSK_PY:
+        if (here / name).is_dir():
+            shutil.copytree(here / name, site / name, dirs_exist_ok=True)
+        elif (here / name).exists():
+            shutil.copy(here / name, site / name)
+
+    xvfb, display = _x_server(tmp_path / "xvfb.log")
+    log = tmp_path / "kiosk.log"
+    env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+           "LANG": "C.UTF-8", "HOME": "/tmp", "DISPLAY": display, "QT_QPA_PLATFORM": "xcb",
+           "QT_DEBUG_PLUGINS": "1", "XDG_RUNTIME_DIR": "/tmp"}
+    kiosk = subprocess.Popen(["chroot", str(root), "/opt/hall-edge/venv/bin/hall-kiosk",
+                              "--config", "/etc/hall-edge/agent.toml"], env=env,
+                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
+    try:
+        shown = wait_until(lambda: kiosk.poll() is not None or _kiosk_window(display), 120)
+        assert shown and kiosk.poll() is None, \
+            f"hall-kiosk exited {kiosk.returncode}:\n{log.read_text(errors='replace')[-4000:]}"
+        assert "xcb" in log.read_text(errors="replace")  # QT_DEBUG_PLUGINS: xcb was loaded
+        kiosk.send_signal(signal.SIGTERM)
+        assert kiosk.wait(30) == 0, log.read_text(errors="replace")[-4000:]
+        assert "libxcb-cursor0" in done.stdout  # install.sh's own list, not a side effect
+    finally:
+        if kiosk.poll() is None:
+            kiosk.kill()
+            kiosk.wait(10)
+        xvfb.terminate()
+        xvfb.wait(10)

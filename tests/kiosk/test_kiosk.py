@@ -316,3 +316,34 @@ def test_idle_home_dims_and_a_presence_or_touch_wakes_it(qtbot: Any, make_kiosk:
     assert not k.saver.isVisible() and k.screen_name == "home"
     tap(qtbot, k, "take_ticket")
     assert k.screen_name == "categories"
+
+
+def test_a_poor_rating_asks_why_and_a_visit_is_rated_once(qtbot: Any, hall: Any,
+                                                          make_kiosk: Any) -> None:
+    with hall.client() as c:
+        c.post("/v1/tickets", json={"service": "A"}, headers={"Idempotency-Key": "r-2"})
+        c.post("/v1/calls", json={"window": "5"})
+    k = make_kiosk()
+    tap(qtbot, k, "rate")
+    qtbot.waitUntil(lambda: any(t.key == "window:5" and t.isVisible()
+                                for t in k.findChildren(Tile)), timeout=10_000)
+    tap(qtbot, k, "window:5")
+    tap(qtbot, k, "level:unsatisfied")
+    # the agent's own list of reasons (GET /v1/evaluations/reasons)
+    qtbot.waitUntil(lambda: k.screen_name == "rate_reason", timeout=10_000)
+    reasons = [t.key for t in k.findChildren(Tile) if t.isVisible()]
+    assert "reason:long_wait" in reasons and "reason:other" in reasons
+    tap(qtbot, k, "reason:long_wait")
+    qtbot.waitUntil(lambda: k.screen_name == "rate_done", timeout=10_000)
+    assert k.message.kind == "thanks" and k.message.detail.isVisible()  # a follow-up
+    # the same visit again: thanked as already rated, no error look
+    qtbot.mouseClick(k.home_btn, Qt.MouseButton.LeftButton)
+    tap(qtbot, k, "rate")
+    qtbot.waitUntil(lambda: any(t.key == "window:5" and t.isVisible()
+                                for t in k.findChildren(Tile)), timeout=10_000)
+    tap(qtbot, k, "window:5")
+    tap(qtbot, k, "level:very_satisfied")
+    qtbot.waitUntil(lambda: k.screen_name == "rate_done", timeout=10_000)
+    assert k.message.kind == "already_rated"
+    assert k.message.title.text() == "已评价"
+    assert k.message.title.objectName() == "Title"  # not the red of a refusal

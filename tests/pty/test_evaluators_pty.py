@@ -8,10 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from test_boards_pty import WIN5, AgentOnBus, wait
 
 from drivers.rs485 import Key
 from hall_agent.agent import Agent
+from hall_agent.api.app import create_app
 
 EVAL5 = 21
 
@@ -90,40 +92,32 @@ def test_staff_keys_drive_the_queue(hall: AgentOnBus) -> None:
 
 def test_no_rating_lost_or_doubled_across_restarts(hall: AgentOnBus) -> None:
     """Keys pressed while the agent is stopping, stopped and starting again, and while
-    the evaluator itself is power-cycled, are each stored exactly once."""
+    the evaluator itself is power-cycled: each visit keeps the first rating pressed for
+    it, every key is acknowledged, none is stored twice (one rating per visit)."""
     a = hall.start()
     hall.issue("A", "A", "A")
     a.calls.call("5", "call")
-    keys = [Key.VERY_SATISFIED, Key.SATISFIED, Key.BASIC, Key.UNSATISFIED, Key.SATISFIED,
-            Key.VERY_SATISFIED, Key.SATISFIED, Key.VERY_UNSATISFIED, Key.SATISFIED,
-            Key.VERY_SATISFIED]
-    pressed = 0
-    for k in keys[:3]:
-        hall.bus.press("5", k)
-        pressed += 1
-    time.sleep(0.15)  # some stored, maybe not yet acknowledged
-    hall.stop()  # the agent goes away mid-flow
-    for k in keys[3:6]:
-        hall.bus.press("5", k)  # pressed while the agent is down
-        pressed += 1
+    hall.bus.press("5", Key.VERY_SATISFIED)
+    assert wait(lambda: len(ratings(a)) == 1, 5.0)
+    a.calls.call("5", "call")  # A002
+    assert wait(lambda: a.evaluators.describe()[0]["serving"] == "A002", 5.0)
+    hall.bus.press("5", Key.BASIC)  # maybe stored, maybe not yet, when the agent stops
+    hall.stop()
+    for k in (Key.UNSATISFIED, Key.SATISFIED):
+        hall.bus.press("5", k)  # pressed while the agent is down: A002 again
     a = hall.start()
-    for k in keys[6:8]:
-        hall.bus.press("5", k)
-        pressed += 1
-    assert wait(lambda: len(ratings(a)) >= pressed, 5.0)
-    hall.bus.power(EVAL5, False)  # the evaluator loses power: counter starts again
+    hall.bus.press("5", Key.VERY_UNSATISFIED)
+    ev = hall.bus.evaluator(EVAL5)
+    assert wait(lambda: len(ratings(a)) == 2 and not ev.events, 8.0)
+    hall.bus.power(EVAL5, False)  # the evaluator loses power: its counter starts again
     hall.bus.power(EVAL5, True)
-    for k in keys[8:]:
-        hall.bus.press("5", k)
-        pressed += 1
-    assert wait(lambda: len(ratings(a)) >= pressed, 8.0)
-    time.sleep(0.5)  # anything doubled would have arrived by now
-    got = [lvl for _, _, lvl in ratings(a)]
-    want = [{1: "very_satisfied", 2: "satisfied", 3: "basic", 4: "unsatisfied",
-             5: "very_unsatisfied"}[int(k)] for k in keys]
-    assert got == want
-    assert len(outbox_ratings(a)) == len(keys)
-    assert hall.bus.evaluator(EVAL5).events == type(hall.bus.evaluator(EVAL5).events)()
+    a.calls.call("5", "call")  # A003
+    assert wait(lambda: a.evaluators.describe()[0]["serving"] == "A003", 5.0)
+    hall.bus.press("5", Key.SATISFIED)
+    assert wait(lambda: len(ratings(a)) == 3 and not hall.bus.evaluator(EVAL5).events, 8.0)
+    assert ratings(a) == [("5", "A001", "very_satisfied"), ("5", "A002", "basic"),
+                          ("5", "A003", "satisfied")]
+    assert len(outbox_ratings(a)) == 3
 
 
 def test_ack_persists_so_a_restarted_agent_does_not_store_again(hall: AgentOnBus) -> None:
@@ -178,3 +172,40 @@ def test_a_rating_refused_by_a_full_card_is_stored_once_there_is_room(
     card.full = False  # space again: the evaluator still holds the key, sends it again
     assert wait(lambda: len(ratings(a)) == 1, 5.0), ratings(a)
     assert ratings(a)[0][2] == "satisfied"
+
+
+def test_a_second_rating_on_the_evaluator_says_already_rated(hall: AgentOnBus) -> None:
+    a = hall.start()
+    hall.issue("A")
+    a.calls.call("5", "call")
+    hall.bus.press("5", Key.UNSATISFIED)  # no reason from an evaluator: accepted
+    assert wait(lambda: ratings(a) == [("5", "A001", "unsatisfied")], 5.0)
+    hall.bus.press("5", Key.VERY_SATISFIED)
+    ev = hall.bus.evaluator(EVAL5)
+    assert hall.bus.wait_for(lambda: ev.display.startswith("已评价"), 5.0)
+    assert wait(lambda: not ev.events, 5.0)  # acknowledged all the same
+    assert ratings(a) == [("5", "A001", "unsatisfied")]
+    assert a.queue.satisfaction()["5"]["very_satisfied"] == 0
+
+
+def test_kiosk_and_evaluator_share_one_rating_per_ticket(hall: AgentOnBus) -> None:
+    a = hall.start()
+    api = TestClient(create_app(a))
+    hall.issue("A", "A")
+    a.calls.call("5", "call")
+    r = api.post("/v1/evaluations", json={"window": "5", "level": "satisfied"})
+    assert r.status_code == 201 and r.json()["ticket"] == "A001"
+    hall.bus.press("5", Key.VERY_UNSATISFIED)  # the same visit, on the evaluator
+    ev = hall.bus.evaluator(EVAL5)
+    assert wait(lambda: not ev.events, 5.0)
+    a.calls.call("5", "call")  # A002: no prompt for A001, it has its rating
+    hall.bus.press("5", Key.VERY_SATISFIED)  # A002 rated on the evaluator first
+    assert wait(lambda: len(ratings(a)) == 2, 5.0)
+    again = api.post("/v1/evaluations", json={"window": "5", "level": "satisfied",
+                                              "ticket": "A002"})
+    assert again.status_code == 409 and again.json()["error"] == "already_rated"
+    assert ratings(a) == [("5", "A001", "satisfied"), ("5", "A002", "very_satisfied")]
+    assert not any("A001" in t for _, t in ev.prompts)
+    counts = a.queue.satisfaction()["5"]
+    assert (counts["satisfied"], counts["very_satisfied"], counts["very_unsatisfied"]) == (
+        1, 1, 0)

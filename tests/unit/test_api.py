@@ -133,7 +133,8 @@ def test_queue_shows_waiting_and_serving(api: TestClient) -> None:
 def test_evaluation_from_the_kiosk(api: TestClient, agent: Agent) -> None:
     api.post("/v1/tickets", json={"service": "A"})
     api.post("/v1/calls", json={"window": "5"})
-    r = api.post("/v1/evaluations", json={"window": "5", "level": "basic"})
+    r = api.post("/v1/evaluations", json={"window": "5", "level": "basic",
+                                          "reason": "long_wait"})
     assert r.status_code == 201
     assert r.json()["ticket"] == "A001" and r.json()["follow_up"] is True
     bad = api.post("/v1/evaluations", json={"window": "5", "level": "meh"})

@@ -47,7 +47,21 @@ def test_a_call_is_published_once_its_transaction_commits(agent: Agent) -> None:
         body = agent.calls.call("5", "call")
         assert events == []
     assert [e.kind for e in events] == ["call", "ticket"]
+    assert body.pop("finished") is None  # the answer says whose visit ended; none here
     assert events[0].data == body and events[1].data["status"] == "called"
+
+
+def test_the_next_call_and_a_pause_say_the_visit_ended(agent: Agent) -> None:
+    for _ in range(2):
+        agent.tickets.issue("A")
+    agent.calls.call("5", "call")
+    events = seen(agent)
+    assert agent.calls.call("5", "call")["finished"] == "A001"
+    done = [e.data for e in events if e.kind == "ticket" and e.data["status"] == "done"]
+    assert [d["number"] for d in done] == ["A001"] and done[0]["window"] == "5"
+    agent.queue.set_paused("5", True)
+    done = [e.data for e in events if e.kind == "ticket" and e.data["status"] == "done"]
+    assert [d["number"] for d in done] == ["A001", "A002"]
 
 
 def test_a_ticket_event_waits_for_the_commit_too(agent: Agent) -> None:

@@ -127,7 +127,7 @@ services = ["A", "Q"]
 """, "services.toml")
     with pytest.raises(ConfigError) as e:
         load_catalog(p)
-    assert "window '5' lists service 'Q'" in str(e.value)
+    assert "[[windows]] #1 (id '5'): services lists 'Q'" in str(e.value)
 
 
 @pytest.mark.parametrize(("hours", "why"), [
@@ -184,6 +184,11 @@ def test_config_reference_is_generated_from_the_models() -> None:
     for section in ("[hall]", "[agent]", "[mqtt]", "[printer]", "[[boards]]",
                     "[[evaluators]]", "[id_reader]", "[kiosk]", "[[services]]"):
         assert f"## {section}" in on_disk
+    rows = [line for line in on_disk.splitlines() if line.startswith("| `")]
+    assert rows
+    unexplained = [r.split("|")[1].strip() for r in rows if r.rstrip().endswith("|  |")]
+    assert not unexplained, f"keys without a meaning: {unexplained}"
+    assert "FieldInfo" not in on_disk and "Annotated" not in on_disk
 
 
 @pytest.mark.parametrize("api", ["0.0.0.0:8765", "[::]:8765", "192.168.1.20:8765"])

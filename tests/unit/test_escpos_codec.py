@@ -157,6 +157,27 @@ def test_ticket_stays_under_600_bytes_with_a_60_char_url() -> None:
     assert len(build_ticket(t)) < 600
 
 
+def test_ticket_taken_in_english_says_the_service_and_the_wait_in_english_too() -> None:
+    t = ticket(lang="en", service_name_en="Real estate registration (resale)", priority=True,
+               masked_name="欧阳*", offline=True, waiting_ahead=123, est_wait_s=7200)
+    data = build_ticket(t)
+    assert len(data) < 600  # PRINTER.md "A ticket", with the longest English lines
+    texts = decode_tickets(data)[0].texts
+    assert "Real estate registration (resale)" in texts
+    assert "123 ahead of you, about 120 min" in texts
+    assert "前面还有 123 人等候" in texts  # the Chinese stays: staff read it
+    assert "Please listen for your number" in texts
+    assert "【优先】Priority" in texts
+    # a Chinese ticket has none of it
+    zh = decode_tickets(build_ticket(ticket(service_name_en="Real estate")))[0].texts
+    assert not any("ahead of you" in x or x == "Real estate" for x in zh)
+
+
+def test_english_ticket_with_nobody_ahead() -> None:
+    texts = decode_tickets(build_ticket(ticket(lang="en", waiting_ahead=0)))[0].texts
+    assert "No one ahead of you" in texts
+
+
 def test_ticket_lines_say_the_wait_and_the_time() -> None:
     texts = decode_tickets(build_ticket(ticket()))[0].texts
     assert "前面还有 12 人等候" in texts

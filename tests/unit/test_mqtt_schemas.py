@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from hall_agent.contract.mqtt import SCHEMA_DIR, SCHEMAS, schema_json
 from hall_agent.contract.topics import HallTopics, Topics, parse_agent_topic
 
-# The examples of protocols/MQTT.md, one per message kind.
+# The examples of docs/protocols/MQTT.md, one per message kind.
 EXAMPLES: dict[str, Any] = {
     "agent-state": {"online": True, "boot": 17, "ts": "2026-11-30T09:00:00+08:00",
                     "version": "0.1.0", "mode": "central"},

@@ -250,8 +250,10 @@ def test_rating_binds_to_the_windows_last_ticket_and_flags_follow_up(q: QueueEng
     q.call_next("5")
     e = q.evaluate("5", "unsatisfied", channel="evaluator")
     assert e.ticket == "A001" and e.follow_up
+    q.issue("A")
+    q.call_next("5")
     ok = q.evaluate("5", "very_satisfied")
-    assert not ok.follow_up
+    assert ok.ticket == "A002" and not ok.follow_up
     assert q.satisfaction()["5"]["unsatisfied"] == 1
 
 

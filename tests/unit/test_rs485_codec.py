@@ -1,4 +1,4 @@
-"""The RS-485 codec alone: CRC, frames, resync, text, payloads (protocols/RS485.md)."""
+"""The RS-485 codec alone: CRC, frames, resync, text, payloads (docs/protocols/RS485.md)."""
 
 from __future__ import annotations
 

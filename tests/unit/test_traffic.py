@@ -66,3 +66,22 @@ def test_a_traffic_log_rotates_and_stays_bounded(tmp_path: Path) -> None:
 def test_the_id_reader_never_gets_a_traffic_log(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="personal data"):
         TrafficLogs(tmp_path).get("id_reader")
+
+
+def test_a_traffic_stamp_is_hall_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import drivers.traffic as traffic
+
+    when = datetime(2026, 11, 30, 1, 2, 3, 456000, tzinfo=ZoneInfo("UTC")).timestamp()
+    monkeypatch.setattr(traffic.time, "time", lambda: when)
+    t = RawTraffic("printer", tmp_path / "t.log")
+    t.set(True)
+    try:
+        traffic.set_timezone(ZoneInfo("Asia/Shanghai"))
+        t.write(">>>", b"\x1b\x40")
+    finally:
+        traffic.set_timezone(None)
+        t.close()
+    assert (tmp_path / "t.log").read_text().splitlines() == ["09:02:03.456 >>> 1b 40"]

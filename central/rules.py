@@ -19,6 +19,7 @@ the desk may run it inside a larger transaction (a batch of staff-key events).
 
 from __future__ import annotations
 
+import math
 import sqlite3
 import uuid
 from dataclasses import dataclass, field
@@ -264,7 +265,7 @@ class Rules:
                           "it no-show or finish it", "recall_limit")
         since = now - (s["last_call_at"] or s["called_at"] or 0)
         if since < self.cfg.recall_min_interval_s:
-            wait = int(self.cfg.recall_min_interval_s - since) + 1
+            wait = math.ceil(self.cfg.recall_min_interval_s - since)
             raise _refuse(f"刚刚叫过 {s['number']}，请 {wait} 秒后再重呼",
                           f"{s['number']} was just called; recall it in {wait} s",
                           "recall_too_soon")

@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import sqlite3
+import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +30,7 @@ from hall_agent.contract.catalog import Catalog
 from hall_agent.contract.config import AppointmentsConfig
 from hall_agent.contract.mqtt import CentralCall
 from hall_agent.core.refusal import Refused
+from sim.procs import ROOT, wait_until
 
 log = logging.getLogger("sim.central")
 
@@ -146,22 +151,120 @@ class Central(FaultyCentral):
         super().__init__(cfg, catalog, password=password, secret=secret)
 
 
+def write_config(root: Path, *, broker_port: int, catalog: Path, hall: str = "fz-citizen",
+                 listen: str = "127.0.0.1:8780", lease_size: int = 200,
+                 rules: dict[str, Any] | None = None, extra: str = "") -> Path:
+    """A hall-central config file under ``root`` (data in ``root/data``)."""
+    q = "".join(f"{k} = {json.dumps(v)}\n" for k, v in (rules or {}).items())
+    path = root / "central.toml"
+    root.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# Written by hall-sim for a test hall.\n"
+        f'[hall]\nid = "{hall}"\nname = "福州市市民服务中心"\ncatalog = "{catalog}"\n\n'
+        f'[central]\nlisten = "{listen}"\ndata_dir = "{root / "data"}"\n'
+        f'public_url = "http://{listen}"\nlease_size = {lease_size}\n\n'
+        f"[central.queue]\n{q}\n"
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {broker_port}\nkeepalive_s = 5\n{extra}',
+        encoding="utf-8")
+    return path
+
+
+class CentralProcess:
+    """hall-central as its own process, started and killed on purpose.
+
+    ``faults=False`` runs the console entry point itself (``python -m central.main``),
+    exactly what systemd starts; ``faults=True`` runs the same service through
+    :func:`main` here, with :meth:`control` lines (``silent on``…) on its stdin.
+    Its log (stderr) goes to ``log_path``; it is up when it says it is online.
+    """
+
+    ONLINE = "hall-central online"
+
+    def __init__(self, config_path: Path, log_path: Path, *, faults: bool = False) -> None:
+        self.config_path = config_path
+        self.log_path = log_path
+        self.faults = faults
+        self.proc: subprocess.Popen[str] | None = None
+        self.starts = 0
+
+    def start(self, timeout: float = 30.0) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        module = "sim.central" if self.faults else "central.main"
+        seen = self.log().count(self.ONLINE)
+        log = self.log_path.open("a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module, "--config", str(self.config_path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE if self.faults else log,
+            stderr=log, text=True, cwd=ROOT)
+        self.starts += 1
+        if not wait_until(lambda: self._up(seen), timeout):
+            self.kill()
+            raise RuntimeError("hall-central did not start:\n" + self.log()[-4000:])
+
+    def _up(self, seen: int) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"hall-central exited {self.proc.returncode}:\n"
+                               + self.log()[-4000:])
+        return self.log().count(self.ONLINE) > seen
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def control(self, line: str) -> str:
+        """One fault command (see CENTRAL_HELP); its one-line answer."""
+        assert self.faults and self.proc is not None and self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(line.strip() + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean stop, no offline message (the broker sends the will)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def db(self) -> sqlite3.Connection:
+        """The store, read-only (safe beside the running service: WAL)."""
+        from hall_agent.core.store import DB_NAME
+
+        path = self.config_path.parent / "data" / DB_NAME
+        c = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        c.row_factory = sqlite3.Row
+        return c
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m sim.central --config PATH``: the real service as hall-central runs
     it (central/main.py), faults set by lines on stdin (``silent on`` …); each line is
     answered by one line on stdout."""
+    import threading
+
     from central.main import load, serve
 
     args = list(sys.argv[1:] if argv is None else argv)
     cfg, catalog = load(args[args.index("--config") + 1])
+    logging.basicConfig(level=cfg.central.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     svc = FaultyCentral(cfg, catalog)
     svc.faults = Faults()
 
     def commands() -> None:
         for line in sys.stdin:
             print(svc.control(line), flush=True)
-
-    import threading
 
     threading.Thread(target=commands, name="sim-control", daemon=True).start()
     return serve(cfg, svc)

@@ -48,6 +48,7 @@ class SimHall:
     api: str = "127.0.0.1:8765"
     catalog: str = ""
     hall_id: str = "fz-citizen"
+    agent_id: str = "kiosk-01"  # [agent] id: its MQTT client id and topics
     hall_name: str = DEMO_HALL
     hall_name_en: str = "Fuzhou Citizen Service Centre"
     health_interval_ms: int = 2000
@@ -145,7 +146,8 @@ class SimHall:
             "# Written by hall-sim: the agent's devices are simulated on these ptys.\n"
             f'[hall]\nid = "{self.hall_id}"\nname = "{self.hall_name}"\n'
             f'name_en = "{self.hall_name_en}"\n{catalog}\n'
-            f'[agent]\napi = "{self.api}"\ndata_dir = "{self.root / "data"}"\n'
+            f'[agent]\nid = "{self.agent_id}"\napi = "{self.api}"\n'
+            f'data_dir = "{self.root / "data"}"\n'
             f"health_interval_ms = {self.health_interval_ms}\n\n"
             f'[printer]\ntransport = "serial"\nport = "{self.printer_link}"\n'
             "baudrate = 115200\n"

@@ -57,7 +57,11 @@ def _web(cfg: CentralConfig, svc: HallCentral) -> tuple[Any, threading.Thread] |
     except ImportError as e:
         log.warning("the web pages are not installed (%s): running the queue only", e)
         return None
-    app = create_app(svc.desk, cfg)
+    try:
+        app = create_app(svc.desk, cfg, secret=svc.secret)
+    except Exception:  # the queue must keep running for the kiosks whatever the pages do
+        log.exception("the web pages could not be built: running the queue only")
+        return None
     server = uvicorn.Server(uvicorn.Config(app, host=cfg.central.host, port=cfg.central.port,
                                            log_level="warning", lifespan="on"))
     # In a thread, uvicorn leaves the signals alone: serve() handles SIGTERM.

@@ -72,7 +72,8 @@ class HallCentral:
         self.desk = Desk(self.store, self.engine, catalog, cfg.central.queue, self.bus,
                          satisfaction=self.satisfaction)
         self.t = HallTopics(cfg.hall.id)
-        self.requests = Requests(self, secret or _secret(cfg))
+        self.secret = secret or _secret(cfg)
+        self.requests = Requests(self, self.secret)
         self.book = self.requests.book
         self.requests_received = self.requests_answered = self.requests_ignored = 0
         self.malformed = 0

@@ -61,14 +61,15 @@ class Faults:
 def sim_config(host: str, port: int, hall: str, data_dir: Path, tz: Any, *,
                lease_size: int = 200, username: str | None = None,
                tls_ca: str | None = None, appointments: AppointmentsConfig | None = None,
-               rules: dict[str, Any] | None = None) -> CentralConfig:
+               rules: dict[str, Any] | None = None,
+               listen: str = "127.0.0.1:8780") -> CentralConfig:
     """A hall-central config for a test hall. Recalls are not spaced by default: tests
     recall at once (``rules`` sets any ``[central.queue]`` key)."""
     return CentralConfig.model_validate({
         "hall": {"id": hall, "name": "模拟大厅", "timezone": str(tz)},
         "central": {"data_dir": str(data_dir), "lease_size": lease_size,
-                    "listen": "127.0.0.1:8780", "queue": {"recall_min_interval_s": 0,
-                                                       **(rules or {})}},
+                    "listen": listen, "public_url": f"http://{listen}",
+                    "queue": {"recall_min_interval_s": 0, **(rules or {})}},
         "mqtt": {"host": host, "port": port, "username": username, "tls_ca": tls_ca},
         "appointments": appointments})
 
@@ -142,12 +143,12 @@ class Central(FaultyCentral):
                  password: str | None = None, tls_ca: str | None = None,
                  faults: Faults | None = None, secret: bytes = DEFAULT_SECRET,
                  appointments: AppointmentsConfig | None = None,
-                 rules: dict[str, Any] | None = None) -> None:
+                 rules: dict[str, Any] | None = None, listen: str = "127.0.0.1:8780") -> None:
         self.faults = faults or Faults()
         self.secret = secret
         cfg = sim_config(host, port, hall, data_dir, tz, lease_size=lease_size,
                          username=username, tls_ca=tls_ca, appointments=appointments,
-                         rules=rules)
+                         rules=rules, listen=listen)
         super().__init__(cfg, catalog, password=password, secret=secret)
 
 

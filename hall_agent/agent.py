@@ -109,7 +109,8 @@ class Agent:
             link = self.link
             self.health.extras.append(lambda out: out.__setitem__("mqtt", link.describe()))
         self.tickets = TicketDesk(TicketNeeds(cfg, self.store, self.queue, self.idem, self.bus,
-                                              self.modes, self.printing, self.link, self.cards))
+                                              self.modes, self.printing, self.link, self.cards,
+                                              self.secret))
         self.central = CentralState(CentralNeeds(
             cfg, self.store, self.queue, self.idem, self.bus, self.health, self.modes,
             self.tickets.reprint, self.printing.test_print,

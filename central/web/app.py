@@ -16,7 +16,8 @@ personal (the desk's views carry no name or ID number) and are open on the LAN.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -55,19 +56,19 @@ def _wants_html(request: Request) -> bool:
 
 
 def create_app(desk: Desk, cfg: CentralConfig, *, secret: bytes | None = None,
-               auth: Auth | None = None) -> FastAPI:
+               clock: Callable[[], float] = time.time) -> FastAPI:
     """The web app over the running desk. ``secret`` is the hall's (the agents'
     ``[hall] secret_file``; default ``[central] secret_file`` or data_dir/hall.secret);
-    ``auth`` may be given to set the session times (tests)."""
+    ``clock`` times the logins and sessions (tests move it)."""
 
     if secret is None:
         path = Path(cfg.central.secret_file) if cfg.central.secret_file else (
             cfg.data_dir / "hall.secret")
         secret = load_secret(path)
     hub = Hub(desk.bus)
-    the_auth = auth or Auth(desk.store, audit=_auditor(desk))
+    the_auth = Auth(desk.store, clock=clock, audit=_auditor(desk))
     web = Web(desk=desk, cfg=cfg, auth=the_auth, hub=hub,
-              tokens=TokenIndex(desk.store, secret, desk.engine.today),
+              tokens=TokenIndex(desk.store, secret, lambda: desk.engine.today()),
               templates=Jinja2Templates(directory=str(HERE / "templates")),
               ticket_limit=RateLimit(rate=2.0, burst=30.0),
               login_limit=RateLimit(rate=0.5, burst=10.0))

@@ -20,7 +20,7 @@ from central.bus import Change
 from central.views import Actor
 from central.web.common import ApiError, Web, client_of
 from central.web.live import sse_views
-from hall_agent.core.refusal import Refused
+from hall_agent.core.refusal import Refused, Why
 
 COOKIE = "hc_session"
 PAUSE_REASONS = [("午休", "Lunch break"), ("临时离开", "Away for a moment"),
@@ -237,8 +237,8 @@ def router(web: Web) -> APIRouter:
         """To another service's queue (``service``) or to one window (``window``)."""
         if (body.service is None) == (body.window is None):
             raise Refused("请选择转到哪个业务或哪个窗口（二选一）", code="bad_transfer",
-                          field="service", en="choose a service or a window to transfer to "
-                          "(one of them)")
+                          field="service", why=Why.INVALID,
+                          en="choose a service or a window to transfer to (one of them)")
         return act("transfer", s, window, key, service=body.service, to_window=body.window,
                    first=body.first)
 

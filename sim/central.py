@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -187,20 +188,35 @@ class CentralProcess:
         self.faults = faults
         self.proc: subprocess.Popen[str] | None = None
         self.starts = 0
+        self._log_from = 0
 
     def start(self, timeout: float = 30.0) -> None:
         assert self.proc is None or self.proc.poll() is not None, "already running"
         module = "sim.central" if self.faults else "central.main"
         seen = self.log().count(self.ONLINE)
+        self._log_from = len(self.log())
         log = self.log_path.open("a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", module, "--config", str(self.config_path)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE if self.faults else log,
             stderr=log, text=True, cwd=ROOT)
         self.starts += 1
-        if not wait_until(lambda: self._up(seen), timeout):
+        if not wait_until(lambda: self._up(seen) and self._pages(), timeout):
             self.kill()
             raise RuntimeError("hall-central did not start:\n" + self.log()[-4000:])
+
+    def _pages(self) -> bool:
+        """The pages listen (or hall-central said it runs without them)."""
+        if "running the queue only" in self.log()[self._log_from:]:
+            return True
+        from central.config import load_central_config
+
+        c = load_central_config(self.config_path).central
+        try:
+            socket.create_connection((c.host, c.port), timeout=1).close()
+        except OSError:
+            return False
+        return True
 
     def _up(self, seen: int) -> bool:
         assert self.proc is not None

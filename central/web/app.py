@@ -7,8 +7,8 @@ Pages are rendered here (Jinja, central/web/templates) with a little plain JS of
 own (central/web/static, served from ``/static/``): no CDN, no build step.
 
 Every response carries a strict Content-Security-Policy (scripts and styles from this
-server only), ``Referrer-Policy: no-referrer`` (a ticket's token never leaves in a
-Referer) and ``X-Content-Type-Options: nosniff``. The console and its API need a
+server only), ``Referrer-Policy: same-origin`` (a ticket's token never leaves in a
+Referer to another site) and ``X-Content-Type-Options: nosniff``. The console and its API need a
 login (central/auth.py); the TV, window screens and ticket pages show nothing
 personal (the desk's views carry no name or ID number) and are open on the LAN.
 """
@@ -91,7 +91,7 @@ def create_app(desk: Desk, cfg: CentralConfig, *, secret: bytes | None = None,
         h = response.headers
         h.setdefault("Content-Security-Policy", CSP)
         h.setdefault("X-Content-Type-Options", "nosniff")
-        h.setdefault("Referrer-Policy", "no-referrer")
+        h.setdefault("Referrer-Policy", "same-origin")
         h.setdefault("X-Frame-Options", "DENY")
         if not request.url.path.startswith("/static/"):
             h.setdefault("Cache-Control", "no-store")

@@ -65,12 +65,17 @@ class SessionOut(BaseModel):
 
 
 def same_origin(request: Request) -> None:
-    """A request that changes something must come from this site's own pages."""
+    """A request that changes something must come from this site's own pages: the
+    browser's ``Sec-Fetch-Site`` says so where it is sent; else ``Origin``, if any,
+    must be this site (``null``, a sandboxed or privacy-stripped origin, is not)."""
     site = request.headers.get("sec-fetch-site")
     origin = request.headers.get("origin")
     own = f"{request.url.scheme}://{request.headers.get('host', '')}"
-    if (site is not None and site not in ("same-origin", "none")) or (
-            origin is not None and origin != own):
+    if site is not None:
+        bad = site not in ("same-origin", "none")
+    else:
+        bad = origin is not None and origin != own
+    if bad:
         raise ApiError(403, "cross_site", "拒绝来自其他网站的请求",
                        "refused: this request came from another site")
 

@@ -356,7 +356,7 @@ def test_pages_load_only_our_own_assets(hall: WebHall) -> None:
     r = c.get("/display")
     csp = r.headers["Content-Security-Policy"]
     assert "script-src 'self'" in csp and "frame-ancestors 'none'" in csp
-    assert r.headers["Referrer-Policy"] == "no-referrer"
+    assert r.headers["Referrer-Policy"] == "same-origin"
     for f in list((HERE / "static").iterdir()) + list((HERE / "templates").iterdir()):
         text = f.read_text(encoding="utf-8")
         assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", text), f

@@ -68,3 +68,30 @@ def test_ready_then_stopping_then_offline(tmp_path: Path, broker: Broker) -> Non
             proc.kill()
         ears.close()
         sock.close()
+
+
+def test_after_a_sigkill_the_will_says_offline_and_the_restart_republishes_the_truth(
+        tmp_path: Path, broker: Broker) -> None:
+    from sim.central import CentralProcess
+
+    cfg = write_config(tmp_path / "c", broker_port=broker.port, catalog=TEST_CATALOG)
+    c = CentralProcess(cfg, tmp_path / "central.log")
+    c.start()
+    ears = Listener(broker, f"{P}/central/state", f"{P}/agent/k/reply")
+    try:
+        ears.send(f"{P}/agent/k/request", json.dumps({"req_id": "r", "ticket_id": "t",
+                                                      "service": "B", "ts": 0}))
+        assert wait_until(lambda: ears.on(f"{P}/agent/k/reply"), 10)
+        c.kill()
+        assert wait_until(lambda: ears.on(f"{P}/central/state")[-1:] == [{"online": False}],
+                          10), ears.on(f"{P}/central/state")
+        c.start()
+        fresh = Listener(broker, f"{P}/central/queue", f"{P}/central/state")
+        assert wait_until(lambda: [s["online"] for s in fresh.on(f"{P}/central/state")][-1:]
+                          == [True], 10)
+        assert wait_until(lambda: any(q["services"]["B"]["waiting"] == 1
+                                      for q in fresh.on(f"{P}/central/queue")), 10)
+        fresh.close()
+    finally:
+        ears.close()
+        c.stop()

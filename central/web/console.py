@@ -8,6 +8,7 @@ English.
 """
 
 
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, Header, Request
@@ -286,10 +287,11 @@ def router(web: Web) -> APIRouter:
         def want(ch: Change) -> bool:
             return ch.kind in ("window", "queue", "ticket")
 
-        async def render(batch: list[Change]) -> list[tuple[str, Any]]:
+        async def render(batch: list[Change]) -> AsyncIterator[tuple[str, Any]]:
             if batch and await run_in_threadpool(auth.session, sid, touch=False) is None:
-                return [("logout", {"reason": "session ended"})]
-            return [("view", (await run_in_threadpool(desk.view, window)).as_dict())]
+                yield "logout", {"reason": "session ended"}
+                return
+            yield "view", (await run_in_threadpool(desk.view, window)).as_dict()
 
         return StreamingResponse(sse_views(web.hub, want, render),
                                  media_type="text/event-stream",

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from central.bus import Bus, Change
@@ -108,21 +108,22 @@ def event(kind: str, data: Any) -> str:
 
 
 async def sse_views(hub: Hub, want: Callable[[Change], bool],
-                    render: Callable[[list[Change]], Awaitable[list[tuple[str, Any]]]],
+                    render: Callable[[list[Change]], AsyncIterator[tuple[str, Any]]],
                     heartbeat_s: float = HEARTBEAT_S) -> AsyncIterator[str]:
     """The SSE text of one client: the current view at once, then a fresh one after
-    each batch of wanted changes; ``render(batch)`` says what to send."""
+    each batch of wanted changes; ``render(batch)`` yields what to send, each piece
+    sent as soon as it is ready (a call goes out before the view it changed)."""
     sub = hub.subscribe(want)  # before the first view: nothing falls in between
     try:
         yield f"retry: {RETRY_MS}\n\n"
-        for kind, data in await render([]):
+        async for kind, data in render([]):
             yield event(kind, data)
         while True:
             batch = await sub.next(heartbeat_s)
             if batch is None:
                 yield ": heartbeat\n\n"
                 continue
-            for kind, data in await render(batch):
+            async for kind, data in render(batch):
                 yield event(kind, data)
             if any(ch is _STOP for ch in batch):
                 return

@@ -10,6 +10,7 @@ tokens (2^128 of them) is slowed further.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -48,10 +49,11 @@ def router(web: Web) -> APIRouter:
                            "no such ticket: a ticket's page works on the day it was taken")
         return tid
 
-    async def hall_render(batch: list[Change]) -> list[tuple[str, Any]]:
-        out: list[tuple[str, Any]] = [("call", ch.data) for ch in batch if ch.kind == "call"]
-        out.append(("hall", (await run_in_threadpool(desk.hall)).as_dict()))
-        return out
+    async def hall_render(batch: list[Change]) -> AsyncIterator[tuple[str, Any]]:
+        for ch in batch:
+            if ch.kind == "call":
+                yield "call", ch.data
+        yield "hall", (await run_in_threadpool(desk.hall)).as_dict()
 
     def hall_want(ch: Change) -> bool:
         return ch.kind in HALL_KINDS
@@ -110,9 +112,9 @@ def router(web: Web) -> APIRouter:
             return ch.kind in ("queue", "call") or (
                 ch.kind == "ticket" and ch.data.get("ticket_id") == tid)
 
-        async def render(_: list[Change]) -> list[tuple[str, Any]]:
+        async def render(_: list[Change]) -> AsyncIterator[tuple[str, Any]]:
             st = await run_in_threadpool(desk.ticket_status, tid)
-            return [("ticket", public_ticket(st.as_dict()))]
+            yield "ticket", public_ticket(st.as_dict())
 
         return StreamingResponse(sse_views(web.hub, want, render),
                                  media_type="text/event-stream",

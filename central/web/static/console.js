@@ -22,7 +22,7 @@
     text("paused-reason", v.pause_reason || "");
     document.body.classList.toggle("is-paused", v.paused);
     const s = v.serving;
-    text("serving-number", s ? s.number : "—");
+    text("serving-number", s ? s.number : "—").classList.toggle("none", !s);
     text("serving-detail", s ? `${svcName[s.service] || s.service}${s.priority ? " · 优先" : ""}` +
       (s.recalls ? ` · 已重呼 ${s.recalls} 次` : "") : (v.paused ? "暂停中" : "空闲，请叫号 · idle"));
     text("next-no", v.next ? `下一位 ${v.next}` : (v.waiting_total ? "" : "无人等候"));

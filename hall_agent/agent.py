@@ -169,7 +169,7 @@ class Agent:
         if cfg.scanner is not None:
             from hall_agent.services.scans import ScanNeeds, ScanRouter
             self.scans = ScanRouter(ScanNeeds(self.bus, self.queue, self.health,
-                                              self.checkins.checkin), cfg.scanner)
+                                              self.checkins.checkin, self.secret), cfg.scanner)
         self.gpio = None
         if cfg.gpio is not None:
             from hall_agent.services.gpio import GpioNeeds, GpioService

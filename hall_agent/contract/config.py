@@ -58,7 +58,7 @@ class HallConfig(_Model):
     status_url: Annotated[str, Field(
         description="URL printed as the ticket's QR code; {hall}, {ticket_id}, {number} and "
                     "{token} (the ticket page's token, hall-central's /t/{token}) are "
-                    "replaced")] = "https://qms.example.gov.cn/t/{hall}/{ticket_id}"
+                    "replaced")] = "https://qms.example.gov.cn/t/{token}"
     notice: Annotated[str, Field(max_length=40, description="short notice printed on each ticket")
                       ] = "请留意叫号，过号请重新取号"
     secret_file: Annotated[str, Field(description=(

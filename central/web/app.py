@@ -84,6 +84,9 @@ def create_app(desk: Desk, cfg: CentralConfig, *, secret: bytes | None = None,
         "session, X-CSRF-Token on every change), the hall's live view and the ticket "
         "pages' status (no personal data)."))
     app.state.web = web
+    # uvicorn waits for open responses before it stops, and a live page's stream never
+    # ends by itself: call this first (then should_exit), or a stop waits for the timeout.
+    app.state.close_streams = hub.close
 
     @app.middleware("http")
     async def _headers(request: Request, call_next: Any) -> Response:

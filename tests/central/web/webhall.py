@@ -84,6 +84,7 @@ class Served:
     browsers."""
 
     def __init__(self, app: Any) -> None:
+        self.app = app
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
@@ -95,7 +96,9 @@ class Served:
     def get(self, path: str) -> httpx.Response:
         return httpx.get(self.url + path, timeout=10)
 
-    def close(self) -> None:
+    def app_close(self) -> None:
+        """Stop as hall-central does: the live streams end, then the server (which
+        would otherwise wait for them without end)."""
+        self.app.state.close_streams()
         self.server.should_exit = True
-        self.server.force_exit = True
-        self.thread.join(10)
+        self.thread.join(20)

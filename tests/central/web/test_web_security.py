@@ -363,3 +363,20 @@ def test_pages_load_only_our_own_assets(hall: WebHall) -> None:
     for src in re.findall(r'(?:src|href)="([^"]+)"', r.text):
         assert src.startswith("/static/"), src
         assert c.get(src).status_code == 200
+
+
+def test_only_a_supervisor_sets_the_halls_notice_and_it_is_audited(hall: WebHall) -> None:
+    c = hall.client()
+    csrf = hall.login(c, "clerk-005", "5")
+    r = c.post("/api/v1/notice", json={"text": "今天 16:00 停止取号"},
+               headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 403 and r.json()["error"] == "supervisor_only"
+    assert c.get("/api/v1/hall").json()["notice"] == ""
+    boss = hall.client()
+    csrf = hall.login(boss, "boss", "5")
+    r = boss.post("/api/v1/notice", json={"text": "今天 16:00 停止取号"},
+                  headers={"X-CSRF-Token": csrf})
+    assert r.status_code == 200
+    assert c.get("/api/v1/hall").json()["notice"] == "今天 16:00 停止取号"
+    row = hall.audit()[-1]
+    assert (row["staff"], row["action"], row["channel"]) == ("boss", "notice", "console")

@@ -7,19 +7,45 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
+from central.bus import Bus
+from central.config import CentralConfig
+from central.desk import Desk
+from central.ledger import Ledger
 from central.reading import NumberAsk, Rejected, read_number_request, read_request
+from hall_agent.contract.catalog import Catalog
 from hall_agent.contract.config import AppointmentsConfig
 from hall_agent.contract.mqtt import AppointmentInfo, BookRequest, CheckinRequest, SlotsRequest
 from hall_agent.core.personal import Person
+from hall_agent.core.queue import QueueEngine
 from hall_agent.core.refusal import Refused
+from hall_agent.core.store import Store
 from hall_agent.services.appointments import Appointment, AppointmentBook
 
-if TYPE_CHECKING:
-    from central.service import HallCentral
+
+class Host(Protocol):
+    """What the requests need of the service (central/service.py ``HallCentral``)."""
+
+    cfg: CentralConfig
+    catalog: Catalog
+    tz: ZoneInfo
+    store: Store
+    engine: QueueEngine
+    ledger: Ledger
+    desk: Desk
+    bus: Bus
+    requests_answered: int
+    requests_ignored: int
+
+    def fault_request(self, rtype: str) -> str: ...
+    def fault_delay_s(self) -> float: ...
+    def reply(self, agent: str, body: dict[str, Any]) -> None: ...
+    def now_iso(self) -> str: ...
+    def _malformed(self, topic: str, why: Rejected) -> None: ...
 
 log = logging.getLogger("central.requests")
 
@@ -34,7 +60,7 @@ def _info(a: Appointment) -> dict[str, Any]:
 
 
 class Requests:
-    def __init__(self, central: HallCentral, secret: bytes) -> None:
+    def __init__(self, central: Host, secret: bytes) -> None:
         self.c = central
         rules = central.cfg.appointments or AppointmentsConfig(
             bookable=[s.id for s in central.catalog.services])

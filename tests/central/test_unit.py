@@ -5,6 +5,7 @@ offline (a clean stop sends no will)."""
 from __future__ import annotations
 
 import configparser
+import contextlib
 import json
 import signal
 import socket
@@ -45,8 +46,13 @@ def test_ready_then_stopping_then_offline(tmp_path: Path, broker: Broker) -> Non
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     sock.bind(str(path))
     got: list[str] = []
-    threading.Thread(target=lambda: [got.append(sock.recv(4096).decode()) for _ in iter(int, 1)],
-                     daemon=True).start()
+
+    def read() -> None:
+        with contextlib.suppress(OSError):  # closed at the end of the test
+            while True:
+                got.append(sock.recv(4096).decode())
+
+    threading.Thread(target=read, daemon=True).start()
     ears = Listener(broker, f"{P}/central/state")
     cfg = write_config(tmp_path / "c", broker_port=broker.port, catalog=TEST_CATALOG)
     log = (tmp_path / "central.log").open("w")

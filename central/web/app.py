@@ -71,7 +71,7 @@ def create_app(desk: Desk, cfg: CentralConfig, *, secret: bytes | None = None,
               tokens=TokenIndex(desk.store, secret, lambda: desk.engine.today()),
               templates=Jinja2Templates(directory=str(HERE / "templates")),
               ticket_limit=RateLimit(rate=2.0, burst=30.0),
-              login_limit=RateLimit(rate=0.5, burst=10.0))
+              login_limit=RateLimit(rate=1.0, burst=30.0))
     web.templates.env.globals["static_version"] = _static_version()
 
     @asynccontextmanager

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from webhall import PASSWORD, SECRET, WebHall
 
-from central.auth import FREE_FAILURES, IDLE_S, MAX_S, set_password
+from central.auth import FREE_FAILURES, FREE_FAILURES_ADDRESS, IDLE_S, MAX_S, set_password
 from central.web.app import HERE
 from hall_agent.contract.ticket_token import ticket_token, well_formed
 
@@ -177,7 +177,7 @@ def test_unknown_staff_numbers_get_the_same_answer_and_are_slowed_per_address(
         hall: WebHall) -> None:
     c = hall.client()
     answers = set()
-    for i in range(FREE_FAILURES):
+    for i in range(FREE_FAILURES_ADDRESS):
         r = c.post("/api/v1/session", json={"staff": f"nobody-{i}", "password": "x" * 9,
                                              "window": "5"})
         answers.add((r.status_code, r.json()["message"]))

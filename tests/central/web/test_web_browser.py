@@ -206,6 +206,13 @@ def test_a_clerk_calls_recalls_transfers_pauses_and_the_tv_and_phone_follow(
     expect(tv.locator(".win[data-window='5']")).to_contain_text("暂停服务", timeout=WAIT_MS)
     clerk.screenshot(path=site.shots / "console-paused.png")
     window.screenshot(path=site.shots / "window-paused.png")
+
+    # a rating on the kiosk reaches the TV's satisfaction figures
+    r = site.kiosk.client().post("/v1/evaluations", json={"window": "5", "level": "satisfied"},
+                                 headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert r.status_code == 201, r.text
+    expect(tv.locator(".win[data-window='5'] .w-sat")).to_have_text("满意 100%（1/1）",
+                                                                    timeout=WAIT_MS)
     tv.screenshot(path=site.shots / "display-paused.png")
 
     mine = [(a, w) for staff, ch, a, w in site.audit() if staff == "clerk-005"]
@@ -226,3 +233,23 @@ def test_a_clerk_calls_recalls_transfers_pauses_and_the_tv_and_phone_follow(
     site.central.start()
     expect(tv.locator("#lost")).to_be_hidden(timeout=30_000)
     expect(tv.locator("#now-number")).to_have_text(second)
+
+
+def test_a_ticket_numbered_offline_has_its_page_once_hall_central_knows_it(
+        site: Site) -> None:
+    """The kiosk prints the token without asking anyone (a lease number while
+    hall-central is down); the page works as soon as the ticket reaches hall-central."""
+    site.central.stop()
+    assert wait_until(lambda: site.kiosk.health()["mode"] == "offline", 30), site.kiosk.health()
+    t = site.take("A")
+    assert t["offline"] is True
+    token = t["status_url"].rsplit("/", 1)[1]
+    assert t["status_url"] == f"{site.url}/t/{token}" and well_formed(token)
+    site.central.start()
+    assert wait_until(lambda: _up(site.url), 30)
+    api = f"{site.url}/api/v1/tickets/{token}"
+    assert wait_until(lambda: httpx.get(api, timeout=5).status_code == 200, 30)
+    j = httpx.get(api, timeout=5).json()
+    assert (j["number"], j["state"]) == (t["number"], "waiting")
+    page = httpx.get(t["status_url"], timeout=5)
+    assert page.status_code == 200 and t["number"] in page.text

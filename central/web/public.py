@@ -22,6 +22,7 @@ from central.web.common import ApiError, Web, client_of
 from central.web.live import sse_views
 
 MISS_COST = 5.0
+MAX_STREAMS = 1000  # live pages open at once (TVs, consoles, phones); more get a 503
 HALL_KINDS = ("call", "window", "queue", "satisfaction", "notice")
 
 
@@ -35,13 +36,21 @@ def router(web: Web) -> APIRouter:
     desk = web.desk
     windows = {w.id: w for w in desk.catalog.windows}
 
-    def ticket_of(request: Request, token: str) -> str:
-        client = client_of(request)
-        wait = web.ticket_limit.take(client)
+    def limited(request: Request) -> None:
+        wait = web.ticket_limit.take(client_of(request))
         if wait:
             raise ApiError(429, "rate_limited", "刷新太频繁，请稍候再试",
                            "too many requests: wait a moment",
                            {"Retry-After": str(int(wait) + 1)})
+
+    def room() -> None:
+        if web.hub.clients >= MAX_STREAMS:
+            raise ApiError(503, "busy", "同时打开的页面太多，请稍后再试",
+                           "too many live pages open: try again later", {"Retry-After": "10"})
+
+    def ticket_of(request: Request, token: str) -> str:
+        client = client_of(request)
+        limited(request)
         tid = web.tokens.lookup(token)
         if tid is None:
             web.ticket_limit.take(client, MISS_COST)
@@ -90,9 +99,11 @@ def router(web: Web) -> APIRouter:
         return desk.hall().as_dict()
 
     @r.get("/api/v1/hall/events", tags=["hall"])
-    async def hall_events() -> StreamingResponse:
+    async def hall_events(request: Request) -> StreamingResponse:
         """Server-sent events: ``hall`` (the hall view) at once and after each change,
         each ``call`` (a call or a recall: ``kind``) before the view it changed."""
+        limited(request)
+        room()
         return StreamingResponse(sse_views(web.hub, hall_want, hall_render),
                                  media_type="text/event-stream",
                                  headers={"X-Accel-Buffering": "no"})
@@ -107,6 +118,7 @@ def router(web: Web) -> APIRouter:
     async def ticket_events(request: Request, token: str) -> StreamingResponse:
         """Server-sent events: ``ticket`` at once and after every change of the queue."""
         tid = await run_in_threadpool(ticket_of, request, token)
+        room()
 
         def want(ch: Change) -> bool:
             return ch.kind in ("queue", "call") or (

@@ -136,3 +136,19 @@ def test_streams_end_when_the_server_stops_so_it_stops_at_once(
     s.app_close()  # close_streams, then stop: nothing waits for a live page
     assert all(st.ended.wait(20) for st in streams)
     assert wait_until(lambda: not s.thread.is_alive(), 20)
+
+
+def test_live_pages_beyond_the_cap_get_a_503_and_the_rest_keep_going(
+        live: tuple[WebHall, Served], monkeypatch: pytest.MonkeyPatch) -> None:
+    import central.web.public as public
+
+    h, s = live
+    monkeypatch.setattr(public, "MAX_STREAMS", 2)
+    tvs = [Stream(s.url + "/api/v1/hall/events") for _ in range(2)]
+    for tv in tvs:
+        tv.next("hall")
+    r = httpx.get(s.url + "/api/v1/hall/events", timeout=10)
+    assert r.status_code == 503 and r.headers["Retry-After"] and r.json()["error"] == "busy"
+    number, _ = h.issue("A")
+    h.desk.call_next("5", KEYS)
+    assert all(tv.next("call")["ticket"] == number for tv in tvs)

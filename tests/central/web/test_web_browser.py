@@ -234,6 +234,24 @@ def test_a_clerk_calls_recalls_transfers_pauses_and_the_tv_and_phone_follow(
     expect(tv.locator("#lost")).to_be_hidden(timeout=30_000)
     expect(tv.locator("#now-number")).to_have_text(second)
 
+    # the console came back too: resume (Z), call (Enter), set aside (P), call back, no-show (X)
+    expect(clerk.locator("#link")).to_have_text("● 在线", timeout=30_000)
+    clerk.keyboard.press("z")
+    expect(clerk.locator("#paused")).to_be_hidden(timeout=WAIT_MS)
+    clerk.keyboard.press("Enter")
+    third = tickets[2]["number"]
+    expect(clerk.locator("#serving-number")).to_have_text(third, timeout=WAIT_MS)
+    clerk.keyboard.press("p")
+    expect(clerk.locator(f"#parked li[data-ticket='{third}']")).to_be_visible(timeout=WAIT_MS)
+    expect(clerk.locator("#serving-number")).to_have_text("—")
+    clerk.click(f"#parked li[data-ticket='{third}'] button")
+    expect(clerk.locator("#serving-number")).to_have_text(third, timeout=WAIT_MS)
+    clerk.keyboard.press("x")
+    expect(clerk.locator("[data-tally='过号']")).to_have_text("1", timeout=WAIT_MS)
+    expect(clerk.locator("#serving-number")).to_have_text("—")
+    assert [a for staff, _, a, _ in site.audit() if staff == "clerk-005"][-5:] == [
+        "resume", "call_next", "park", "call_back", "no_show"]
+
 
 def test_a_ticket_numbered_offline_has_its_page_once_hall_central_knows_it(
         site: Site) -> None:

@@ -25,6 +25,8 @@
     $("recent").replaceChildren(...rest.slice(0, 5).map(c => h("li", {class: c.kind === "recall" ? "recall" : ""},
       h("b", {}, c.ticket), h("span", {}, ` → ${c.window} 号窗口`),
       c.kind === "recall" ? h("span", {class: "tag"}, "重呼") : null)));
+    $("windows").classList.toggle("many", v.windows.length > 9);
+    $("windows").classList.toggle("lots", v.windows.length > 20);
     $("windows").replaceChildren(...v.windows.map(w => {
       const s = pct(v.satisfaction[w.window]);
       return h("div", {class: `win${w.paused ? " paused" : ""}`, "data-window": w.window},

@@ -56,7 +56,7 @@
 
   function clock() { text("clock", Hall.hallTime()); }
   setInterval(clock, 1000); clock();
-  document.addEventListener("pointerdown", () => { Hall.chime(false); setTimeout(() => { $("sound").hidden = !Hall.soundBlocked(); }, 300); }, {once: true});
+  document.addEventListener("pointerdown", () => { Hall.unlock(); setTimeout(() => { $("sound").hidden = !Hall.soundBlocked(); }, 300); }, {once: true});
 
   Hall.live("/api/v1/hall/events", {call: onCall, hall: render}, (up, since) => {
     document.body.classList.toggle("stale", !up);

@@ -74,7 +74,9 @@ const Hall = (() => {
     g.gain.exponentialRampToValueAtTime(0.0001, t0 + dur);
     o.connect(g).connect(a.destination); o.start(t0); o.stop(t0 + dur + 0.05);
   }
+  const chimed = [];  // what was chimed, for the technician's console and the tests
   function chime(recall) {
+    chimed.push(recall ? "recall" : "call");
     const a = audio(); if (!a) return false;
     if (a.state === "suspended") a.resume();
     const t = a.currentTime + 0.05;
@@ -82,8 +84,9 @@ const Hall = (() => {
     else { tone(a, 784, t, 0.9, 0.4); tone(a, 622, t + 0.55, 1.2, 0.4); }
     return a.state === "running";
   }
+  function unlock() { const a = audio(); if (a && a.state === "suspended") a.resume(); }
   function soundBlocked() { const a = audio(); return !a || a.state !== "running"; }
 
-  return { boot, tz, $, text, h, mmss, waitText, uuid, live, chime, soundBlocked,
+  return { boot, tz, $, text, h, mmss, waitText, uuid, live, chime, chimed, unlock, soundBlocked,
            hallTime: d => hm.format(d || new Date()), hallTimeSec: d => hms.format(d || new Date()) };
 })();

@@ -159,6 +159,8 @@ def test_a_clerk_calls_recalls_transfers_pauses_and_the_tv_and_phone_follow(
     expect(tv.locator("#now-number")).to_have_text(first, timeout=WAIT_MS)
     expect(tv.locator("#now-window")).to_have_text("5")
     expect(tv.locator("#now-recall")).to_be_hidden()
+    expect(tv.locator("#latest")).to_have_class("latest flash")  # highlighted
+    assert tv.evaluate("Hall.chimed") == ["call"]  # and chimed (WebAudio, made in the page)
     expect(phone.locator("#ahead")).to_have_text("0", timeout=WAIT_MS)
     expect(clerk.locator("#timer")).not_to_have_text("00:00", timeout=WAIT_MS)  # it runs
 
@@ -166,6 +168,7 @@ def test_a_clerk_calls_recalls_transfers_pauses_and_the_tv_and_phone_follow(
     clerk.keyboard.press("r")
     expect(clerk.locator("#serving-detail")).to_contain_text("已重呼 1 次", timeout=WAIT_MS)
     expect(tv.locator("#now-recall")).to_be_visible(timeout=WAIT_MS)
+    assert tv.evaluate("Hall.chimed") == ["call", "recall"]  # a recall chimes its own way
     tv.screenshot(path=site.shots / "display-recall.png")
 
     # transfer through the dialog: to service C (window 8's)

@@ -16,7 +16,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from central.auth import ANY_WINDOW, Session
+from central.auth import ANY_WINDOW, Session, SlowDown
 from central.bus import Change
 from central.views import Actor
 from central.web.common import ApiError, Web, client_of
@@ -116,7 +116,7 @@ def router(web: Web) -> APIRouter:
                            "wait a moment", {"Retry-After": str(int(wait) + 1)})
         if window not in windows:
             raise Refused(f"没有 {window} 号窗口", code="unknown_window", field="window",
-                          en=f"no window {window}")
+                          why=Why.INVALID, en=f"no window {window}")
         return auth.login(staff, password, window, client)
 
     def set_cookie(resp: Response, request: Request, sid: str) -> None:
@@ -147,9 +147,10 @@ def router(web: Web) -> APIRouter:
         try:
             sid, _ = login(request, staff, password, window)
         except (Refused, ApiError) as e:
-            status = 429 if getattr(e, "retry_after", None) or getattr(
-                e, "status", 0) == 429 else 401
-            zh, en = (str(e), e.message_en) if isinstance(e, Refused) else (e.zh, e.en)
+            if isinstance(e, ApiError):  # rate-limited (429), from another site (403)
+                status, zh, en = e.status, e.zh, e.en
+            else:
+                status, zh, en = 429 if isinstance(e, SlowDown) else 401, str(e), e.message_en
             return web.page(request, "login.html", {"windows": windows, "error": (zh, en),
                                                     "staff": staff, "window": window}, status)
         resp = RedirectResponse("/console", status_code=303)

@@ -103,6 +103,8 @@ def test_a_clerk_logs_in_only_at_a_window_of_theirs(hall: WebHall) -> None:
     assert "hc_session" not in r.cookies
     r = c.post("/api/v1/session", json={"staff": "boss", "password": PASSWORD, "window": "8"})
     assert r.status_code == 200 and r.json()["window"] == "8"
+    r = c.post("/api/v1/session", json={"staff": "boss", "password": PASSWORD, "window": "99"})
+    assert r.status_code == 422 and r.json()["error"] == "unknown_window"
 
 
 # ---------------------------------------------------------------------- CSRF
@@ -131,7 +133,8 @@ def test_a_forged_cross_site_post_is_refused_and_changes_nothing(hall: WebHall) 
     assert c.get("/api/v1/session").status_code == 200  # still logged in
     r = c.post("/console/login", data={"staff": "clerk-005", "password": PASSWORD, "window": "5"},
                headers={"Origin": "http://evil.example"}, follow_redirects=False)
-    assert r.status_code in (401, 403) and "set-cookie" not in r.headers
+    assert r.status_code == 403 and "set-cookie" not in r.headers
+    assert "拒绝来自其他网站的请求" in r.text
     assert snapshot(hall) == before
     ok = c.post("/api/v1/windows/5/call-next", headers={"X-CSRF-Token": csrf,
                                                         "Origin": "http://hall.test"})

@@ -10,13 +10,14 @@ from pydantic import Field, model_validator
 from drivers.config_base import Baudrate, Section, check_port
 
 
-def _check_pattern(v: str, group: str) -> str:
+def _check_pattern(v: str, *groups: str) -> str:
     try:
         rx = re.compile(v)
     except re.error as e:
         raise ValueError(f"{v!r} is not a regular expression: {e}") from None
-    if group not in rx.groupindex:
-        raise ValueError(f"{v!r} needs a named group (?P<{group}>…)")
+    if not any(g in rx.groupindex for g in groups):
+        raise ValueError(f"{v!r} needs a named group " + " or ".join(
+            f"(?P<{g}>…)" for g in groups))
     return v
 
 
@@ -33,8 +34,9 @@ class ScannerConfig(Section):
         "regular expression of an appointment QR, with a group (?P<code>…)"))] = (
         r"^(?:YY|APPT)[-:]?(?P<code>[A-Z0-9]{6,32})$")
     ticket_pattern: Annotated[str, Field(description=(
-        "regular expression of a ticket's own QR, with a group (?P<ticket_id>…)"))] = (
-        r"/t/[^/]+/(?P<ticket_id>[0-9a-f-]{36})$")
+        "regular expression of a ticket's own QR, with a group (?P<ticket_id>…) or "
+        "(?P<token>…) (the ticket page's token, status_url's {token})"))] = (
+        r"/t/(?:[^/]+/(?P<ticket_id>[0-9a-f-]{36})|(?P<token>[A-Za-z0-9_-]{22}))$")
 
     @model_validator(mode="after")
     def _one_source(self) -> ScannerConfig:
@@ -47,5 +49,5 @@ class ScannerConfig(Section):
             raise ValueError(f"device {self.device!r} is not a path such as "
                              "/dev/input/by-id/…-event-kbd")
         _check_pattern(self.appointment_pattern, "code")
-        _check_pattern(self.ticket_pattern, "ticket_id")
+        _check_pattern(self.ticket_pattern, "ticket_id", "token")
         return self

@@ -124,7 +124,8 @@ class Agent:
             link = self.link
             self.health.extras.append(lambda out: out.__setitem__("mqtt", link.describe()))
         self.tickets = TicketDesk(TicketNeeds(cfg, self.store, self.queue, self.idem, self.bus,
-                                              self.modes, self.printing, self.link, self.cards))
+                                              self.modes, self.printing, self.link, self.cards,
+                                              self.secret))
         self.central = CentralState(CentralNeeds(
             cfg, self.store, self.queue, self.idem, self.bus, self.health, self.modes,
             self.tickets.reprint, self.printing.test_print,
@@ -184,7 +185,7 @@ class Agent:
         if cfg.scanner is not None:
             from hall_agent.services.scans import ScanNeeds, ScanRouter
             self.scans = ScanRouter(ScanNeeds(self.bus, self.queue, self.health,
-                                              self.checkins.checkin), cfg.scanner)
+                                              self.checkins.checkin, self.secret), cfg.scanner)
         self.gpio = None
         if cfg.gpio is not None:
             from hall_agent.services.gpio import GpioNeeds, GpioService

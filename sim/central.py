@@ -1,72 +1,51 @@
-"""A stand-in for the hall's central queue server, speaking the ★ MQTT contract.
+"""The real hall-central (central/service.py) with fault knobs around it, for tests and
+the simulator: it can be told to go silent, answer slowly, drop acks, or not know a
+request type, so the agent's hard paths can be exercised against the real central.
 
-It numbers tickets with the same queue engine as the standalone agent, leases
-number blocks to each agent, acknowledges events idempotently (a duplicate
-``msg_id`` is acknowledged again and stored once), publishes calls, queue
-snapshots and satisfaction figures, and can be told to misbehave — go silent,
-answer slowly, drop acks — so the agent's hard paths can be exercised.
+Nothing here implements the central: :class:`Central` only overrides the service's
+``fault_*`` hooks and adds a few conveniences (``call``, ``control``). Run in this
+process (``Central(...).start()``) or as its own process
+(``python -m sim.central --config PATH``, control lines on stdin: see
+:class:`sim.procs.CentralProcess`), which is what SIGKILL tests kill.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import signal
+import socket
 import sqlite3
-import ssl
-import threading
-import time
-import uuid
+import subprocess
+import sys
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-from pydantic import ValidationError
-
+from central.config import CentralConfig
+from central.service import HallCentral
+from central.views import Actor
 from hall_agent.contract.catalog import Catalog
 from hall_agent.contract.config import AppointmentsConfig
-from hall_agent.contract.mqtt import (
-    AgentState,
-    AppointmentInfo,
-    BookRequest,
-    CentralCall,
-    CheckinRequest,
-    EventEnvelope,
-    NumberRequest,
-    SlotsRequest,
-)
-from hall_agent.contract.session import no_delay
-from hall_agent.contract.topics import HallTopics, parse_agent_topic
-from hall_agent.core.personal import Person
-from hall_agent.core.queue import QueueEngine
+from hall_agent.contract.mqtt import CentralCall
 from hall_agent.core.refusal import Refused
-from hall_agent.core.store import Store
-from hall_agent.services.appointments import Appointment, AppointmentBook
-from sim.central_inbox import EventInbox, Received
-from sim.central_ledger import Ledger
+from sim.procs import ROOT, wait_until
 
 log = logging.getLogger("sim.central")
 
-KNOWN_REQUESTS = {"ticket.number", "appointment.checkin", "appointment.slots",
-                  "appointment.book"}
 CENTRAL_HELP = """central commands:
-  silent on|off        stop/resume answering number requests and acknowledging events
+  silent on|off        stop/resume answering requests and storing/acknowledging events
   slow MS              answer number requests after MS milliseconds
-  drop_acks on|off     receive events but send no acknowledgements
+  drop_acks on|off     store events but send no acknowledgements
   call WINDOW          call the next ticket to a window
   recall WINDOW        call the window's ticket again
   stats                events received, unique, duplicates; tickets; requests answered
   lease AGENT          publish the agent's lease again
 """
-
-
-def _info(a: Appointment) -> dict[str, Any]:
-    """An appointment as a reply carries it (AppointmentInfo: masked forms and the hash)."""
-    return AppointmentInfo(appointment_id=a.appointment_id, code=a.code, service=a.service,
-                           day=a.day, slot_start=a.slot_start, slot_end=a.slot_end,
-                           masked_name=a.masked_name, id_hash=a.id_hash).model_dump()
+SIM_ACTOR = Actor("hall-sim", "api")
+DEFAULT_SECRET = b"central-stand-in-secret-0123456789abcdef"
 
 
 @dataclass
@@ -74,393 +53,59 @@ class Faults:
     silent: bool = False
     delay_ms: int = 0
     drop_acks: bool = False
-    # Request types this central does not answer (an older central that does not know
-    # an extension, MQTT.md "Requests and their extensions"), or answers "unsupported".
+    # Request types not answered (an older central that does not know an extension,
+    # MQTT.md "Requests and their extensions"), or answered "unsupported".
     ignore: set[str] = field(default_factory=set)
     unsupported: set[str] = field(default_factory=set)
 
 
-@dataclass
-class Central:
-    host: str
-    port: int
-    hall: str
-    catalog: Catalog
-    data_dir: Path
-    tz: Any
-    # Numbers per service in each leased block: enough for a busy service through the
-    # better part of an hour without the central. A block is topped up (a new one added)
-    # once fewer than half of an agent's leased numbers of a service are left.
-    lease_size: int = 200
-    username: str | None = None
-    password: str | None = None
-    tls_ca: str | None = None
-    faults: Faults = field(default_factory=Faults)
-    # The hall's HMAC secret (personal.py), for appointments imported with ID numbers.
-    secret: bytes = b"central-stand-in-secret-0123456789abcdef"
-    # Appointment rules; default: every service bookable, the agent's default slots.
-    appointments: AppointmentsConfig | None = None
-    requests_received: int = 0
-    requests_answered: int = 0
-    requests_ignored: int = 0
-    malformed: int = 0
+def sim_config(host: str, port: int, hall: str, data_dir: Path, tz: Any, *,
+               lease_size: int = 200, username: str | None = None,
+               tls_ca: str | None = None, appointments: AppointmentsConfig | None = None,
+               rules: dict[str, Any] | None = None,
+               listen: str = "127.0.0.1:8780") -> CentralConfig:
+    """A hall-central config for a test hall. Recalls are not spaced by default: tests
+    recall at once (``rules`` sets any ``[central.queue]`` key)."""
+    return CentralConfig.model_validate({
+        "hall": {"id": hall, "name": "模拟大厅", "timezone": str(tz)},
+        "central": {"data_dir": str(data_dir), "lease_size": lease_size,
+                    "listen": listen, "public_url": f"http://{listen}",
+                    "queue": {"recall_min_interval_s": 0, **(rules or {})}},
+        "mqtt": {"host": host, "port": port, "username": username, "tls_ca": tls_ca},
+        "appointments": appointments})
 
-    def __post_init__(self) -> None:
-        self.store = Store(self.data_dir)
-        self.engine = QueueEngine(self.store, self.catalog, self.tz)
-        self.ledger = Ledger(self.store, self.engine, self.catalog, self.lease_size)
-        rules = self.appointments or AppointmentsConfig(
-            bookable=[s.id for s in self.catalog.services])
-        self.book = AppointmentBook(self.store, self.catalog, rules, self.tz, self.secret)
-        self.t = HallTopics(self.hall)
-        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                                  client_id=f"central-{self.hall}", protocol=mqtt.MQTTv5)
-        self.client.will_set(self.t.central_state, json.dumps({"online": False}), qos=1,
-                             retain=True)
-        if self.username:
-            self.client.username_pw_set(self.username, self.password)
-        if self.tls_ca:
-            self.client.tls_set(ca_certs=self.tls_ca, cert_reqs=ssl.CERT_REQUIRED)
-        self.client.reconnect_delay_set(1, 5)
-        self.client.on_socket_open = no_delay
-        self.client.on_connect = self._on_connect
-        self.client.on_message = self._on_message
-        self.connected = threading.Event()
-        self._lock = threading.Lock()
-        self._timers: list[threading.Timer] = []
-        self._inbox = EventInbox()  # events received, stored by the _storer thread
-        self._storer: threading.Thread | None = None
 
-    # ------------------------------------------------------------------ lifecycle
+class FaultyCentral(HallCentral):
+    """The service with :class:`Faults` consulted at its hooks."""
 
-    def start(self) -> None:
-        self._storer = threading.Thread(target=self._store_events, name="central-events",
-                                        daemon=True)
-        self._storer.start()
-        self.client.connect_async(self.host, self.port, keepalive=30, clean_start=True)
-        self.client.loop_start()
+    faults: Faults
 
-    def stop(self, *, clean: bool = True) -> None:
-        for timer in self._timers:  # slow answers still due: never sent
-            timer.cancel()
-        if self._storer is not None:  # what was received before is stored and acknowledged
-            self._inbox.close()
-            self._storer.join(30)
-            self._storer = None
-        if clean:
-            self.client.publish(self.t.central_state, json.dumps({"online": False}),
-                                qos=1, retain=True).wait_for_publish(2)
-        self.client.disconnect()
-        self.client.loop_stop()
-        self.store.close()
+    def fault_request(self, rtype: str) -> str:
+        if self.faults.silent or rtype in self.faults.ignore:
+            return "ignore"
+        return "unsupported" if rtype in self.faults.unsupported else "answer"
 
-    def _on_connect(self, client: mqtt.Client, _u: Any, _f: Any, rc: Any, _p: Any) -> None:
-        if rc.is_failure:
-            log.warning("central: broker refused: %s", rc)
-            return
-        client.subscribe([(self.t.every_agent(kind), 1)
-                          for kind in ("request", "event", "state")])
-        client.publish(self.t.central_state,
-                       json.dumps({"online": True, "ts": self._now()}), qos=1, retain=True)
-        self.connected.set()
+    def fault_delay_s(self) -> float:
+        return self.faults.delay_ms / 1000
 
-    def _now(self) -> str:
-        return datetime.now(self.tz).isoformat(timespec="milliseconds")
+    def fault_store_events(self) -> bool:
+        return not self.faults.silent
 
-    # ------------------------------------------------------------------ inbound
-
-    def _on_message(self, _c: mqtt.Client, _u: Any, msg: mqtt.MQTTMessage) -> None:
-        parsed = parse_agent_topic(msg.topic)
-        if parsed is None:
-            return
-        _, agent, kind = parsed
-        try:
-            if kind == "request":
-                self._dispatch_request(agent, msg.payload)
-            elif kind == "event":
-                self._inbox.put(agent, EventEnvelope.model_validate_json(msg.payload))
-            elif kind == "state" and msg.payload:
-                st = AgentState.model_validate_json(msg.payload)
-                if st.online:
-                    self.publish_lease(agent)
-        except ValidationError as e:
-            self.malformed += 1
-            log.warning("central: malformed %s from %s: %s", kind, agent,
-                        e.errors()[0]["msg"])
-        except Exception:
-            log.exception("central: failed on %s", msg.topic)
-
-    def _dispatch_request(self, agent: str, payload: bytes | bytearray) -> None:
-        """By ``type``: ``ticket.number`` (MQTT.md; the default) or one of the
-        ``appointment.*`` requests of docs/appointments.md."""
-        self.requests_received += 1
-        try:
-            doc = json.loads(payload)
-            if not isinstance(doc, dict):
-                raise ValueError("not an object")
-            rtype = doc.get("type", "ticket.number")
-        except ValueError:
-            doc, rtype = {}, "ticket.number"  # its validation says what is wrong
-        if rtype in self.faults.ignore:
-            self.requests_ignored += 1
-            return
-        if rtype in self.faults.unsupported or rtype not in KNOWN_REQUESTS:
-            self._reply(agent, {"req_id": str(doc.get("req_id")), "ok": False,
-                                "error": "unsupported"})
-            return
-        if rtype == "appointment.checkin":
-            self._checkin(agent, CheckinRequest.model_validate_json(payload))
-        elif rtype == "appointment.slots":
-            self._slots(agent, SlotsRequest.model_validate_json(payload))
-        elif rtype == "appointment.book":
-            self._book(agent, BookRequest.model_validate_json(payload))
-        else:
-            self._request(agent, NumberRequest.model_validate_json(payload))
-
-    def _reply(self, agent: str, body: dict[str, Any]) -> None:
-        self.client.publish(self.t.of_agent(agent).reply,
-                            json.dumps(body, ensure_ascii=False), qos=1)
-
-    def _slots(self, agent: str, req: SlotsRequest) -> None:
-        if self.faults.silent:
-            self.requests_ignored += 1
-            return
-        with self._lock:
-            body: dict[str, Any] = {"req_id": req.req_id, "ok": True,
-                                    "slots": self.book.slots(req.service, req.day)}
-            if req.service not in self.book.cfg.bookable:
-                body = {"req_id": req.req_id, "ok": False, "error_code": "not_bookable",
-                        "error": f"{req.service} 不接受预约"}
-            self.requests_answered += 1
-        self._reply(agent, body)
-
-    def _book(self, agent: str, req: BookRequest) -> None:
-        """One appointment list for the hall: capacity per slot and one booking per person,
-        service and day hold across every kiosk; a repeated ``appointment_id`` answers
-        the booking already made."""
-        if self.faults.silent:
-            self.requests_ignored += 1
-            return
-        holder = Person(id_hash=req.id_hash, masked_id="", masked_name=req.masked_name or "",
-                        card_type="", expired=False, id_number="", name="")
-        with self._lock:
-            try:
-                a = self.book.book(holder, req.service, req.day, req.start,
-                                   appointment_id=req.appointment_id)
-            except Refused as e:
-                body: dict[str, Any] = {"req_id": req.req_id, "ok": False, "error": str(e),
-                                        "error_code": e.code}
-            else:
-                body = {"req_id": req.req_id, "ok": True, "appointment": _info(a)}
-            self.requests_answered += 1
-        self._reply(agent, body)
-
-    def _request(self, agent: str, req: NumberRequest) -> None:
-        if self.faults.silent:
-            self.requests_ignored += 1
-            return
-        if self.faults.delay_ms:
-            timer = threading.Timer(self.faults.delay_ms / 1000, self._answer, (agent, req))
-            timer.daemon = True
-            self._timers.append(timer)
-            timer.start()
-        else:
-            self._answer(agent, req)
-
-    def _answer(self, agent: str, req: NumberRequest) -> None:
-        with self._lock:
-            known = self.store.one("SELECT number, service FROM tickets WHERE ticket_id = ?",
-                                   (req.ticket_id,))
-            try:
-                if self.ledger.is_voided(req.ticket_id):  # the void came first
-                    raise Refused("ticket voided by the agent", code="voided")
-                if known is not None:  # numbering is keyed by ticket_id: a repeat
-                    number, ahead, est = known["number"], 0, 0
-                else:
-                    issued = self.engine.issue(req.service, priority=req.priority,
-                                               ticket_id=req.ticket_id, channel="kiosk",
-                                               id_hash=req.id_hash)
-                    number = issued.ticket.number
-                    ahead, est = issued.waiting_ahead, issued.est_wait_s
-                body: dict[str, Any] = {"req_id": req.req_id, "ok": True, "number": number,
-                                        "waiting_ahead": ahead, "est_wait_s": est}
-            except Refused as e:
-                body = {"req_id": req.req_id, "ok": False, "error": str(e)}
-            self.requests_answered += 1
-        self._reply(agent, body)
-        self.publish_queue()
-
-    def _checkin(self, agent: str, req: CheckinRequest) -> None:
-        """``appointment.checkin``: the appointment, if it may be checked in now; the
-        agent then numbers the ticket with an ordinary ``ticket.number`` request."""
-        if self.faults.silent:
-            self.requests_ignored += 1
-            return
-        body: dict[str, Any] = {"req_id": req.req_id, "ok": False}
-        with self._lock:
-            a = (self.book.by_code(req.code) if req.code else
-                 self.book.pick_for_person(req.id_hash) if req.id_hash else None)
-            if a is None:
-                body.update(error="没有找到该预约", error_code="no_appointment")
-            else:
-                try:
-                    if a.status == "booked":
-                        self.book.check_window(a)
-                except Refused as e:
-                    body.update(error=str(e), error_code=e.code)
-                else:
-                    with self.store.tx() as db:
-                        db.execute("UPDATE appointments SET status = 'checked_in', "
-                                   "checked_in_at = ? WHERE appointment_id = ?",
-                                   (time.time(), a.appointment_id))
-                    body.update(ok=True, appointment=_info(a))
-            self.requests_answered += 1
-        self._reply(agent, body)
-
-    def _store_events(self) -> None:
-        for batch in self._inbox.batches():
-            try:
-                self._events(batch)
-            except Exception:
-                log.exception("central: handling %d event(s) failed", len(batch))
-
-    def _events(self, batch: list[Received]) -> None:
-        """Store a batch in one transaction, then acknowledge it, one ``A/ack`` per agent:
-        nothing is acknowledged before it is committed."""
-        if self.faults.silent:
-            return
-        try:
-            with self._lock, self.store.tx() as db:
-                firsts = [self._event(db, agent, env) for agent, env in batch]
-        except Exception:
-            if len(batch) == 1:
-                log.exception("central: storing an event failed; its agent resends it")
-                return
-            # One event that cannot be stored must not hold back the others.
-            log.warning("central: storing %d events failed; one at a time", len(batch))
-            for item in batch:
-                self._events([item])
-            return
-        if not self.faults.drop_acks:
-            acks: dict[str, list[str]] = {}
-            for agent, env in batch:
-                # A duplicate is acknowledged again (its first ack may have been lost).
-                acks.setdefault(agent, []).append(env.msg_id)
-            for agent, ids in acks.items():
-                self.client.publish(self.t.of_agent(agent).ack, json.dumps({"acks": ids}),
-                                    qos=1)
-        new = [(agent, env) for (agent, env), first in zip(batch, firsts, strict=True)
-               if first]
-        leases = {(agent, str(env.data.get("issued_at", ""))[:10] or self.engine.today(),
-                   str(env.data.get("service", ""))) for agent, env in new
-                  if env.type == "ticket.issued" and env.offline}
-        for agent in {agent for agent, day, service in leases
-                      if self.ledger.top_up(agent, day, service)}:
-            self.publish_lease(agent)
-        if any(env.type == "evaluation.submitted" for _, env in new):
-            self.publish_satisfaction()
-        for _, env in new:
-            if env.type == "staff.key":
-                self._staff_key(str(env.data.get("window")), str(env.data.get("action")))
-
-    def _event(self, db: sqlite3.Connection, agent: str, env: EventEnvelope) -> bool:
-        """Store one event in the batch's transaction; True at its first delivery."""
-        first = self.ledger.receive(db, agent, env)
-        if first and env.type == "ticket.issued":
-            self._merge_ticket(db, env)
-        if first and env.type == "ticket.voided":  # docs/mqtt-extensions.md: never called
-            self.ledger.void(db, str(env.data.get("ticket_id")))
-        return first
-
-    def _staff_key(self, window: str, action: str) -> None:
-        try:
-            if action in ("call_next", "recall"):
-                self.call(window, "recall" if action == "recall" else "call")
-            elif action == "pause":
-                paused = self.engine.window_state(window).paused
-                self.engine.set_paused(window, not paused)
-                self.publish_queue()
-            elif action == "no_show":
-                self.engine.no_show(window)
-                self.publish_queue()
-        except Refused as e:
-            log.info("central: staff key %s at window %s refused: %s", action, window, e)
-
-    def _merge_ticket(self, db: sqlite3.Connection, env: EventEnvelope) -> None:
-        """An offline ticket joins the central queue (ordered by its issue time)."""
-        d = env.data
-        tid = str(d.get("ticket_id"))
-        number = str(d.get("number", ""))
-        service = str(d.get("service", ""))
-        seq = int(number[len(service):]) if number[len(service):].isdigit() else None
-        if seq is None:
-            return
-        row = db.execute("SELECT number FROM tickets WHERE ticket_id = ?", (tid,)).fetchone()
-        if row is not None:
-            if row[0] != number:
-                # MQTT.md, Numbering: our answer came too late and the agent used its
-                # lease; the event settles the number. Ours becomes a gap.
-                log.info("central: ticket %s is %s, not %s (late answer)", tid, number, row[0])
-                db.execute("UPDATE tickets SET number = ?, seq = ?, offline = ? WHERE "
-                           "ticket_id = ?", (number, seq, int(env.offline), tid))
-            return
-        try:
-            self.engine.issue(service, ticket_id=tid, seq=seq, offline=True,
-                              check_open=False, priority=bool(d.get("priority")),
-                              channel=str(d.get("channel", "kiosk")), answer=False)
-        except (Refused, sqlite3.IntegrityError) as e:
-            log.error("central: could not merge offline ticket %s: %s", number, e)
-
-    # ------------------------------------------------------------------ outbound
-
-    def publish_lease(self, agent: str) -> None:
-        """The agent's blocks of today (retained; the agent replaces its lease with it):
-        one per service at the first lease of the day, plus any top-ups since."""
-        self.client.publish(self.t.of_agent(agent).lease, json.dumps(self.ledger.lease(agent)),
-                            qos=1, retain=True)
+    def fault_send_acks(self) -> bool:
+        return not self.faults.drop_acks
 
     def call(self, window: str, kind: str = "call") -> CentralCall | None:
-        with self._lock:
-            c = self.engine.recall(window) if kind == "recall" else self.engine.call_next(window)
-        if c.ticket is None:
+        """Call (or recall) at ``window`` as a clerk would; the call sent, or None when
+        nobody was waiting."""
+        view = (self.desk.recall(window, SIM_ACTOR) if kind == "recall"
+                else self.desk.call_next(window, SIM_ACTOR))
+        if view.serving is None:
             return None
-        call = CentralCall(call_id=c.call_id, ticket=c.ticket.number, window=window,
-                           service=c.ticket.service, kind=kind,  # type: ignore[arg-type]
-                           ts=self._now())
-        self.client.publish(self.t.central_call, call.model_dump_json(), qos=1)
-        self.publish_queue()
-        return call
-
-    def publish_queue(self) -> None:
-        services, windows, _ = self.engine.snapshot()
-        body = {"ts": self._now(),
-                "services": {k: {"waiting": v.waiting, "est_wait_s": v.est_wait_s}
-                             for k, v in services.items()},
-                "windows": {k: {"open": not w.paused,
-                                "serving": w.serving.number if w.serving else None}
-                            for k, w in windows.items()}}
-        self.client.publish(self.t.central_queue, json.dumps(body), qos=1, retain=True)
-
-    def publish_satisfaction(self) -> None:
-        self.client.publish(self.t.central_satisfaction, json.dumps(
-            {"day": self.engine.today(), "windows": self.ledger.satisfaction()}), qos=1,
-            retain=True)
-
-    def command(self, agent: str, name: str, args: dict[str, Any] | None = None) -> str:
-        cmd_id = str(uuid.uuid4())
-        self.client.publish(self.t.of_agent(agent).cmd, json.dumps(
-            {"cmd_id": cmd_id, "name": name, "args": args or {}}), qos=1)
-        return cmd_id
-
-    # ------------------------------------------------------------------ inspection
-
-    def stats(self) -> dict[str, Any]:
-        return self.ledger.stats() | {
-            "requests_answered": self.requests_answered,
-            "requests_ignored": self.requests_ignored, "malformed": self.malformed}
-
-    def received(self, agent: str | None = None) -> list[dict[str, Any]]:
-        return self.ledger.received(agent)
+        r = self.store.one("SELECT * FROM calls WHERE window = ? ORDER BY rowid DESC LIMIT 1",
+                           (window,))
+        assert r is not None
+        return CentralCall(call_id=r["call_id"], ticket=r["number"], window=window,
+                           service=r["service"], kind=r["kind"], ts=self.engine.iso(r["ts"]))
 
     def control(self, line: str) -> str:
         w = line.split()
@@ -487,4 +132,160 @@ class Central:
             return f"error: {e}"
         except Refused as e:
             return f"error: {e}"
-        return "ok " + json.dumps(vars(self.faults))
+        return "ok " + json.dumps({k: sorted(v) if isinstance(v, set) else v
+                                   for k, v in vars(self.faults).items()})
+
+
+class Central(FaultyCentral):
+    """The test-facing constructor the e2e tests and the simulator use."""
+
+    def __init__(self, host: str, port: int, hall: str, catalog: Catalog, data_dir: Path,
+                 tz: ZoneInfo, lease_size: int = 200, username: str | None = None,
+                 password: str | None = None, tls_ca: str | None = None,
+                 faults: Faults | None = None, secret: bytes = DEFAULT_SECRET,
+                 appointments: AppointmentsConfig | None = None,
+                 rules: dict[str, Any] | None = None, listen: str = "127.0.0.1:8780") -> None:
+        self.faults = faults or Faults()
+        self.secret = secret
+        cfg = sim_config(host, port, hall, data_dir, tz, lease_size=lease_size,
+                         username=username, tls_ca=tls_ca, appointments=appointments,
+                         rules=rules, listen=listen)
+        super().__init__(cfg, catalog, password=password, secret=secret)
+
+
+def write_config(root: Path, *, broker_port: int, catalog: Path, hall: str = "fz-citizen",
+                 listen: str = "127.0.0.1:8780", lease_size: int = 200,
+                 rules: dict[str, Any] | None = None, extra: str = "") -> Path:
+    """A hall-central config file under ``root`` (data in ``root/data``)."""
+    q = "".join(f"{k} = {json.dumps(v)}\n" for k, v in (rules or {}).items())
+    path = root / "central.toml"
+    root.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# Written by hall-sim for a test hall.\n"
+        f'[hall]\nid = "{hall}"\nname = "福州市市民服务中心"\ncatalog = "{catalog}"\n\n'
+        f'[central]\nlisten = "{listen}"\ndata_dir = "{root / "data"}"\n'
+        f'public_url = "http://{listen}"\nlease_size = {lease_size}\n\n'
+        f"[central.queue]\n{q}\n"
+        f'[mqtt]\nhost = "127.0.0.1"\nport = {broker_port}\nkeepalive_s = 5\n{extra}',
+        encoding="utf-8")
+    return path
+
+
+class CentralProcess:
+    """hall-central as its own process, started and killed on purpose.
+
+    ``faults=False`` runs the console entry point itself (``python -m central.main``),
+    exactly what systemd starts; ``faults=True`` runs the same service through
+    :func:`main` here, with :meth:`control` lines (``silent on``…) on its stdin.
+    Its log (stderr) goes to ``log_path``; it is up when it says it is online.
+    """
+
+    ONLINE = "hall-central online"
+
+    def __init__(self, config_path: Path, log_path: Path, *, faults: bool = False) -> None:
+        self.config_path = config_path
+        self.log_path = log_path
+        self.faults = faults
+        self.proc: subprocess.Popen[str] | None = None
+        self.starts = 0
+        self._log_from = 0
+
+    def start(self, timeout: float = 30.0) -> None:
+        assert self.proc is None or self.proc.poll() is not None, "already running"
+        module = "sim.central" if self.faults else "central.main"
+        seen = self.log().count(self.ONLINE)
+        self._log_from = len(self.log())
+        log = self.log_path.open("a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", module, "--config", str(self.config_path)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE if self.faults else log,
+            stderr=log, text=True, cwd=ROOT)
+        self.starts += 1
+        if not wait_until(lambda: self._up(seen) and self._pages(), timeout):
+            self.kill()
+            raise RuntimeError("hall-central did not start:\n" + self.log()[-4000:])
+
+    def _pages(self) -> bool:
+        """The pages listen (or hall-central said it runs without them)."""
+        if "running the queue only" in self.log()[self._log_from:]:
+            return True
+        from central.config import load_central_config
+
+        c = load_central_config(self.config_path).central
+        try:
+            socket.create_connection((c.host, c.port), timeout=1).close()
+        except OSError:
+            return False
+        return True
+
+    def _up(self, seen: int) -> bool:
+        assert self.proc is not None
+        if self.proc.poll() is not None:
+            raise RuntimeError(f"hall-central exited {self.proc.returncode}:\n"
+                               + self.log()[-4000:])
+        return self.log().count(self.ONLINE) > seen
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def control(self, line: str) -> str:
+        """One fault command (see CENTRAL_HELP); its one-line answer."""
+        assert self.faults and self.proc is not None and self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write(line.strip() + "\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def kill(self) -> None:
+        """SIGKILL: no clean stop, no offline message (the broker sends the will)."""
+        if self.proc is not None and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(5)
+
+    def db(self) -> sqlite3.Connection:
+        """The store, read-only (safe beside the running service: WAL)."""
+        from hall_agent.core.store import DB_NAME
+
+        path = self.config_path.parent / "data" / DB_NAME
+        c = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+        c.row_factory = sqlite3.Row
+        return c
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m sim.central --config PATH``: the real service as hall-central runs
+    it (central/main.py), faults set by lines on stdin (``silent on`` …); each line is
+    answered by one line on stdout."""
+    import threading
+
+    from central.main import load, serve
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    cfg, catalog = load(args[args.index("--config") + 1])
+    logging.basicConfig(level=cfg.central.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    svc = FaultyCentral(cfg, catalog)
+    svc.faults = Faults()
+
+    def commands() -> None:
+        for line in sys.stdin:
+            print(svc.control(line), flush=True)
+
+    threading.Thread(target=commands, name="sim-control", daemon=True).start()
+    return serve(cfg, svc)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -50,6 +50,8 @@ class SimHall:
     api: str = "127.0.0.1:8765"
     catalog: str = ""
     hall_id: str = "fz-citizen"
+    agent_id: str = "kiosk-01"  # [agent] id: its MQTT client id and topics
+    status_url: str = ""  # [hall] status_url (the ticket's QR); empty = the agent's default
     hall_name: str = DEMO_HALL
     hall_name_en: str = "Fuzhou Citizen Service Centre"
     health_interval_ms: int = 2000
@@ -161,9 +163,11 @@ class SimHall:
     def control_path(self) -> Path:
         return self.root / "sim.sock"
 
-    def start_central(self, broker_port: int | None = None) -> None:
-        """A private Mosquitto (on ``broker_port``, default a free one) and the central
-        stand-in; the config gains [mqtt]."""
+    def start_central(self, broker_port: int | None = None,
+                      listen: str = "127.0.0.1:8780") -> None:
+        """A private Mosquitto (on ``broker_port``, default a free one) and hall-central
+        (sim/central.py: the real service with fault knobs), its pages to be on
+        ``listen``; the config gains [mqtt]."""
         from zoneinfo import ZoneInfo
 
         from hall_agent.contract.config import DEFAULTS_DIR, load_catalog
@@ -173,7 +177,7 @@ class SimHall:
         catalog = load_catalog(Path(self.catalog) if self.catalog
                                else DEFAULTS_DIR / "services.toml")
         self.central = Central("127.0.0.1", self.broker.port, self.hall_id, catalog,
-                               self.root / "central", ZoneInfo("Asia/Shanghai"))
+                               self.root / "central", ZoneInfo("Asia/Shanghai"), listen=listen)
         self.central.start()
         self.central.connected.wait(10)
         self.extra_toml += (f'[mqtt]\nhost = "127.0.0.1"\nport = {self.broker.port}\n')
@@ -183,8 +187,10 @@ class SimHall:
         self.config_path.write_text(
             "# Written by hall-sim: the agent's devices are simulated on these ptys.\n"
             f'[hall]\nid = "{self.hall_id}"\nname = "{self.hall_name}"\n'
-            f'name_en = "{self.hall_name_en}"\n{catalog}\n'
-            f'[agent]\napi = "{self.api}"\ndata_dir = "{self.root / "data"}"\n'
+            f'name_en = "{self.hall_name_en}"\n{catalog}'
+            + (f'status_url = "{self.status_url}"\n' if self.status_url else "") + "\n"
+            f'[agent]\nid = "{self.agent_id}"\napi = "{self.api}"\n'
+            f'data_dir = "{self.root / "data"}"\n'
             f"health_interval_ms = {self.health_interval_ms}\n\n"
             f'[printer]\ntransport = "serial"\nport = "{self.printer_link}"\n'
             "baudrate = 115200\n"

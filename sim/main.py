@@ -24,6 +24,7 @@ from pathlib import Path
 
 import httpx
 
+from sim.broker import free_port
 from sim.hall import CONTROL_HELP, SimHall, control
 
 DEFAULT_DIR = Path("demo-out")
@@ -100,7 +101,7 @@ def cmd_run(a: argparse.Namespace) -> int:
         if a.mqtt or a.mqtt_port:
             hall.start_central(a.mqtt_port)
             assert hall.broker is not None
-            print(f"mosquitto           127.0.0.1:{hall.broker.port} (central stand-in "
+            print(f"mosquitto           127.0.0.1:{hall.broker.port} (hall-central "
                   "connected)")
         hall.write_config()
         hall.serve_control()
@@ -182,8 +183,14 @@ def cmd_demo(a: argparse.Namespace) -> int:
     hall = SimHall(root, api=a.api, catalog=str(_demo_catalog(root)),
                    id_devices=not a.no_id_devices, boards=a.boards,
                    board_transport=a.board_transport)
+    demo = None
     if a.mqtt or a.mqtt_port:
-        hall.start_central(a.mqtt_port)
+        from sim.central_demo import CentralDemo, token_status_url
+
+        listen = f"127.0.0.1:{free_port()}"
+        hall.status_url = token_status_url(listen)
+        hall.start_central(a.mqtt_port, listen=listen)
+        demo = CentralDemo(hall, listen)
     hall.write_config()
     hall.serve_control()
     base = f"http://{a.api}"
@@ -200,6 +207,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
             while (httpx.get(f"{base}/v1/health").json()["mode"] != "central"
                    and time.monotonic() < deadline):
                 time.sleep(0.1)
+        if demo is not None:
+            demo.start()
         mode = httpx.get(f"{base}/v1/health").json()["mode"]
         print(f"hall-edge demo — {hall.hall_name}, agent on {base}, {mode} mode")
         _print_where(hall)
@@ -217,6 +226,13 @@ def cmd_demo(a: argparse.Namespace) -> int:
             print(f"  取号 {t['number']} {t['service_name']}{mark}: "
                   f"前面 {t['waiting_ahead']} 人, 约 {t['est_wait_s'] // 60} 分钟, "
                   f"{'printed' if t['printed'] else 'NOT printed: ' + t['print_detail']}")
+        first_url = None
+        if demo is not None:
+            for service in ("A", "B"):
+                t = demo.take_at_kiosk2(service)
+                first_url = first_url or t.get("status_url")
+                print(f"  kiosk-02 取号 {t.get('number')} {t.get('service_name')}: "
+                      f"前面 {t.get('waiting_ahead')} 人")
         for window in ("5", "8", "1"):
             if hall.central is not None:  # central mode: the central calls
                 cc = hall.central.call(window)
@@ -247,6 +263,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
         health = http.get("/v1/health").json()
         print(f"health: {health['status']} · printer "
               f"{health['devices'].get('printer', {}).get('status')}")
+        if demo is not None:
+            demo.print_where(first_url)
         kiosk = _show_kiosk(hall, a.once)
         if not a.once and sys.stdin.isatty():
             print(f"\nthe hall keeps running: try `hallctl --config {hall.config_path} status`"
@@ -262,6 +280,8 @@ def cmd_demo(a: argparse.Namespace) -> int:
             agent.wait(10)
         except subprocess.TimeoutExpired:
             agent.kill()
+        if demo is not None:
+            demo.close()
         hall.close()
 
 
@@ -290,7 +310,8 @@ def main(argv: list[str] | None = None) -> int:
                    help="also an ID-card reader and a QR scanner (ptys)")
     d = sub.add_parser("demo", help="devices + agent + a scripted morning")
     d.add_argument("--once", action="store_true", help="exit after the script")
-    d.add_argument("--mqtt", action="store_true", help="central mode: Mosquitto + central")
+    d.add_argument("--mqtt", action="store_true",
+                   help="central mode: Mosquitto, hall-central and its pages, two kiosks")
     d.add_argument("--mqtt-port", type=int, metavar="PORT",
                    help="the private Mosquitto's port (implies --mqtt; default a free one)")
     d.add_argument("--no-id-devices", action="store_true",

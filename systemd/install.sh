@@ -6,6 +6,7 @@
 #   sudo systemd/install.sh                     install from this source tree
 #   sudo systemd/install.sh --wheel FILE.whl    install a built wheel
 #   sudo systemd/install.sh --uninstall         remove it; keeps the data and the config
+#   sudo systemd/install.sh --central --no-kiosk   the hall's queue server (hall-central)
 #
 # Layout: code in /opt/hall-edge (venv in /opt/hall-edge/venv), config in
 # /etc/hall-edge, data in /var/lib/hall-edge, user hall-edge in the groups its
@@ -31,7 +32,9 @@ KIOSK_PACKAGES=(libegl1 libgl1 libxkbcommon0 libfontconfig1 libglib2.0-0 libdbus
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 SRC=$(dirname "$HERE")
-WHEEL="" NO_DEPS=0 NO_APT=0 KIOSK=1 START=0 UNINSTALL=0 PURGE=0
+WHEEL="" NO_DEPS=0 NO_APT=0 KIOSK=1 START=0 UNINSTALL=0 PURGE=0 CENTRAL=0
+CENTRAL_USER=hall-central
+CENTRAL_DATA=/var/lib/hall-central
 
 usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; cat <<'EOF'
 options:
@@ -39,7 +42,9 @@ options:
   --no-deps      do not install Python dependencies (offline test installs)
   --no-apt       do not install Debian packages
   --no-kiosk     agent only (a box without a display)
-  --start        (re)start the agent now
+  --central      also hall-central, the hall's queue server (hall-central.service,
+                 /etc/hall-edge/central.toml, data in /var/lib/hall-central, user hall-central)
+  --start        (re)start the agent now (and hall-central with --central)
   --uninstall    remove the code, units and rules; keep /var/lib/hall-edge and /etc/hall-edge
   --purge        with --uninstall: also remove /etc/hall-edge and the hall-edge user
 EOF
@@ -51,6 +56,7 @@ while (($#)); do
     --no-deps) NO_DEPS=1 ;;
     --no-apt) NO_APT=1 ;;
     --no-kiosk) KIOSK=0 ;;
+    --central) CENTRAL=1 ;;
     --start) START=1 ;;
     --uninstall) UNINSTALL=1 ;;
     --purge) PURGE=1 ;;
@@ -73,6 +79,12 @@ if ((UNINSTALL)); then
     systemctl disable hall-agent.service 2>/dev/null || true
   fi
   systemctl --global disable hall-kiosk.service 2>/dev/null || true
+  if running_systemd; then
+    systemctl disable --now hall-central.service 2>/dev/null || true
+  else
+    systemctl disable hall-central.service 2>/dev/null || true
+  fi
+  rm -f /etc/systemd/system/hall-central.service /usr/local/bin/hall-central
   rm -f /etc/systemd/system/hall-agent.service /etc/systemd/user/hall-kiosk.service \
         /etc/xdg/autostart/hall-kiosk.desktop /etc/bash_completion.d/hallctl \
         /usr/local/bin/hallctl /usr/local/bin/hall-agent /usr/local/bin/hall-kiosk
@@ -89,6 +101,7 @@ if ((UNINSTALL)); then
   if ((PURGE)); then
     rm -rf "$CONF"
     userdel "$USER_NAME" 2>/dev/null || true
+    userdel "$CENTRAL_USER" 2>/dev/null || true
   fi
   say "removed. Kept: $DATA (tickets, logs)$( ((PURGE)) || echo " and $CONF (config)")."
   say "to remove the data too: sudo rm -rf $DATA"
@@ -141,7 +154,7 @@ else
   "${PIP[@]}" "$target$extras"
   "${PIP[@]}" --no-deps --force-reinstall "$target"   # same version number, new code
 fi
-for tool in hallctl hall-agent hall-kiosk; do
+for tool in hallctl hall-agent hall-kiosk hall-central; do
   [[ -x $PREFIX/venv/bin/$tool ]] && ln -sfn "$PREFIX/venv/bin/$tool" "/usr/local/bin/$tool"
 done
 if ! "$PREFIX/venv/bin/hallctl" completion bash > "$PREFIX/share/hallctl.bash" 2>/dev/null; then
@@ -151,6 +164,7 @@ else
   install -D -m 0644 "$PREFIX/share/hallctl.bash" /etc/bash_completion.d/hallctl
 fi
 [[ -f $SRC/docs/troubleshooting.md ]] && install -m 0644 "$SRC/docs/troubleshooting.md" "$PREFIX/share/"
+[[ -f $SRC/docs/central.md ]] && install -m 0644 "$SRC/docs/central.md" "$PREFIX/share/"
 
 # ------------------------------------------------------------------ config (never overwritten)
 # agent.toml holds no secret (those live in files it names), so the kiosk's
@@ -180,8 +194,26 @@ if ((KIOSK)); then
   out=$(systemctl --global enable hall-kiosk.service 2>&1) || { echo "$out" >&2; exit 1; }
 fi
 
+# ------------------------------------------------------------------ hall-central (--central)
+if ((CENTRAL)); then
+  if ! id "$CENTRAL_USER" >/dev/null 2>&1; then
+    useradd --system --user-group --home-dir "$CENTRAL_DATA" --no-create-home \
+            --shell /usr/sbin/nologin --comment "hall-central queue server" "$CENTRAL_USER"
+    say "created user $CENTRAL_USER"
+  fi
+  install -d -o "$CENTRAL_USER" -g "$CENTRAL_USER" -m 0750 "$CENTRAL_DATA"
+  # central.toml may name password files: readable by hall-central only.
+  place "$SRC/config/central.toml" "$CONF/central.toml" 0640 "$CENTRAL_USER"
+  install -m 0644 "$HERE/hall-central.service" /etc/systemd/system/hall-central.service
+  out=$(systemctl enable hall-central.service 2>&1) || { echo "$out" >&2; exit 1; }
+fi
+
 if running_systemd; then
   systemctl daemon-reload
+  if ((CENTRAL)); then
+    if ((START)); then systemctl restart hall-central.service
+    else systemctl try-restart hall-central.service; fi
+  fi
   udevadm control --reload && udevadm trigger --subsystem-match=tty \
     --subsystem-match=input --subsystem-match=usb --subsystem-match=gpio || true
   if ((START)); then
@@ -192,5 +224,7 @@ if running_systemd; then
 fi
 
 say "done: hall-agent.service is enabled$( ((START)) && echo " and started")."
+((CENTRAL)) && say "      hall-central.service too: edit $CONF/central.toml, check it with" \
+  "hall-central --check, add clerks with hall-central user add STAFF --windows 5,6"
 say "next: edit $CONF/agent.toml (device ports: hallctl udev suggest), then"
 say "      sudo systemctl restart hall-agent && hallctl doctor"

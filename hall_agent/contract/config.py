@@ -58,8 +58,9 @@ class HallConfig(_Model):
     timezone: str = Field(default="Asia/Shanghai", description=(
         "IANA time zone of the hall: service hours, the numbering day, midnight reset"))
     status_url: Annotated[str, Field(
-        description="URL printed as the ticket's QR code; {hall}, {ticket_id} and {number} "
-                    "are replaced")] = "https://qms.example.gov.cn/t/{hall}/{ticket_id}"
+        description="URL printed as the ticket's QR code; {hall}, {ticket_id}, {number} and "
+                    "{token} (the ticket page's token, hall-central's /t/{token}) are "
+                    "replaced")] = "https://qms.example.gov.cn/t/{token}"
     notice: Annotated[str, Field(max_length=40, description="short notice printed on each ticket")
                       ] = "请留意叫号，过号请重新取号"
     secret_file: Annotated[str, Field(description=(
@@ -80,8 +81,8 @@ class HallConfig(_Model):
     @field_validator("status_url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if "{ticket_id}" not in v and "{number}" not in v:
-            raise ValueError("status_url must contain {ticket_id} (or {number}) so each "
+        if all(k not in v for k in ("{ticket_id}", "{number}", "{token}")):
+            raise ValueError("status_url must contain {token} (or {ticket_id}, {number}) so each "
                              "ticket gets its own QR code")
         return v
 

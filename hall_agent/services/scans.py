@@ -9,6 +9,7 @@ code); the log says its kind and length.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 import unicodedata
@@ -18,6 +19,7 @@ from typing import Any
 
 from drivers.scanner_config import ScannerConfig
 from drivers.types import DeviceHealth
+from hall_agent.contract.ticket_token import ticket_token
 from hall_agent.core.queue import QueueEngine
 from hall_agent.core.refusal import Refused
 from hall_agent.services.ports import Events, HealthSink
@@ -33,6 +35,7 @@ class ScanNeeds:
     queue: QueueEngine
     health: HealthSink
     checkin: Callable[..., dict[str, Any]]
+    secret: bytes = b""  # the hall secret: a QR's {token} (contract/ticket_token.py)
 
 MAX_SCAN = 512
 DEVICE = "scanner"
@@ -67,8 +70,21 @@ class ScanRouter:
             return "appointment", m["code"].upper()
         m = self.ticket.search(text)
         if m:
-            return "ticket", m["ticket_id"]
+            found = m.groupdict()
+            if found.get("ticket_id"):
+                return "ticket", found["ticket_id"]
+            if found.get("token"):
+                return "ticket", self._by_token(found["token"]) or "unknown"
         return "unknown", None
+
+    def _by_token(self, token: str) -> str | None:
+        """Today's ticket whose page token this is (a kiosk issues a few hundred a day)."""
+        day = self.n.queue.today()
+        for (tid,) in self.n.queue.store.query("SELECT ticket_id FROM tickets WHERE day = ?",
+                                               (day,)):
+            if hmac.compare_digest(ticket_token(self.n.secret, tid, day), token):
+                return str(tid)
+        return None
 
     def route(self, text: str) -> dict[str, Any]:
         """Act on one scan and publish its outcome; returns the ``scan`` event data."""

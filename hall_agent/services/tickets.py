@@ -25,6 +25,7 @@ from drivers.types import PrintResult, TicketPrint
 from hall_agent.contract.api import TicketOut
 from hall_agent.contract.config import Config
 from hall_agent.contract.mqtt import AnyRequest, NumberReply, NumberRequest
+from hall_agent.contract.ticket_token import ticket_token
 from hall_agent.core.idempotency import Idempotency, Replay, request_hash
 from hall_agent.core.model import Issued, Ticket
 from hall_agent.core.personal import Person
@@ -60,6 +61,7 @@ class TicketNeeds:
     printing: PrintDesk
     central: NumberSource | None
     cards: CardHolder | None
+    secret: bytes = b""  # the hall secret: the {token} of status_url (contract/ticket_token.py)
 
 
 class TicketDesk:
@@ -73,8 +75,11 @@ class TicketDesk:
 
     def status_url(self, t: Ticket) -> str:
         h = self.n.cfg.hall
-        return (h.status_url.replace("{hall}", h.id)
-                .replace("{ticket_id}", t.ticket_id).replace("{number}", t.number))
+        url = (h.status_url.replace("{hall}", h.id)
+               .replace("{ticket_id}", t.ticket_id).replace("{number}", t.number))
+        if "{token}" in url:
+            url = url.replace("{token}", ticket_token(self.n.secret, t.ticket_id, t.day))
+        return url
 
     def answer(self, issued: Issued, printed: bool, detail: str) -> TicketOut:
         t = issued.ticket

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,12 +66,14 @@ def test_read_through_the_running_agent(tmp_path: Path) -> None:
     h = HallUnderTest(tmp_path / "h", id_devices=True)
     try:
         h.start()
+        # The card lies on the reader before hallctl asks: the agent reads it again for
+        # hallctl's flow once hallctl's event stream is open, so no wait is needed and
+        # no order of the two can lose it.
+        assert h.sim.command("card resident").startswith("ok")
         p = subprocess.Popen([sys.executable, "-m", "hallctl.main", "--config",
                               str(h.config_path), "--json", "card", "read", "--timeout", "15"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              cwd=ROOT)
-        time.sleep(1.5)  # hallctl is listening to the event stream
-        assert h.sim.command("card resident").startswith("ok")
         out, err = p.communicate(timeout=30)
         assert p.returncode == 0, out + err
         body = json.loads(out)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-PACKAGES = ("hall_agent", "hallctl", "drivers", "sim", "kiosk", "bench")
+PACKAGES = ("hall_agent", "hallctl", "drivers", "sim", "kiosk", "bench", "central")
 MAX_LINES = 500
 
 

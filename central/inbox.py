@@ -1,4 +1,4 @@
-"""Events received by the central stand-in (sim/central.py), handed from paho's network
+"""Events received by hall-central (central/service.py), handed from paho's network
 thread to the thread that stores them, a batch at a time.
 
 The store commits with ``synchronous=FULL``: one fsync per event was what bounded a
@@ -12,18 +12,18 @@ from __future__ import annotations
 import queue
 from collections.abc import Iterator
 
-from hall_agent.contract.mqtt import EventEnvelope
+from central.reading import Event
 
 ACK_BATCH = 500  # events per transaction and per A/ack at most (MQTT.md: a list of acks)
 
-Received = tuple[str, EventEnvelope]  # (agent, envelope)
+Received = tuple[str, Event]  # (agent, envelope)
 
 
 class EventInbox:
     def __init__(self) -> None:
         self._q: queue.SimpleQueue[Received | None] = queue.SimpleQueue()
 
-    def put(self, agent: str, env: EventEnvelope) -> None:
+    def put(self, agent: str, env: Event) -> None:
         self._q.put((agent, env))
 
     def close(self) -> None:

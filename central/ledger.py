@@ -1,6 +1,8 @@
-"""The central stand-in's own books (sim/central.py): every event it received, each
-``msg_id`` stored once with its deliveries counted, and the number blocks it leased to
-each agent. Its tickets are the queue engine's, in the same store."""
+"""hall-central's own books: every event it received, each ``msg_id`` stored once with
+its deliveries counted (MQTT.md: a duplicate is acknowledged again and stored once),
+each agent's highest ``seq`` (gaps are answered by ``cmd sync``), the ``ticket_id``s an
+agent voided, and the number blocks leased to each agent. Its tickets are the queue
+engine's, in the same store (tables: central/schema.py)."""
 
 from __future__ import annotations
 
@@ -10,29 +12,14 @@ import sqlite3
 import time
 from typing import Any
 
+from central.reading import Event
 from hall_agent.contract.catalog import Catalog
 from hall_agent.contract.levels import LEVELS
-from hall_agent.contract.mqtt import EventEnvelope
 from hall_agent.core.leases import LEASE_FLOOR
 from hall_agent.core.queue import QueueEngine
 from hall_agent.core.store import Store
 
-log = logging.getLogger("sim.central")
-
-CENTRAL_SCHEMA = """
-CREATE TABLE IF NOT EXISTS received (
-    msg_id TEXT PRIMARY KEY, agent TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,
-    offline INTEGER NOT NULL, data TEXT NOT NULL, deliveries INTEGER NOT NULL DEFAULT 1,
-    ts REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS agents (agent TEXT PRIMARY KEY, idx INTEGER NOT NULL UNIQUE);
-CREATE TABLE IF NOT EXISTS agent_leases (
-    agent TEXT NOT NULL, day TEXT NOT NULL, service TEXT NOT NULL, from_n INTEGER NOT NULL,
-    to_n INTEGER NOT NULL, PRIMARY KEY (day, service, from_n)
-);
-CREATE TABLE IF NOT EXISTS voided (ticket_id TEXT PRIMARY KEY, ts REAL NOT NULL)
-"""
-
+log = logging.getLogger("central.ledger")
 
 class Ledger:
     """The received events and the leases, in ``store`` next to ``engine``'s tickets."""
@@ -43,26 +30,36 @@ class Ledger:
         self.engine = engine
         self.catalog = catalog
         self.lease_size = lease_size
-        with store.tx() as db:
-            for stmt in CENTRAL_SCHEMA.split(";"):
-                if stmt.strip():
-                    db.execute(stmt)
 
     # ------------------------------------------------------------------ events
 
-    def receive(self, db: sqlite3.Connection, agent: str, env: EventEnvelope) -> bool:
+    def receive(self, db: sqlite3.Connection, agent: str, env: Event) -> bool:
         """Store ``env`` once (in the caller's transaction); a duplicate only counts
         another delivery. True at its first delivery."""
         cur = db.execute(
             "INSERT OR IGNORE INTO received (msg_id, agent, seq, type, offline, data, ts) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (env.msg_id, agent, env.seq, env.type, int(env.offline),
+            (env.msg_id, agent, env.seq or 0, env.type, int(env.offline),
              json.dumps(env.data, ensure_ascii=False), time.time()))
         if cur.rowcount == 1:
             return True
         db.execute("UPDATE received SET deliveries = deliveries + 1 WHERE msg_id = ?",
                    (env.msg_id,))
         return False
+
+    def note_seq(self, db: sqlite3.Connection, agent: str, seq: int) -> bool:
+        """Remember the agent's highest ``seq``; True when this one skips past it (events
+        in between never arrived: MQTT.md, Event envelope: the central sends ``sync``)."""
+        self.agent_index(agent)
+        top = db.execute("SELECT max_seq FROM agents WHERE agent = ?", (agent,)).fetchone()[0]
+        if top is None or seq > top:
+            db.execute("UPDATE agents SET max_seq = ? WHERE agent = ?", (seq, agent))
+        if top is None or seq <= top + 1:
+            return False
+        # A gap only if one of the seqs in between was never received.
+        missing = db.execute("SELECT ? - COUNT(*) FROM received WHERE agent = ? AND seq > ? "
+                             "AND seq < ?", (seq - top - 1, agent, top, seq)).fetchone()[0]
+        return bool(missing)
 
     def void(self, db: sqlite3.Connection, ticket_id: str) -> None:
         """``ticket.voided`` (docs/mqtt-extensions.md): the agent never committed the
@@ -99,15 +96,23 @@ class Ledger:
                 "duplicates": row[1] - row[0], "by_type": by_type,
                 "tickets": tickets[0] if tickets else 0}
 
-    def satisfaction(self) -> dict[str, dict[str, int]]:
-        """Ratings received per window and level (``P/central/satisfaction``'s windows)."""
+    def satisfaction(self, since: float = 0.0) -> dict[str, dict[str, int]]:
+        """Ratings received per window and level since ``since`` (the hall's midnight:
+        ``P/central/satisfaction``'s windows); a rating with an unknown level or no
+        window is stored but not counted."""
         counts: dict[str, dict[str, int]] = {}
         for (data,) in self.store.query("SELECT data FROM received WHERE type = "
-                                        "'evaluation.submitted'"):
+                                        "'evaluation.submitted' AND ts >= ?", (since,)):
             d = json.loads(data)
-            w = counts.setdefault(str(d["window"]), dict.fromkeys(LEVELS, 0))
-            w[d["level"]] = w.get(d["level"], 0) + 1
+            level, window = d.get("level"), d.get("window")
+            if level not in LEVELS or not isinstance(window, str | int) or window == "":
+                continue
+            w = counts.setdefault(str(window), dict.fromkeys(LEVELS, 0))
+            w[level] += 1
         return counts
+
+    def agents(self) -> list[str]:
+        return [r[0] for r in self.store.query("SELECT agent FROM agents ORDER BY idx")]
 
     # ------------------------------------------------------------------ leases
 
@@ -120,10 +125,10 @@ class Ledger:
             db.execute("INSERT INTO agents (agent, idx) VALUES (?, ?)", (agent, idx))
             return int(idx)
 
-    def lease(self, agent: str) -> dict[str, Any]:
-        """The agent's lease of today (``A/lease``): one block per service at the first
-        lease of the day, plus any top-ups since."""
-        day = self.engine.today()
+    def lease(self, agent: str, day: str | None = None) -> dict[str, Any]:
+        """The agent's lease of ``day`` (default today; ``A/lease``): one block per
+        service at the first lease of the day, plus any top-ups since."""
+        day = day or self.engine.today()
         with self.store.tx() as db:
             have = {r[0] for r in db.execute(
                 "SELECT DISTINCT service FROM agent_leases WHERE agent = ? AND day = ?",

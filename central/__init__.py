@@ -1,0 +1,1 @@
+"""hall-central: the hall's queue server (DESIGN.md "★ hall-central"; docs/central.md)."""

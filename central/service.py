@@ -1,4 +1,4 @@
-"""hall-central's MQTT side: the central of ``protocols/MQTT.md``, for N agents at once.
+"""hall-central's MQTT side: the central of ``docs/protocols/MQTT.md``, for N agents at once.
 
 - numbering keyed by ``ticket_id`` (a repeated request gets the same number);
 - events stored once per ``msg_id`` and acknowledged after the commit (a duplicate is

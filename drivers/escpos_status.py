@@ -1,7 +1,7 @@
 """DLE EOT, the host's side: what the printer's one-byte status answers mean.
 
 Pure, no I/O (drivers/escpos_codec.py builds the queries). Every constant follows
-/work/shared/protocols/PRINTER.md "Status (DLE EOT)" (★).
+docs/protocols/PRINTER.md "Status (DLE EOT)" (★).
 """
 
 from __future__ import annotations

@@ -159,6 +159,7 @@ class Agent:
             BoardNeeds(self.bus, cfg, self.queue, self.modes, self.health,
                        self.central.satisfaction),
             self.buses, call_hold_s=cfg.bus.call_hold_s, page_s=cfg.bus.page_s)
+        self.queue.on_calling = self.boards.calling
         self.evaluators = EvaluatorService(
             EvaluatorNeeds(self.bus, cfg, self.store, self.queue, self.modes, self.health,
                            self.calls.call, self.boards.refresh),

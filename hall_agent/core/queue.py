@@ -62,6 +62,9 @@ class QueueEngine(Estimates):
         self.ratings = Ratings(store, tz, lambda: self.clock(), self._window)
         # Told of every ticket whose visit ended (done or no-show), after the commit.
         self.on_finished: Callable[[Ticket], None] = lambda t: None
+        # Told of a new call inside its transaction, before anything can see it (the
+        # boards count it owed to the hall board: services/board_order.py).
+        self.on_calling: Callable[[], None] = lambda: None
         with store.tx() as db:
             for w in catalog.windows:
                 db.execute("INSERT OR IGNORE INTO windows (id) VALUES (?)", (w.id,))
@@ -321,6 +324,7 @@ class QueueEngine(Estimates):
         if cur.rowcount == 0:
             return False
         if c.called is not None:
+            self.on_calling()
             body = c.body(self.iso)
             del body["ts"]
             self.store.outbox.add(db, "call.shown", body, ts_iso=self.iso(c.ts))

@@ -309,12 +309,14 @@ class BoardService:
         for b in self.boards:
             b.wake.set()
 
+    def calling(self) -> None:
+        """A call is being recorded, before its commit: the hall boards owe it, so no
+        window board paints it first (board_order.py)."""
+        for b in (b for b in self.boards if b.cfg.role == "hall"):
+            b.ledger.owe()
+
     def show_call(self, call_id: str, ticket: str, window: str, kind: str = "call") -> None:
-        """Put a call on the boards (a central call too). Each call comes once: the
-        store de-duplicates call_ids before the event is published."""
-        for b in self.boards:
-            if b.cfg.role == "hall":
-                b.ledger.owe()  # before any board can see the call
+        """Put a call on the boards (a central call too), once per call_id."""
         with self._lock:
             # A recall moves the ticket back to the top rather than listing it twice.
             for c in list(self._calls):
@@ -322,6 +324,8 @@ class BoardService:
                     self._calls.remove(c)
             self._calls.appendleft(CallShown(call_id, ticket, window, kind, time.monotonic()))
             self._view = None
+        for b in (b for b in self.boards if b.cfg.role == "hall"):
+            b.ledger.show()  # its next update paints this call, and may settle it
         for b in self.boards:
             if b.cfg.role == "hall" or b.cfg.window == window:
                 b.chime += 1
@@ -433,7 +437,7 @@ class BoardService:
             b.wake.clear()
             if self._stop.is_set():
                 return
-            owed = b.ledger.owed  # read before the step reads the calls
+            owed = b.ledger.shown  # read before the step reads the calls
             try:
                 self._step(b)
             except DeviceFault:

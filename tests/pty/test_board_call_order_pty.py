@@ -14,7 +14,7 @@ import pytest
 from drivers.rs485 import Cmd
 from hall_agent.agent import Agent
 from hall_agent.contract.config import load_config
-from sim.bus import SimBus
+from sim.bus import SimBoard, SimBus
 from sim.hall import SimHall
 from sim.procs import wait_until
 
@@ -45,6 +45,13 @@ def _frames(bus: SimBus, t0: float) -> list[tuple[float, int, int]]:
     return sorted(got)
 
 
+def _boards_quiet(bus: SimBus, for_s: float) -> bool:
+    """No board (evaluators aside) got a frame but INFO in the last ``for_s``."""
+    since = time.monotonic() - for_s
+    return not any(isinstance(bus.devices[a], SimBoard) and c != Cmd.INFO
+                   for _, a, c in _frames(bus, since))
+
+
 def test_the_hall_board_gets_a_call_before_the_window_board(
         hall: tuple[SimHall, Agent]) -> None:
     sim, agent = hall
@@ -54,6 +61,9 @@ def test_the_hall_board_gets_a_call_before_the_window_board(
     for _ in range(4):
         agent.tickets.issue("A")
     for _ in range(3):  # three calls: the hall board's lines shift, several frames each
+        # Start from a settled bus: the tickets' waiting counts (and the last call's
+        # tail) are painted, so every board frame from t0 on belongs to this call.
+        assert wait_until(lambda: _boards_quiet(bus, 0.5), 20), "the boards never settled"
         t0 = time.monotonic()
         body = agent.calls.call("5", "call")
         want, short = f"请 {body['ticket']} 号到 5 号窗口", f"请 {body['ticket']} 号"

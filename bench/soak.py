@@ -85,6 +85,8 @@ class Tally:
     refused: Counter[str] = field(default_factory=Counter)
     retries: int = 0
     ratings_pressed: int = 0
+    ratings_unasked: int = 0  # the evaluator never asked (the agent had just restarted)
+    pressed_for: list[tuple[str, str]] = field(default_factory=list)  # (window, number)
     calls: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     faults: list[str] = field(default_factory=list)
@@ -198,10 +200,12 @@ class Soak:
         mean_s = max(0.05, self.duration / max(1, self.n) * len(self.windows) * 0.6)
         evaluators = {w for w in self.windows
                       if self.hall.command(f"eval {w}").lstrip().startswith("{")}
+        last: dict[str, str] = {}  # the ticket each window serves
+        rating: dict[str, threading.Thread] = {}
         while not self.stop.is_set():
             now = time.monotonic()
             for w in self.windows:
-                if now < busy_until[w]:
+                if now < busy_until[w] or (w in rating and rating[w].is_alive()):
                     continue
                 try:
                     call = self.central.call(w)
@@ -215,16 +219,39 @@ class Soak:
                     continue
                 self.tally.calls += 1
                 busy_until[w] = now + self.rng.expovariate(1 / mean_s)
-                if w in evaluators and self.rng.random() < 0.7:
+                previous, last[w] = last.get(w), call.ticket
+                if w in evaluators and previous and self.rng.random() < 0.7:
                     key = self.rng.choices([1, 2, 3, 4, 5], [60, 30, 6, 3, 1])[0]
-                    try:
-                        answer = self.hall.command(f"eval press {w} {key}")
-                    except Exception as e:  # noted in the report; the day goes on
-                        self.tally.errors[f"eval press: {type(e).__name__}: {e}"] += 1
-                        continue
-                    if answer.startswith("ok"):
-                        self.tally.ratings_pressed += 1
+                    rating[w] = threading.Thread(target=self.rate, args=(w, previous, key),
+                                                 daemon=True, name=f"rate {w}")
+                    rating[w].start()
             time.sleep(0.02)
+        for th in rating.values():
+            th.join(30)
+
+    def _evaluator(self, w: str) -> dict[str, Any]:
+        answer = self.hall.command(f"eval {w}")
+        return json.loads(answer) if answer.lstrip().startswith("{") else {}
+
+    def rate(self, w: str, number: str, key: int) -> None:
+        """The citizen just served rates when the evaluator asks for their number (the
+        agent asks once the next call reaches it: a key pressed before that would rate
+        the visit before, which nobody can tell apart). The window calls its next
+        citizen once the key is taken (acknowledged after its commit), or gives up
+        waiting: the key stays in the evaluator, which sends it again."""
+        try:
+            if not wait_until(lambda: number in self._evaluator(w).get("prompt", ""), 5.0,
+                              step=0.05):
+                self.tally.ratings_unasked += 1  # the agent restarted and lost the prompt
+                return
+            answer = self.hall.command(f"eval press {w} {key}")
+            if answer.startswith("ok"):
+                with self.tally.lock:
+                    self.tally.ratings_pressed += 1
+                    self.tally.pressed_for.append((w, number))
+            wait_until(lambda: not self._evaluator(w).get("buffered"), 10.0, step=0.05)
+        except Exception as e:  # noted in the report; the day goes on
+            self.tally.errors[f"eval press: {type(e).__name__}: {e}"] += 1
 
     def watch_agent(self) -> None:
         while not self.stop.is_set():
@@ -336,11 +363,13 @@ class Soak:
             for th in actors:
                 if th.ident in frames:
                     self.stacks[th.name] = "".join(traceback.format_stack(frames[th.ident]))
-        time.sleep(3.0)  # the last ratings reach a poll
         self.stop.set()
         for th in actors:
             th.join(30)
-        acked = wait_until(lambda: self._unacked() == 0, 120)
+        # Every key pressed is taken from the evaluators, every event acknowledged.
+        taken = wait_until(lambda: not any(self._evaluator(w).get("buffered")
+                                           for w in self.windows), 60, step=0.2)
+        acked = taken and wait_until(lambda: self._unacked() == 0, 120)
         result = self.check(drained and acked)
         self.agent.stop()
         self.hall.close()
@@ -363,9 +392,10 @@ class Soak:
                 "SELECT ticket_id, day, number, offline FROM tickets")}
             numbers = Counter((r[1], r[2]) for r in agent_tickets.values())
             outbox = c.execute("SELECT COUNT(*), SUM(acked_at IS NULL) FROM outbox").fetchone()
-            stored_ratings = c.execute(
-                "SELECT COUNT(*) FROM evaluations WHERE channel = 'evaluator' AND "
-                "level != 'none'").fetchone()[0]
+            rated = Counter((r[0], r[1]) for r in c.execute(
+                "SELECT window, number FROM evaluations WHERE channel = 'evaluator' AND "
+                "level != 'none'"))
+            stored_ratings = sum(rated.values())
         received = self.central.received()
         issued_events = Counter(e["data"]["ticket_id"] for e in received
                                 if e["type"] == "ticket.issued")
@@ -395,6 +425,11 @@ class Soak:
             "calls": self.tally.calls,
             "ratings_pressed": self.tally.ratings_pressed,
             "ratings_stored": int(stored_ratings), "ratings_at_central": central_ratings,
+            # bound to another visit than the one asked for: a SIGKILL between the
+            # press and its poll loses the prompt (in memory); reported, not failed
+            "ratings_for_another_visit": sum(
+                (Counter(self.tally.pressed_for) - rated).values()),
+            "ratings_unasked": self.tally.ratings_unasked,
             "kiosk_retries": self.tally.retries, "refused": dict(self.tally.refused),
             "agent_peak_rss_mb": round(self.peak_rss_kb / 1024, 1),
             "agent_cpu_s": round(cpu, 1),

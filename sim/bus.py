@@ -315,7 +315,8 @@ def bus_command(bus: SimBus, w: list[str]) -> str:
                 event = bus.press(w[2], key)
                 return f"ok event {event} key {key:02X} on window {w[2]}"
             if len(w) == 2:
-                return json.dumps(bus.evaluator_at(w[1]).describe(), ensure_ascii=False)
+                with bus.lock:  # not while a frame changes it
+                    return json.dumps(bus.evaluator_at(w[1]).describe(), ensure_ascii=False)
         if w[0] == "bus":
             if w[1] == "fault" and len(w) == 5:
                 value: bool | int = (w[4] == "on") if w[4] in ("on", "off") else int(w[4])

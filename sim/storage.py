@@ -30,10 +30,11 @@ class FullCard:
         return ""
 
     def fill(self) -> None:
-        with (self.where / "filler").open("wb") as f, contextlib.suppress(OSError):
+        # Unbuffered, and the suppress outside the file: a buffered file's close would
+        # flush the last partial block into the full card and raise again.
+        with contextlib.suppress(OSError), (self.where / "filler").open("wb", buffering=0) as f:
             while True:
                 f.write(b"\0" * 65536)
-                f.flush()
 
     def free(self) -> None:
         (self.where / "filler").unlink(missing_ok=True)

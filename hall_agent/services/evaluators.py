@@ -94,6 +94,10 @@ class _Evaluator:
     prompt: _Prompt | None = None
     pending: list[tuple[int, bytes, str]] = field(default_factory=list)  # cmd, payload, what
     superseded: list[_Prompt] = field(default_factory=list)  # prompts to store as `none`
+    # A rating key is bound to the prompt open when the device first sent it; a key the
+    # store refused (a full card) comes again and keeps that binding, whatever was
+    # called meanwhile.
+    bound: dict[int, _Prompt | None] = field(default_factory=dict)
     show_due: bool = True
     shown: str | None = None
     show_checked: float = 0.0
@@ -322,12 +326,19 @@ class EvaluatorService:
         level = KEY_LEVEL.get(key)
         if level is not None:
             with self._lock:
-                p, ev.prompt = ev.prompt, None
+                if event in ev.bound:
+                    p = ev.bound.pop(event)
+                else:
+                    p, ev.prompt = ev.prompt, None
             number = p.ticket if p is not None else None
             try:
                 e = self._store_rating(ev, event, level, number)
-            except Refused as err:
-                if err.code != "already_rated":
+            except Exception as err:
+                if not (isinstance(err, Refused) and err.code == "already_rated"):
+                    with self._lock:  # not stored: the device sends it again
+                        ev.bound[event] = p
+                        while len(ev.bound) > 32:  # a device that restarted its count
+                            ev.bound.pop(next(iter(ev.bound)))
                     raise
                 # One rating per visit (core/ratings.py): acknowledged, not stored.
                 with self.n.store.tx():

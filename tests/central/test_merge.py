@@ -53,7 +53,7 @@ def test_offline_tickets_are_merged_by_their_issue_time(broker: Broker,
             ev.append(json.dumps(body))
         for e in ev:
             ears.send(f"{a}/event", e)
-        assert wait_until(lambda: len(ears.on(f"{a}/ack")) == 2, 10)
+        assert wait_until(lambda: len(ears.acked(f"{a}/ack")) == 2, 10)
         called = [central.call("5") for _ in range(3)]
         assert [c.ticket for c in called if c] == ["A701", "A702", "A001"]
     finally:
@@ -75,7 +75,7 @@ def test_a_late_answer_is_settled_by_the_event_and_a_void_is_never_called(
         ears.send(f"{a}/event", envelope("kiosk-04", 2, "ticket.voided",
                                          {"ticket_id": "gone", "req_id": "r2",
                                           "service": "A", "reason": "killed"}))
-        assert wait_until(lambda: len(ears.on(f"{a}/ack")) == 2, 10)
+        assert wait_until(lambda: len(ears.acked(f"{a}/ack")) == 2, 10)
         row = central.store.one("SELECT number FROM tickets WHERE ticket_id = 'late'")
         assert row is not None and row[0] == "A900"
         calls = [central.call("5") for _ in range(2)]

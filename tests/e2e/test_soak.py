@@ -13,6 +13,7 @@ from bench.soak import Soak, report
 pytestmark = pytest.mark.slow
 
 
+@pytest.mark.timeout(300)  # a 50 s day, its drain and its checks, on a slow shared machine
 def test_a_short_hall_day_under_faults_loses_and_doubles_nothing(tmp_path: Path) -> None:
     r = Soak(tmp_path, tickets=240, duration_s=50, seed=11, log=print).run()
     text = report(r, 240, 50)

@@ -209,3 +209,21 @@ def test_kiosk_and_evaluator_share_one_rating_per_ticket(hall: AgentOnBus) -> No
     counts = a.queue.satisfaction()["5"]
     assert (counts["satisfied"], counts["very_satisfied"], counts["very_unsatisfied"]) == (
         1, 1, 0)
+
+
+def test_a_rating_refused_by_a_full_card_keeps_the_visit_it_was_pressed_for(
+        hall: AgentOnBus) -> None:
+    a = hall.start()
+    hall.issue("A", "A")
+    a.calls.call("5", "call")
+    a.calls.call("5", "call")  # the evaluator asks A001's citizen, A002 is served
+    ev = hall.bus.evaluator(EVAL5)
+    assert hall.bus.wait_for(lambda: ev.prompts and "A001" in ev.prompts[-1][1], 3.0)
+    card = _FullAtCommit(a.store._db)
+    a.store._db = card  # type: ignore[assignment]
+    hall.bus.press("5", Key.SATISFIED)
+    assert wait(lambda: card.refused >= 2, 5.0)  # sent again, refused again
+    card.full = False
+    assert wait(lambda: len(ratings(a)) == 1, 5.0), ratings(a)
+    assert ratings(a) == [("5", "A001", "satisfied")]  # not A002, the window's last call
+    assert wait(lambda: not ev.events, 5.0)

@@ -63,7 +63,11 @@
   }
 
   async function act(action, body) {
-    if (busy) return;
+    if (busy) {  // never queued: a second Enter must not call a second citizen
+      say(["上一操作尚未完成，请稍候再按", h("br"),
+           h("span", {lang: "en"}, "still busy with the last action: press again in a moment")], true);
+      return;
+    }
     busy = true; document.body.classList.add("busy");
     try {
       const r = await fetch(`${api}/${action}`, {method: "POST", credentials: "same-origin",

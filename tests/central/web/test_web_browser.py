@@ -11,6 +11,7 @@ docs/screenshots/. Nothing here asserts a time: waits are for conditions.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -74,6 +75,23 @@ def add_clerk(config: Path, staff: str, windows: str) -> None:
                        input=PASSWORD + "\n", capture_output=True, text=True, timeout=60,
                        cwd=ROOT, env=os.environ | {"PYTHONPATH": str(ROOT)})
     assert r.returncode == 0, r.stderr
+
+
+def settled(clerk: Any) -> None:
+    """The console has its last answer: it takes one action at a time (a key pressed
+    while an answer is awaited is refused, and says so; a second Enter never calls a
+    second citizen). The view can arrive by the live stream before the answer does."""
+    expect(clerk.locator("body")).not_to_have_class(re.compile(r"\bbusy\b"), timeout=WAIT_MS)
+
+
+def press(clerk: Any, key: str) -> None:
+    settled(clerk)
+    clerk.keyboard.press(key)
+
+
+def click(clerk: Any, selector: str) -> None:
+    settled(clerk)
+    clerk.click(selector)
 
 
 @pytest.fixture
@@ -154,7 +172,7 @@ def test_a_clerk_calls_recalls_transfers_pauses_and_the_tv_and_phone_follow(
     clerk.screenshot(path=site.shots / "console-waiting.png")
 
     # call: the Enter key (the big button's shortcut)
-    clerk.keyboard.press("Enter")
+    press(clerk, "Enter")
     expect(clerk.locator("#serving-number")).to_have_text(first, timeout=WAIT_MS)
     expect(tv.locator("#now-number")).to_have_text(first, timeout=WAIT_MS)
     expect(tv.locator("#now-window")).to_have_text("5")
@@ -165,7 +183,7 @@ def test_a_clerk_calls_recalls_transfers_pauses_and_the_tv_and_phone_follow(
     expect(clerk.locator("#timer")).not_to_have_text("00:00", timeout=WAIT_MS)  # it runs
 
     # recall: R
-    clerk.keyboard.press("r")
+    press(clerk, "r")
     expect(clerk.locator("#serving-detail")).to_contain_text("已重呼 1 次", timeout=WAIT_MS)
     expect(tv.locator("#now-recall")).to_be_visible(timeout=WAIT_MS)
     assert tv.evaluate("Hall.chimed") == ["call", "recall"]  # a recall chimes its own way
@@ -182,7 +200,7 @@ def test_a_clerk_calls_recalls_transfers_pauses_and_the_tv_and_phone_follow(
     expect(clerk.locator("#waiting tbody tr")).to_have_count(2)
 
     # the next call reaches the citizen's phone
-    clerk.click("#btn-next")
+    click(clerk, "#btn-next")
     expect(clerk.locator("#serving-number")).to_have_text(second, timeout=WAIT_MS)
     expect(tv.locator("#now-number")).to_have_text(second, timeout=WAIT_MS)
     expect(tv.locator("#now-recall")).to_be_hidden()
@@ -198,9 +216,9 @@ def test_a_clerk_calls_recalls_transfers_pauses_and_the_tv_and_phone_follow(
     window.screenshot(path=site.shots / "window-serving.png")
 
     # pause: Z, then the first reason's key
-    clerk.keyboard.press("z")
+    press(clerk, "z")
     expect(clerk.locator("#dlg-pause")).to_be_visible()
-    clerk.keyboard.press("1")
+    press(clerk, "1")
     expect(clerk.locator("#paused")).to_be_visible(timeout=WAIT_MS)
     expect(clerk.locator("#paused-reason")).to_have_text("午休")
     expect(clerk.locator("#btn-next")).to_be_disabled()
@@ -239,17 +257,17 @@ def test_a_clerk_calls_recalls_transfers_pauses_and_the_tv_and_phone_follow(
 
     # the console came back too: resume (Z), call (Enter), set aside (P), call back, no-show (X)
     expect(clerk.locator("#link")).to_have_text("● 在线", timeout=30_000)
-    clerk.keyboard.press("z")
+    press(clerk, "z")
     expect(clerk.locator("#paused")).to_be_hidden(timeout=WAIT_MS)
-    clerk.keyboard.press("Enter")
+    press(clerk, "Enter")
     third = tickets[2]["number"]
     expect(clerk.locator("#serving-number")).to_have_text(third, timeout=WAIT_MS)
-    clerk.keyboard.press("p")
+    press(clerk, "p")
     expect(clerk.locator(f"#parked li[data-ticket='{third}']")).to_be_visible(timeout=WAIT_MS)
     expect(clerk.locator("#serving-number")).to_have_text("—")
-    clerk.click(f"#parked li[data-ticket='{third}'] button")
+    click(clerk, f"#parked li[data-ticket='{third}'] button")
     expect(clerk.locator("#serving-number")).to_have_text(third, timeout=WAIT_MS)
-    clerk.keyboard.press("x")
+    press(clerk, "x")
     expect(clerk.locator("[data-tally='过号']")).to_have_text("1", timeout=WAIT_MS)
     expect(clerk.locator("#serving-number")).to_have_text("—")
     assert [a for staff, _, a, _ in site.audit() if staff == "clerk-005"][-5:] == [

@@ -4,11 +4,10 @@ Citizens take tickets at the kiosk (a morning peak and an afternoon bump), 20 wi
 call them through the central stand-in over a real Mosquitto, citizens rate on the
 evaluators; meanwhile the broker restarts, the central goes silent for a stretch, the
 agent is SIGKILLed, a board, the RS-485 adapter and the printer are unplugged and plugged
-back in, the paper runs out once, and the agent's card is full for a stretch (a tmpfs,
-when this runs as root). (Clock steps are tested apart, tests/e2e/test_clock_steps.py:
-under libfaketime with a real monotonic clock Python's time.sleep fails with EINVAL, which
-kills paho's network thread, so a whole day under it would test libfaketime.) At the end
-it checks, and prints:
+back in, the paper runs out once, the agent's card is full for a stretch (a tmpfs,
+when this runs as root), and the agent's wall clock steps five minutes and is put right
+(libfaketime, sim/clock.py; the monotonic clock is left alone). At the end it checks,
+and prints:
 
 - tickets issued (answered 201 to the kiosk) = tickets in the agent's store = tickets
   the central stored: lost 0, duplicated 0;
@@ -24,9 +23,9 @@ Full day: ``.venv/bin/python bench/soak.py`` (8,000 tickets); CI runs a short fo
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
-import math
 import os
 import random
 import sqlite3
@@ -38,45 +37,22 @@ import traceback
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 
-from hall_agent.contract.config import DEFAULTS_DIR
+from bench.soak_day import arrival_weights, soak_catalog
 from sim.broker import free_port
+from sim.clock import SteppingClock
 from sim.hall import SimHall
 from sim.procs import AgentProcess, wait_until
 from sim.storage import FullCard
 
 RATING_KEYS = {1: "very_satisfied", 2: "satisfied", 3: "basic", 4: "unsatisfied",
                5: "very_unsatisfied"}
-
-
-def soak_catalog(root: Path) -> Path:
-    """The built-in catalogue, open around the clock and without daily limits, so every
-    arrival gets a ticket and the count is exact."""
-    lines = []
-    for line in (DEFAULTS_DIR / "services.toml").read_text(encoding="utf-8").splitlines():
-        if line.startswith("hours = "):
-            line = 'hours = "24h"'
-        if line.startswith("daily_limit"):
-            continue
-        lines.append(line)
-    out = root / "services.toml"
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return out
-
-
-def arrival_weights(n: int) -> list[float]:
-    """Relative arrival rate over the day: a morning peak (~9:30) and a smaller one after
-    lunch (~14:30), as halls see them."""
-    out = []
-    for i in range(n):
-        h = 8.5 + 9 * i / n
-        out.append(0.3 + 1.6 * math.exp(-((h - 9.6) ** 2) / 0.8)
-                   + 0.9 * math.exp(-((h - 14.6) ** 2) / 1.2))
-    return out
 
 
 @dataclass
@@ -111,6 +87,11 @@ class Soak:
         # The agent's card fills up (sim/storage.py); left out, and said, where impossible.
         self.card = FullCard(self.hall.root / "data")
         self.full_card_s = full_card_s
+        # The agent's wall clock steps and is corrected (sim/clock.py), where possible.
+        self.clock = SteppingClock(root / "faketime")
+        self.clock_why = self.clock.available()
+        if not self.clock_why:
+            self.agent.env.update(self.clock.env())
         assert self.hall.central is not None and self.hall.broker is not None
         self.central = self.hall.central
         self.broker = self.hall.broker
@@ -309,6 +290,16 @@ class Soak:
 
             plan += [(0.43, f"agent's card full for {full_for:.0f} s", full),
                      (0.43, "agent's card has room again", self.card.free)]
+        if not self.clock_why:
+            # Five minutes, the way that stays on today's hall day: ahead before noon,
+            # behind after it; then NTP puts it right (a step the other way).
+            hour = datetime.now(ZoneInfo("Asia/Shanghai")).hour  # the sim hall's zone
+            step = 300 if hour < 12 else -300
+            plan += [(0.15, f"agent's clock stepped {abs(step) // 60} min "
+                            f"{'ahead' if step > 0 else 'back'}",
+                      lambda: self.clock.step_to(step)),
+                     (0.24, "agent's clock corrected (stepped "
+                            f"{'back' if step > 0 else 'ahead'})", lambda: self.clock.step_to(0))]
         plan.sort(key=lambda x: x[0])  # stable: "room again" right after "full"
         for frac, what, act in plan:
             if not at(frac):
@@ -318,6 +309,9 @@ class Soak:
 
     def _kill_agent(self) -> None:
         self.agent.kill()
+        # Started again on a true clock: libfaketime costs the agent CPU at every clock
+        # read, and the steps (before the first kill) are over.
+        self.agent.env = SteppingClock.without(self.agent.env)
         time.sleep(0.5)
         self.agent.start()
 
@@ -334,6 +328,8 @@ class Soak:
         why = self.card.mount()
         if why:
             self.tally.faults.append(f"(no full card: {why})")
+        if self.clock_why:
+            self.tally.faults.append(f"(no clock step: {self.clock_why})")
         try:
             return self._day()
         finally:
@@ -396,6 +392,10 @@ class Soak:
                 "SELECT window, number FROM evaluations WHERE channel = 'evaluator' AND "
                 "level != 'none'"))
             stored_ratings = sum(rated.values())
+            # The clock step, as the agent saw it: the largest jump between the issue
+            # times of tickets one after another (in the order they were stored).
+            times = [r[0] for r in c.execute("SELECT issued_at FROM tickets ORDER BY rowid")]
+            jump = max((b - a for a, b in itertools.pairwise(times)), default=0.0)
         received = self.central.received()
         issued_events = Counter(e["data"]["ticket_id"] for e in received
                                 if e["type"] == "ticket.issued")
@@ -430,6 +430,7 @@ class Soak:
             "ratings_for_another_visit": sum(
                 (Counter(self.tally.pressed_for) - rated).values()),
             "ratings_unasked": self.tally.ratings_unasked,
+            "largest_issue_time_jump_s": round(jump, 1),
             "kiosk_retries": self.tally.retries, "refused": dict(self.tally.refused),
             "agent_peak_rss_mb": round(self.peak_rss_kb / 1024, 1),
             "agent_cpu_s": round(cpu, 1),

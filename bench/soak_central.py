@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from bench.soak import arrival_weights, soak_catalog
+from bench.soak_day import arrival_weights, soak_catalog
 from hall_agent.contract.config import load_catalog
 from sim.broker import Broker, free_port
 from sim.central import CentralProcess, write_config

@@ -39,6 +39,9 @@ from hall_agent.services.tickets import TicketDesk, TicketNeeds
 log = logging.getLogger("hall_agent")
 
 
+STORAGE_PROBE_S = 2.0  # how often health tries a write while the card refuses them
+
+
 def make_printer(cfg: PrinterConfig, traffic: RawTraffic | None = None) -> Printer:
     from drivers.printer import _LINKS, TicketPrinter
 
@@ -81,6 +84,7 @@ class Agent:
         # A store back damaged or empty never silently starts over at A001 (core/damage.py).
         self.recovery = damage.check(data, DB_NAME)
         self.store = Store(data)
+        self._storage_probed = 0.0
         if self.recovery is not None:
             with self.store.tx() as db:
                 damage.seed(db, self.recovery.salvage)
@@ -264,6 +268,13 @@ class Agent:
     def _storage_health(self, out: dict[str, DeviceHealth]) -> None:
         """The card refusing writes (core/storage.py) is a fault, with its cause; a
         store found damaged at start (core/damage.py) is said until its copy is gone."""
+        if self.store.fault is not None:
+            # Nobody may write while the kiosk is out of service: try one small write now
+            # and then (it clears the fault once the card takes writes and has room).
+            now = time.monotonic()
+            if now - self._storage_probed >= STORAGE_PROBE_S:
+                self._storage_probed = now
+                self.store.probe_write()
         cause = self.store.fault
         if cause is not None:
             out["storage"] = DeviceHealth(Health.FAULT, f"{cause.zh} / {cause.en}")

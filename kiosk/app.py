@@ -4,10 +4,9 @@ timer and the saver, the agent's health and event stream, out of service.
 What a tap leads to is a flow's business (:mod:`kiosk.flows`); the flows reach the
 shell only through :class:`kiosk.host.KioskHost`, which :class:`Kiosk` implements.
 
-The kiosk keeps no state of its own beyond the current flow (the citizen's
-taps since leaving home). Going home — by a tap, the idle timer or a
-recovery — throws the flow away, and answers that arrive for an old flow are
-ignored, so a half-done flow is never resumed by the next person.
+The kiosk keeps no state of its own beyond the current flow (the citizen's taps since
+leaving home). Going home — by a tap, the idle timer or a recovery — throws the flow
+away, and answers for an old flow are ignored: nobody resumes another's half-done flow.
 """
 
 from __future__ import annotations
@@ -34,7 +33,7 @@ from kiosk.flows.rating import RatingFlow
 from kiosk.flows.selfservice import SelfServiceFlows
 from kiosk.flows.ticket import TicketFlow
 from kiosk.frame import Footer, Header, IdleTimer, Saver
-from kiosk.host import Flow, KioskSettings, Render
+from kiosk.host import Flow, KioskSettings, Render, storage_fault, storage_refusal
 from kiosk.screens import (
     ChoiceScreen,
     HomeScreen,
@@ -378,11 +377,11 @@ class Kiosk(QWidget):
                 on_ok(value)
 
         def err(e: Exception) -> None:
-            if isinstance(e, AgentRefused):
+            if isinstance(e, AgentUnavailable) or storage_refusal(e) is not None:
+                self.show_out_of_service(storage_refusal(e))  # gone, or keeps nothing
+            elif isinstance(e, AgentRefused):
                 if on_refused is not None and (not flow_bound or gen == self._gen):
                     on_refused(e)
-            elif isinstance(e, AgentUnavailable):
-                self.show_out_of_service()
             else:
                 raise e
 
@@ -410,8 +409,11 @@ class Kiosk(QWidget):
 
         def ok(h: HealthOut) -> None:
             self.set_health(h)
-            if self.screen_name == "oos":
+            storage = storage_fault(h)
+            if self.screen_name == "oos" and storage is None:
                 self._recover()
+            elif storage is not None and self.screen_name in ("home", "oos"):
+                self.show_out_of_service(storage)  # before a citizen taps in vain
             self.selfservice.refresh()
 
         self.runner.run(client.health, ok, lambda e: self.show_out_of_service())
@@ -437,7 +439,9 @@ class Kiosk(QWidget):
 
         self.runner.run(self.client.services, ok, lambda e: None)
 
-    def show_out_of_service(self) -> None:
+    def show_out_of_service(self, reason: tuple[str, str] | None = None) -> None:
+        """The agent is gone (``reason`` None) or cannot keep a ticket (its storage)."""
+        self.oos.set_reason(reason)
         if self.screen_name != "oos":
             self._gen += 1
             self.flow = Flow()

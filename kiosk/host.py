@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 from typing import Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
-from hall_agent.contract.api import PriorityReason, QueueOut, ServiceOut, TicketOut
+from hall_agent.contract.api import (
+    STORAGE_FAULTS,
+    HealthOut,
+    PriorityReason,
+    QueueOut,
+    ServiceOut,
+    TicketOut,
+)
 from hall_agent.contract.client import AgentClient, AgentRefused
 from kiosk.screens import ChoiceScreen, MessageScreen, Screen, TicketScreen
 from kiosk.strings import Lang
@@ -25,6 +32,23 @@ from kiosk.workers import Runner
 T = TypeVar("T")
 Render = Callable[[], None]
 """Draws one step of a flow; kept in the history so "back" can draw it again."""
+
+
+def storage_refusal(e: Exception) -> tuple[str, str] | None:
+    """(Chinese, English) when ``e`` is the agent refusing for its storage (a full or
+    read-only card): it answers but can keep nothing, so no flow can go on."""
+    if isinstance(e, AgentRefused) and e.body.error in STORAGE_FAULTS:
+        return e.body.message, e.body.message_en
+    return None
+
+
+def storage_fault(h: HealthOut | None) -> tuple[str, str] | None:
+    """(Chinese, English) of the storage fault in the agent's health, if any."""
+    d = h.devices.get("storage") if h is not None else None
+    if d is None or d.status != "fault":
+        return None
+    zh, _, en = d.detail.partition(" / ")
+    return zh, en
 
 
 @dataclass

@@ -80,3 +80,9 @@ TICKET = TicketOut(ticket_id="20240520-A-0043", number="A043", service="A", wait
 
 TICKET_UNPRINTED = TICKET.model_copy(update={
     "printed": False, "print_detail": "printer: paper out — load a roll"})
+
+# What the agent says when its card is full (hall_agent/core/storage.py), for the
+# out-of-service screen's staff line.
+STORAGE_FULL = ("存储卡已满，暂停取号；请联系工作人员清理空间（hallctl doctor）",
+                "disk full: the storage card has no space left, ticketing is paused; free "
+                "some space (hallctl doctor)")

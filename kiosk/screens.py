@@ -244,9 +244,33 @@ class OutOfServiceScreen(Screen):
         self.title.setText(f"{tr('oos_title', 'zh')}\n{tr('oos_title', 'en')}")
         self.title.setFont(theme.font(84, bold=True))
         self.title.setAlignment(Center)
-        self.box.addWidget(label(tr("oos_body", "zh"), theme, 44, bold=True, align=Center))
-        self.box.addWidget(label(tr("oos_body", "en"), theme, 30, name="Muted", align=Center))
+        self.body_zh = label(tr("oos_body", "zh"), theme, 44, bold=True, align=Center)
+        self.body_en = label(tr("oos_body", "en"), theme, 30, name="Muted", align=Center)
+        self.box.addWidget(self.body_zh)
+        self.box.addWidget(self.body_en)
         self.retry = label(self.t("oos_retry"), theme, 28, name="Muted", align=Center)
         self.box.addSpacing(40)
         self.box.addWidget(self.retry)
+        # What a technician needs, small: the agent's own words (it answers; its storage
+        # does not take a ticket).
+        self.staff = label("", theme, 24, name="Muted", align=Center)
+        self.staff.setVisible(False)
+        self.box.addSpacing(24)
+        self.box.addWidget(self.staff)
         self.box.addStretch(3)
+        self.reason: tuple[str, str] | None = None
+
+    def set_reason(self, reason: tuple[str, str] | None) -> None:
+        """``None``: the agent does not answer. Else (Chinese, English) of why it cannot
+        issue (a storage fault): the citizen is sent elsewhere, the staff told why."""
+        self.reason = reason
+        key = "oos_storage" if reason else "oos_body"
+        self.body_zh.setText(tr(key, "zh"))
+        self.body_en.setText(tr(key, "en"))
+        self.staff.setVisible(reason is not None)
+        if reason:
+            zh, en = reason
+            lines = [tr("oos_staff", "zh", detail=zh)]
+            if en and en != zh:
+                lines.append(tr("oos_staff", "en", detail=en))
+            self.staff.setText("\n".join(lines))

@@ -86,6 +86,7 @@ def _steps(k: Kiosk, services: ServicesOut) -> list[tuple[str, Step]]:
         ("checkin", _seq(home, k.cards.open_checkin)),
         *_card_steps(k, services),
         ("out_of_service", k.show_out_of_service),
+        ("out_of_service_storage", lambda: k.show_out_of_service(sample.STORAGE_FULL)),
     ]
     if closed is not None:
         steps.insert(5, ("closed", _seq(home, lambda: tk.take(closed))))

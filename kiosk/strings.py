@@ -195,6 +195,12 @@ TEXT: dict[str, tuple[str, str]] = {
                  "The system is restarting. Please wait, or take a ticket at the "
                  "information desk."),
     "oos_retry": ("正在自动重试…", "Retrying automatically…"),
+    # out of service because the agent's storage (the SD card) failed: it answers, but
+    # cannot keep a ticket
+    "oos_storage": ("本机暂时不能取号\n请到咨询台或另一台取号机取号",
+                    "This kiosk cannot issue tickets just now. Please take one at the "
+                    "information desk or another kiosk."),
+    "oos_staff": ("工作人员：{detail}", "Staff: {detail}"),
 }
 
 

@@ -8,6 +8,17 @@ import subprocess
 from pathlib import Path
 
 
+def fill_up(where: Path) -> Path:
+    """Take every free byte under ``where`` (a file named ``filler``, returned)."""
+    filler = where / "filler"
+    # Unbuffered, and the suppress outside the file: a buffered file's close would
+    # flush the last partial block into the full card and raise ENOSPC again.
+    with contextlib.suppress(OSError), filler.open("wb", buffering=0) as f:
+        while True:
+            f.write(b"\0" * 65536)
+    return filler
+
+
 class FullCard:
     """A small tmpfs over ``where``; :meth:`fill` takes every free byte, :meth:`free`
     gives them back. :meth:`mount` says why not when it cannot (not root, no tmpfs)."""
@@ -30,11 +41,7 @@ class FullCard:
         return ""
 
     def fill(self) -> None:
-        # Unbuffered, and the suppress outside the file: a buffered file's close would
-        # flush the last partial block into the full card and raise again.
-        with contextlib.suppress(OSError), (self.where / "filler").open("wb", buffering=0) as f:
-            while True:
-                f.write(b"\0" * 65536)
+        fill_up(self.where)
 
     def free(self) -> None:
         (self.where / "filler").unlink(missing_ok=True)

@@ -36,6 +36,11 @@ class _Resp(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
+# The ``error`` codes of a 503 whose cause is the agent's own storage (a full, read-only
+# or failing card): it answers, but can keep nothing, so the kiosk goes out of service.
+STORAGE_FAULTS = frozenset({"storage_full", "storage_readonly", "storage_io"})
+
+
 class ErrorBody(_Resp):
     """Every 4xx/5xx answer: what was wrong, with which field, and what to do."""
 

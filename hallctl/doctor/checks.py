@@ -436,7 +436,9 @@ def check_clock(ctx: Context, spec: CheckSpec) -> list[Finding]:
 STORE = CheckSpec("store", "Store", "the agent's SQLite store takes writes, and no store "
                   "was found damaged at start (data_dir/damaged-*)", (
     Problem("store.fault", "the card refuses writes (health: storage fault — full, "
-            "read-only or failing): every ticket is refused with 503 and the kiosk says why",
+            "read-only or failing): every ticket is refused with 503; the kiosk shows 暂停服务 "
+            "(out of service), sends citizens to the desk and gives the cause on a staff "
+            "line, and opens again by itself once the card takes writes",
             "full: free space as for a full disk (check disk); the agent resumes by itself. "
             "Read-only or I/O errors: the SD card is failing — `hallctl export-logs`, copy "
             "data_dir off the card, replace the card and restore data_dir"),

@@ -26,8 +26,11 @@ def test_a_short_hall_day_under_faults_loses_and_doubles_nothing(tmp_path: Path)
     assert r["outbox_unacknowledged"] == 0, text
     assert r["ratings_stored"] == r["ratings_pressed"] == r["ratings_at_central"] > 0, text
     assert r["offline_tickets"] > 0, "the faults really took the central away for a while"
-    # 15, and the card full and free again (where the machine allows: a skipped one is
-    # listed in parentheses and fails here).
-    assert len(r["faults"]) == 17, text
+    # 15, the card full and free again, the clock stepped and corrected (where the
+    # machine allows: a skipped one is listed in parentheses and fails here).
+    assert len(r["faults"]) == 19, text
     assert r["refused"].get("503 storage_full", 0) > 0, "the full card really refused"
+    # The agent's clock really stepped: tickets issued one after another, 5 min apart
+    # (ahead, or the correction after a step back).
+    assert r["largest_issue_time_jump_s"] >= 240, text
     assert r["ok"], text

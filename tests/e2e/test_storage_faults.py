@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from conftest import HallUnderTest, wait_until
+from sim.storage import fill_up
 
 pytestmark = pytest.mark.slow
 
@@ -67,12 +68,7 @@ def storage(h: HallUnderTest) -> dict[str, str]:
 
 
 def fill(where: Path) -> Path:
-    filler = where / "filler"
-    with filler.open("wb") as f, contextlib.suppress(OSError):
-        while True:
-            f.write(b"\0" * 65536)
-            f.flush()
-    return filler
+    return fill_up(where)
 
 
 def test_a_full_card_answers_503_says_why_and_recovers(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import uuid
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -347,3 +348,55 @@ def test_a_poor_rating_asks_why_and_a_visit_is_rated_once(qtbot: Any, hall: Any,
     assert k.message.kind == "already_rated"
     assert k.message.title.text() == "已评价"
     assert k.message.title.objectName() == "Title"  # not the red of a refusal
+
+
+def test_a_full_card_puts_the_kiosk_out_of_service_with_its_reason_and_back(
+        qtbot: Any, tmp_path: Path) -> None:
+    """The agent answers but its card is full (503 storage_full): the citizen is sent to
+    the desk or another kiosk, the staff read why, and the kiosk opens again by itself
+    once the card has room (the agent's health tries a write while it is in fault)."""
+    from conftest import HallUnderTest, wait_until
+    from sim.storage import FullCard, fill_up
+
+    root = tmp_path / "hall"
+    card = FullCard(root / "data", "6m")
+    why = card.mount()
+    if why:
+        pytest.skip(f"cannot mount a tmpfs here: {why}")
+    h = HallUnderTest(root)
+    try:
+        h.start()
+        cfg = load_config(h.config_path)
+        k = Kiosk(KioskSettings(hall_name=cfg.hall.name, health_interval_s=0.5,
+                                recover_interval_s=0.3), AgentClient(agent_url(cfg)))
+        qtbot.addWidget(k)
+        k.resize(1080, 1920)
+        k.show()
+        k.start()
+        qtbot.waitUntil(lambda: k.services is not None, timeout=10_000)
+        tap(qtbot, k, "take_ticket")
+        tap(qtbot, k, "cat:社会保障")  # a citizen is choosing when the card fills up
+        filler = fill_up(root / "data")
+        with h.client() as c:  # until the store refuses (the WAL may take a few more)
+            assert wait_until(lambda: c.post(
+                "/v1/tickets", json={"service": "A"},
+                headers={"Idempotency-Key": str(uuid.uuid4())}).status_code == 503, 20)
+        tap(qtbot, k, "A")
+        qtbot.waitUntil(lambda: k.screen_name == "oos", timeout=15_000)
+        assert "另一台取号机" in k.oos.body_zh.text()
+        assert "another kiosk" in k.oos.body_en.text()
+        assert k.oos.staff.isVisible() and "存储卡已满" in k.oos.staff.text()
+        assert "disk full" in k.oos.staff.text()
+        shot(k, tmp_path, "out_of_service_storage")
+        qtbot.wait(1500)  # health says the same: it stays out of service
+        assert k.screen_name == "oos"
+        filler.unlink()
+        qtbot.waitUntil(lambda: k.screen_name == "home", timeout=30_000)
+        tap(qtbot, k, "take_ticket")
+        tap(qtbot, k, "cat:社会保障")
+        tap(qtbot, k, "A")
+        qtbot.waitUntil(lambda: k.screen_name == "ticket", timeout=10_000)
+        k.stop()
+    finally:
+        h.close()
+        card.close()

@@ -103,3 +103,14 @@ def test_screenshot_renders_every_screen_with_the_agent_down(tmp_path: Path,
                    "rate_done", "checkin", "out_of_service"):
         for variant in ("zh", "en", "elderly"):
             assert f"{screen}_{variant}.png" in names
+
+
+def test_the_kiosk_knows_every_storage_fault_the_agent_answers() -> None:
+    """The kiosk goes out of service on exactly the codes the agent's store refuses
+    with, and its sample staff line is the agent's own text."""
+    from hall_agent.contract.api import STORAGE_FAULTS
+    from hall_agent.core.storage import FULL, IO, READONLY
+    from kiosk import sample
+
+    assert {c.code for c in (FULL, READONLY, IO)} == STORAGE_FAULTS
+    assert (FULL.zh, FULL.en) == sample.STORAGE_FULL

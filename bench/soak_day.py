@@ -1,0 +1,35 @@
+"""The shape of a compressed hall day, shared by the soaks (bench/soak.py against the
+central stand-in, bench/soak_central.py against the real hall-central)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from hall_agent.contract.config import DEFAULTS_DIR
+
+
+def soak_catalog(root: Path) -> Path:
+    """The built-in catalogue, open around the clock and without daily limits, so every
+    arrival gets a ticket and the count is exact."""
+    lines = []
+    for line in (DEFAULTS_DIR / "services.toml").read_text(encoding="utf-8").splitlines():
+        if line.startswith("hours = "):
+            line = 'hours = "24h"'
+        if line.startswith("daily_limit"):
+            continue
+        lines.append(line)
+    out = root / "services.toml"
+    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return out
+
+
+def arrival_weights(n: int) -> list[float]:
+    """Relative arrival rate over the day: a morning peak (~9:30) and a smaller one after
+    lunch (~14:30), as halls see them."""
+    out = []
+    for i in range(n):
+        h = 8.5 + 9 * i / n
+        out.append(0.3 + 1.6 * math.exp(-((h - 9.6) ** 2) / 0.8)
+                   + 0.9 * math.exp(-((h - 14.6) ** 2) / 1.2))
+    return out

@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(600),
                                  reason="needs Xvfb and xdotool (scripts/bootstrap)")]
 
 HALL_TZ = ZoneInfo("Asia/Shanghai")
-IDLE_S = 25  # long enough that a slow machine between two taps never meets it
+IDLE_S = 15  # long enough that a slow machine between two taps never meets it
 
 
 @pytest.fixture

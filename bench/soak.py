@@ -44,7 +44,10 @@ from zoneinfo import ZoneInfo
 
 import httpx
 
-from bench.soak_day import arrival_weights, soak_catalog
+try:
+    from bench.soak_day import arrival_weights, soak_catalog
+except ModuleNotFoundError:  # run as a script (bench/soak.py): bench/ is on the path
+    from soak_day import arrival_weights, soak_catalog  # type: ignore[no-redef]
 from sim.broker import free_port
 from sim.clock import SteppingClock
 from sim.hall import SimHall

@@ -37,7 +37,10 @@ from typing import Any
 
 import httpx
 
-from bench.soak_day import arrival_weights, soak_catalog
+try:
+    from bench.soak_day import arrival_weights, soak_catalog
+except ModuleNotFoundError:  # run as a script (bench/soak.py): bench/ is on the path
+    from soak_day import arrival_weights, soak_catalog  # type: ignore[no-redef]
 from hall_agent.contract.config import load_catalog
 from sim.broker import Broker, free_port
 from sim.central import CentralProcess, write_config

@@ -107,8 +107,17 @@ def main() -> int:
                     lat[mode][-1] - (got[0].ts - t0) - floor[mode][-1])
             time.sleep(random.uniform(0.05, 0.3))
         rlat = []
+        for _ in range(2 * a.ratings + len(WINDOWS)):
+            agent.tickets.issue("A")
+        for w in WINDOWS:  # each window serves someone, so the next call asks about them
+            agent.calls.call(w, "call")
         for _ in range(a.ratings):
             w = random.choice(WINDOWS)
+            # One rating per visit (core/ratings.py): each press rates a visit of its own,
+            # the one the evaluator asks about once the window calls its next citizen.
+            agent.calls.call(w, "call")
+            ev = bus.evaluator_at(w)
+            bus.wait_for(lambda ev=ev: ev.prompt_open, 5.0)
             before = agent.store.one("SELECT COUNT(*) FROM outbox WHERE type = "
                                      "'evaluation.submitted'")[0]  # type: ignore[index]
             t0 = time.monotonic()

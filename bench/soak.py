@@ -45,9 +45,9 @@ from zoneinfo import ZoneInfo
 import httpx
 
 try:
-    from bench.soak_day import arrival_weights, soak_catalog
+    from bench.soak_day import _ms, arrival_weights, report, soak_catalog
 except ModuleNotFoundError:  # run as a script (bench/soak.py): bench/ is on the path
-    from soak_day import arrival_weights, soak_catalog  # type: ignore[no-redef]
+    from soak_day import _ms, arrival_weights, report, soak_catalog  # type: ignore[no-redef]
 from sim.broker import free_port
 from sim.clock import SteppingClock
 from sim.hall import SimHall
@@ -66,6 +66,7 @@ class Tally:
     ratings_pressed: int = 0
     ratings_unasked: int = 0  # the evaluator never asked (the agent had just restarted)
     pressed_for: list[tuple[str, str]] = field(default_factory=list)  # (window, number)
+    answer_s: list[float] = field(default_factory=list)  # the kiosk's 201s, first try to last
     calls: int = 0
     errors: Counter[str] = field(default_factory=Counter)
     faults: list[str] = field(default_factory=list)
@@ -151,7 +152,8 @@ class Soak:
             body = {"service": service, "priority": priority,
                     **({"priority_reason": "elderly"} if priority else {})}
             key = str(uuid.uuid4())
-            give_up = time.monotonic() + 60  # a citizen waits a minute, then asks staff
+            asked = time.monotonic()
+            give_up = asked + 60  # a citizen waits a minute, then asks staff
             while not self.stop.is_set():
                 if time.monotonic() > give_up:
                     self.tally.refused["gave up after 60 s"] += 1
@@ -166,6 +168,7 @@ class Soak:
                     t = r.json()
                     with self.tally.lock:
                         self.tally.issued[t["ticket_id"]] = t
+                        self.tally.answer_s.append(time.monotonic() - asked)
                     break
                 self.tally.refused[f"{r.status_code} {r.json().get('error')}"] += 1
                 if r.status_code >= 500 or r.json().get("error") == "no_number":
@@ -434,6 +437,8 @@ class Soak:
                 (Counter(self.tally.pressed_for) - rated).values()),
             "ratings_unasked": self.tally.ratings_unasked,
             "largest_issue_time_jump_s": round(jump, 1),
+            "kiosk_answer_p50_ms": _ms(self.tally.answer_s, 0.5),
+            "kiosk_answer_p99_ms": _ms(self.tally.answer_s, 0.99),
             "kiosk_retries": self.tally.retries, "refused": dict(self.tally.refused),
             "agent_peak_rss_mb": round(self.peak_rss_kb / 1024, 1),
             "agent_cpu_s": round(cpu, 1),
@@ -456,28 +461,6 @@ class Soak:
             and result["ratings_stored"] == result["ratings_pressed"]
             == result["ratings_at_central"])
         return result
-
-
-def report(r: dict[str, Any], tickets: int, duration: float) -> str:
-    rows = [
-        f"# Hall-day soak: {tickets} tickets in {duration:.0f} s "
-        f"({'PASS' if r['ok'] else 'FAIL'})", "",
-        "| check | value |", "|---|---:|",
-    ]
-    for k, v in r.items():
-        if k not in ("faults", "refused", "ok", "stuck", "errors", "stacks"):
-            rows.append(f"| {k.replace('_', ' ')} | {v} |")
-    rows += ["", "Refused requests (expected: none, or only transient 503 no_number "
-             "before a lease arrived): " + json.dumps(r["refused"]), "", "Faults injected:", ""]
-    rows += [f"- {f}" for f in r["faults"]]
-    if r["errors"]:
-        rows += ["", "Errors the simulated staff met: " + json.dumps(r["errors"])]
-    if r["stuck"]:
-        rows += ["", "Tickets the central still holds open (newest first): "
-                 + json.dumps(r["stuck"], ensure_ascii=False)]
-    for name, stack in r["stacks"].items():
-        rows += ["", f"Thread {name} when the queue did not drain:", "", "```", stack, "```"]
-    return "\n".join(rows)
 
 
 def main() -> int:

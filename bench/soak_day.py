@@ -1,10 +1,13 @@
 """The shape of a compressed hall day, shared by the soaks (bench/soak.py against the
-central stand-in, bench/soak_central.py against the real hall-central)."""
+central stand-in, bench/soak_central.py against the real hall-central), and
+bench/soak.py's report."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
+from typing import Any
 
 from hall_agent.contract.config import DEFAULTS_DIR
 
@@ -33,3 +36,30 @@ def arrival_weights(n: int) -> list[float]:
         out.append(0.3 + 1.6 * math.exp(-((h - 9.6) ** 2) / 0.8)
                    + 0.9 * math.exp(-((h - 14.6) ** 2) / 1.2))
     return out
+
+
+def _ms(xs: list[float], q: float) -> float:
+    xs = sorted(xs)
+    return round(1000 * xs[min(len(xs) - 1, round(q * (len(xs) - 1)))], 1) if xs else 0.0
+
+
+def report(r: dict[str, Any], tickets: int, duration: float) -> str:
+    rows = [
+        f"# Hall-day soak: {tickets} tickets in {duration:.0f} s "
+        f"({'PASS' if r['ok'] else 'FAIL'})", "",
+        "| check | value |", "|---|---:|",
+    ]
+    for k, v in r.items():
+        if k not in ("faults", "refused", "ok", "stuck", "errors", "stacks"):
+            rows.append(f"| {k.replace('_', ' ')} | {v} |")
+    rows += ["", "Refused requests (expected: none, or only transient 503 no_number "
+             "before a lease arrived): " + json.dumps(r["refused"]), "", "Faults injected:", ""]
+    rows += [f"- {f}" for f in r["faults"]]
+    if r["errors"]:
+        rows += ["", "Errors the simulated staff met: " + json.dumps(r["errors"])]
+    if r["stuck"]:
+        rows += ["", "Tickets the central still holds open (newest first): "
+                 + json.dumps(r["stuck"], ensure_ascii=False)]
+    for name, stack in r["stacks"].items():
+        rows += ["", f"Thread {name} when the queue did not drain:", "", "```", stack, "```"]
+    return "\n".join(rows)
